@@ -1,0 +1,63 @@
+/**
+ * The I/O boundary. Every HTTP request goes through an {@link AuthorizedClient}: google-auth-library's
+ * `GoogleAuth` and `AuthClient`s satisfy it (they add credentials and refresh tokens once on 401), and so does a
+ * plain gaxios `Gaxios` instance for emulators. Users can wrap one to add headers, proxies or tracing.
+ */
+import { Gaxios } from 'gaxios';
+import { GoogleAuth } from 'google-auth-library';
+
+/** The request options this library passes to {@link AuthorizedClient.request} (a subset of gaxios's). */
+export interface HttpRequest {
+  url: string;
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  headers: Record<string, string>;
+  /** Request body; a view into a chunk buffer for uploads. */
+  data?: Uint8Array | string;
+  /** Always `'text'`: the library parses bodies itself. */
+  responseType: 'text';
+  /** Accepts every status but 401, so that auth clients still get to refresh a token once. */
+  validateStatus: (status: number) => boolean;
+  /** Always false: retries are this library's job. */
+  retry: false;
+  /** Never follow redirects: a 308 is the protocol's "incomplete", not a redirect. */
+  redirect: 'manual';
+  signal: AbortSignal;
+}
+
+/** Response headers as gaxios 7 (`Headers`) or gaxios 6 (a plain object) expose them. */
+export type HeadersLike = { get(name: string): string | null } | Record<string, unknown>;
+
+/** What the library reads from a response. */
+export interface HttpResponse {
+  status: number;
+  headers: HeadersLike;
+  data: unknown;
+}
+
+/** Anything that can perform an authorized HTTP request: `GoogleAuth`, an `AuthClient`, a `Gaxios`. */
+export interface AuthorizedClient {
+  request(options: HttpRequest): Promise<HttpResponse>;
+}
+
+/** Scope needed to create objects. */
+export const READ_WRITE_SCOPE = 'https://www.googleapis.com/auth/devstorage.read_write';
+
+/** The client used when none was given: credentials from the environment, or none for an emulator. */
+export function defaultAuthClient(isEmulator: boolean): AuthorizedClient {
+  if (isEmulator) return new Gaxios() as AuthorizedClient;
+  return new GoogleAuth({ scopes: [READ_WRITE_SCOPE] }) as unknown as AuthorizedClient;
+}
+
+/** Reads one response header whatever the header container's shape. */
+export function getHeader(headers: HeadersLike, name: string): string | undefined {
+  if (typeof (headers as { get?: unknown }).get === 'function') {
+    return (headers as { get(name: string): string | null }).get(name) ?? undefined;
+  }
+  const lower = name.toLowerCase();
+  for (const [key, value] of Object.entries(headers)) {
+    if (key.toLowerCase() !== lower) continue;
+    if (Array.isArray(value)) return value.join(', ');
+    return value === undefined || value === null ? undefined : String(value);
+  }
+  return undefined;
+}

@@ -1,0 +1,60 @@
+/**
+ * Whole-object checksums: a running CRC32C (native, via @node-rs/crc32) and, when asked for, MD5. Both are fed in
+ * large contiguous pieces by the chunk buffer, so the native call overhead does not depend on write sizes.
+ */
+import { createHash, type Hash } from 'node:crypto';
+import { crc32c } from '@node-rs/crc32';
+import type { Validation } from './options.js';
+
+/** Base64 of a CRC32C value in big-endian byte order, as GCS's `crc32c` field and `X-Goog-Hash` carry it. */
+export function crc32cToBase64(value: number): string {
+  const bytes = Buffer.allocUnsafe(4);
+  bytes.writeUInt32BE(value >>> 0, 0);
+  return bytes.toString('base64');
+}
+
+/** The checksums of everything written so far. */
+export class ObjectHasher {
+  readonly #md5: Hash | undefined;
+  readonly #crc: boolean;
+  #crc32c = 0;
+  #bytes = 0;
+
+  constructor(validation: Validation) {
+    this.#crc = validation === 'crc32c' || validation === 'both';
+    this.#md5 = validation === 'md5' || validation === 'both' ? createHash('md5') : undefined;
+  }
+
+  /** Bytes hashed so far. */
+  get bytesHashed(): number {
+    return this.#bytes;
+  }
+
+  /** Adds the next bytes of the object, in order. */
+  update(bytes: Uint8Array): void {
+    if (bytes.length === 0) return;
+    if (this.#crc) this.#crc32c = crc32c(bytes, this.#crc32c);
+    this.#md5?.update(bytes);
+    this.#bytes += bytes.length;
+  }
+
+  /** Base64 CRC32C of the bytes so far, or undefined when CRC32C validation is off. */
+  get crc32c(): string | undefined {
+    return this.#crc ? crc32cToBase64(this.#crc32c) : undefined;
+  }
+
+  /** Base64 MD5 of the bytes so far (MD5 state is copied, so hashing can go on), or undefined when off. */
+  get md5(): string | undefined {
+    return this.#md5?.copy().digest('base64');
+  }
+
+  /** The `X-Goog-Hash` header value for the final request, or undefined when validation is off. */
+  header(): string | undefined {
+    const parts: string[] = [];
+    const crc = this.crc32c;
+    const md5 = this.md5;
+    if (crc !== undefined) parts.push(`crc32c=${crc}`);
+    if (md5 !== undefined) parts.push(`md5=${md5}`);
+    return parts.length > 0 ? parts.join(',') : undefined;
+  }
+}

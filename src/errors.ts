@@ -1,0 +1,245 @@
+/**
+ * Error classes. Every failure the stream reports is a {@link GcsUploadError} with a stable `code`; subclasses
+ * build their own messages so that wording stays consistent. The session URI is a bearer capability: it is never
+ * part of a message and is kept non-enumerable so that loggers that dump own properties do not print it.
+ */
+
+/** What the uploader knew when the failure was reported; appended to the message once. */
+export interface UploadContext {
+  bucket: string;
+  name: string;
+  bytesAccepted: number;
+  bytesCommitted: number;
+  uploadUri: string | undefined;
+  sessionCancelled: boolean;
+}
+
+/** Base class of every error this library throws or emits. */
+export class GcsUploadError extends Error {
+  /** Stable, documented identifier (e.g. `ERR_GCS_UPLOAD_SESSION_EXPIRED`). */
+  readonly code: string;
+  /** HTTP status of the response that caused the failure, when there was one. */
+  readonly status: number | undefined;
+  /** Whether the failure is transient; the stream retries these by itself before giving up. */
+  readonly retryable: boolean;
+  /** Bytes GCS confirmed before the failure (known once the upload context is attached). */
+  bytesCommitted: number | undefined;
+  /** Bytes taken from the writer before the failure. */
+  bytesAccepted: number | undefined;
+  /**
+   * Whether the server-side session could still be continued with `resume` (it was neither cancelled nor
+   * expired). The stream itself always cancels the session when it fails, so this is false on emitted errors
+   * unless cancellation did not go through.
+   */
+  resumable: boolean;
+  /** The session URI (non-enumerable; a bearer capability, never in messages). */
+  declare readonly uploadUri: string | undefined;
+
+  constructor(
+    code: string,
+    message: string,
+    options: { cause?: unknown; status?: number; retryable?: boolean } = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.status = options.status;
+    this.retryable = options.retryable ?? false;
+    this.bytesCommitted = undefined;
+    this.bytesAccepted = undefined;
+    this.resumable = false;
+    Object.defineProperty(this, 'uploadUri', { value: undefined, enumerable: false, writable: true });
+  }
+
+  /** Records where the upload stood and says so in the message. Called once, by the uploader. */
+  attachContext(ctx: UploadContext): this {
+    if (this.bytesCommitted !== undefined) return this;
+    this.bytesCommitted = ctx.bytesCommitted;
+    this.bytesAccepted = ctx.bytesAccepted;
+    Object.defineProperty(this, 'uploadUri', { value: ctx.uploadUri, enumerable: false, writable: false });
+    this.resumable = ctx.uploadUri !== undefined && !ctx.sessionCancelled && this.sessionUsable();
+    const where = `gs://${ctx.bucket}/${ctx.name}`;
+    const session =
+      ctx.uploadUri === undefined
+        ? 'no session was opened'
+        : ctx.sessionCancelled
+          ? 'the session was cancelled and no object was created'
+          : 'the object was not finalized';
+    this.message += ` [${where}: ${ctx.bytesCommitted} of ${ctx.bytesAccepted} bytes committed; ${session}]`;
+    return this;
+  }
+
+  /** Whether the session is still alive after this kind of failure. */
+  protected sessionUsable(): boolean {
+    return true;
+  }
+}
+
+/** An option or argument is invalid; thrown before any request is made. */
+export class InvalidArgumentError extends GcsUploadError {
+  constructor(message: string) {
+    super('ERR_GCS_UPLOAD_INVALID_ARGUMENT', message);
+  }
+}
+
+/** A request failed without an HTTP response: connection reset, refused, DNS failure, broken pipe. */
+export class NetworkError extends GcsUploadError {
+  constructor(what: string, cause: unknown) {
+    super('ERR_GCS_UPLOAD_NETWORK', `${what} failed: ${describeCause(cause)}`, { cause, retryable: true });
+  }
+}
+
+/** A request got no complete response within `retry.stallTimeoutMs`. */
+export class RequestTimeoutError extends GcsUploadError {
+  constructor(what: string, timeoutMs: number) {
+    super('ERR_GCS_UPLOAD_REQUEST_TIMEOUT', `${what} got no response within ${timeoutMs} ms`, { retryable: true });
+  }
+}
+
+/** GCS answered with an HTTP status that this library does not treat more specifically. */
+export class HttpStatusError extends GcsUploadError {
+  /** Seconds from a `Retry-After` header, when the server sent one. */
+  readonly retryAfterMs: number | undefined;
+  constructor(what: string, status: number, serverMessage: string | undefined, retryAfterMs?: number) {
+    const retryable = RETRYABLE_STATUSES.has(status);
+    const hint = retryable ? 'a transient server condition' : 'the request was rejected';
+    super(
+      'ERR_GCS_UPLOAD_HTTP_STATUS',
+      `${what} failed with HTTP ${status} (${hint})${serverMessage ? `: ${serverMessage}` : ''}`,
+      { status, retryable },
+    );
+    this.retryAfterMs = retryAfterMs;
+  }
+}
+
+/** 401: the credentials were missing or rejected (after one token refresh by the auth client). */
+export class AuthenticationError extends GcsUploadError {
+  constructor(what: string, serverMessage: string | undefined) {
+    super(
+      'ERR_GCS_UPLOAD_UNAUTHENTICATED',
+      `${what} was rejected with HTTP 401: the credentials are missing or invalid${suffix(serverMessage)}. ` +
+        'Check GOOGLE_APPLICATION_CREDENTIALS or the authClient option',
+      { status: 401 },
+    );
+  }
+}
+
+/** 403: the credentials lack permission (storage.objects.create, or delete when overwriting). */
+export class PermissionDeniedError extends GcsUploadError {
+  constructor(what: string, serverMessage: string | undefined) {
+    super(
+      'ERR_GCS_UPLOAD_PERMISSION_DENIED',
+      `${what} was rejected with HTTP 403: permission denied${suffix(serverMessage)}. ` +
+        'Grant the caller storage.objects.create (and storage.objects.delete to overwrite) on the bucket',
+      { status: 403 },
+    );
+  }
+}
+
+/** 412: a precondition (`ifGenerationMatch`, ...) did not hold; never retried. */
+export class PreconditionFailedError extends GcsUploadError {
+  constructor(what: string, serverMessage: string | undefined) {
+    super(
+      'ERR_GCS_UPLOAD_PRECONDITION_FAILED',
+      `${what} failed with HTTP 412: a precondition did not hold${suffix(serverMessage)}`,
+      { status: 412 },
+    );
+  }
+  protected override sessionUsable(): boolean {
+    return false;
+  }
+}
+
+/** 404/410 on the session URI: the session expired (sessions live up to a week) or was cancelled. */
+export class SessionExpiredError extends GcsUploadError {
+  constructor(status: number) {
+    super(
+      'ERR_GCS_UPLOAD_SESSION_EXPIRED',
+      status === 404
+        ? 'The upload session no longer exists (HTTP 404: expired or unknown); start a new upload'
+        : 'The upload session was terminated (HTTP 410: cancelled or failed); start a new upload',
+      { status },
+    );
+  }
+  protected override sessionUsable(): boolean {
+    return false;
+  }
+}
+
+/** The server broke the resumable protocol (impossible offsets, missing headers, malformed bodies). */
+export class ProtocolError extends GcsUploadError {
+  constructor(message: string, status?: number) {
+    super('ERR_GCS_UPLOAD_PROTOCOL', `Protocol violation by the server: ${message}`, status === undefined ? {} : { status });
+  }
+  protected override sessionUsable(): boolean {
+    return false;
+  }
+}
+
+/** The object GCS stored does not match what was written (or GCS refused the whole-object checksum). */
+export class ChecksumMismatchError extends GcsUploadError {
+  constructor(message: string, status?: number) {
+    super('ERR_GCS_UPLOAD_CHECKSUM_MISMATCH', message, status === undefined ? {} : { status });
+  }
+  protected override sessionUsable(): boolean {
+    return false;
+  }
+}
+
+/** Transient failures went on for `retry.maxAttempts` attempts without the committed offset moving. */
+export class RetryExhaustedError extends GcsUploadError {
+  constructor(attempts: number, last: GcsUploadError) {
+    super(
+      'ERR_GCS_UPLOAD_RETRIES_EXHAUSTED',
+      `Gave up after ${attempts} attempts without progress; last failure: ${last.message}`,
+      { cause: last, ...(last.status === undefined ? {} : { status: last.status }) },
+    );
+  }
+}
+
+/** The stream was destroyed or its `signal` aborted before the upload finished. */
+export class UploadAbortedError extends GcsUploadError {
+  constructor(cause?: unknown) {
+    super('ERR_GCS_UPLOAD_ABORTED', 'The upload was aborted before it finished', cause === undefined ? {} : { cause });
+  }
+}
+
+/** A response committed none of the bytes it was sent (counts as a failed attempt, then the rest is resent). */
+export class NoProgressError extends GcsUploadError {
+  constructor(what: string) {
+    super('ERR_GCS_UPLOAD_NO_PROGRESS', `${what}: the server answered but committed none of the bytes`, { retryable: true });
+  }
+}
+
+/** HTTP statuses GCS documents as transient. */
+export const RETRYABLE_STATUSES: ReadonlySet<number> = new Set([408, 429, 500, 502, 503, 504]);
+
+function suffix(serverMessage: string | undefined): string {
+  return serverMessage ? ` (${serverMessage})` : '';
+}
+
+const UPLOAD_ID = /upload_id=[^&\s"']+/g;
+const BEARER = /Bearer\s+[A-Za-z0-9._~+/=-]+/g;
+
+/** Removes upload ids and bearer tokens from any text that may reach a message or a log. */
+export function redact(text: string): string {
+  return text.replace(UPLOAD_ID, 'upload_id=<redacted>').replace(BEARER, 'Bearer <redacted>');
+}
+
+/** A short, redacted description of a low-level failure (a system error code, or a message). */
+export function describeCause(cause: unknown): string {
+  const seen = new Set<unknown>();
+  let current: unknown = cause;
+  // Network failures arrive wrapped (GaxiosError -> TypeError('fetch failed') -> SystemError); the innermost code
+  // is what a user can act on.
+  let best: string | undefined;
+  while (current instanceof Error && !seen.has(current)) {
+    seen.add(current);
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === 'string' && /^[A-Z_]+$/.test(code)) best = code;
+    current = current.cause;
+  }
+  if (best) return best;
+  if (cause instanceof Error) return redact(cause.message).slice(0, 200);
+  return redact(String(cause)).slice(0, 200);
+}

@@ -1,0 +1,27 @@
+/**
+ * gcs-resumable-stream: stream data of unknown length into Google Cloud Storage through the JSON API resumable
+ * upload protocol, with bounded memory, automatic recovery from transient faults, and an end-to-end checksum.
+ */
+export { createGcsWriteStream, GcsResumableWritable, type GcsResumableWritableEvents } from './writable.js';
+export type { GcsWriteStreamOptions, ObjectMetadata, Preconditions, Validation } from './options.js';
+export { CHUNK_ALIGNMENT, DEFAULT_API_ENDPOINT, DEFAULT_BUFFER_CHUNKS, DEFAULT_CHUNK_SIZE } from './options.js';
+export type { AuthorizedClient, HttpRequest, HttpResponse, HeadersLike } from './auth.js';
+export type { ObjectResource } from './session.js';
+export type { UploadProgress } from './uploader.js';
+export { computeDelayMs, DEFAULT_RETRY, type RetryEvent, type RetryOptions, type RetrySettings } from './retry.js';
+export {
+  AuthenticationError,
+  ChecksumMismatchError,
+  GcsUploadError,
+  HttpStatusError,
+  InvalidArgumentError,
+  NetworkError,
+  NoProgressError,
+  PermissionDeniedError,
+  PreconditionFailedError,
+  ProtocolError,
+  RequestTimeoutError,
+  RetryExhaustedError,
+  SessionExpiredError,
+  UploadAbortedError,
+} from './errors.js';

@@ -1,0 +1,276 @@
+/**
+ * Public options, their defaults, and validation. `normalizeOptions` never mutates what the caller passed; it
+ * returns a new frozen object that the rest of the library reads.
+ */
+import type { AuthorizedClient } from './auth.js';
+import { InvalidArgumentError } from './errors.js';
+import { DEFAULT_RETRY, type RetryOptions, type RetrySettings } from './retry.js';
+
+/** GCS requires every chunk but the last to be a multiple of this many bytes. */
+export const CHUNK_ALIGNMENT = 256 * 1024;
+/** Default request size: GCS's own advice for throughput. */
+export const DEFAULT_CHUNK_SIZE = 8 * 1024 * 1024;
+/** Default number of chunk buffers: one in flight, one filling. */
+export const DEFAULT_BUFFER_CHUNKS = 2;
+/** Where the JSON API lives unless told otherwise. */
+export const DEFAULT_API_ENDPOINT = 'https://storage.googleapis.com';
+
+/** Object resource fields that can be set when the object is created. */
+export interface ObjectMetadata {
+  contentType?: string;
+  contentEncoding?: string;
+  contentDisposition?: string;
+  contentLanguage?: string;
+  cacheControl?: string;
+  storageClass?: string;
+  /** Custom key/value metadata (`x-goog-meta-*`). */
+  metadata?: Record<string, string>;
+  [field: string]: unknown;
+}
+
+/** Which whole-object checksums to compute, send with the final request, and compare with the stored object. */
+export type Validation = 'crc32c' | 'md5' | 'both' | false;
+
+/** Preconditions checked by GCS; a failure is a `PreconditionFailedError` (412), never retried. */
+export interface Preconditions {
+  /** Only write if the live generation is this one; `0` means "only if no object exists". */
+  ifGenerationMatch?: number | string;
+  ifGenerationNotMatch?: number | string;
+  ifMetagenerationMatch?: number | string;
+  ifMetagenerationNotMatch?: number | string;
+}
+
+/** Options of {@link createGcsWriteStream}. */
+export interface GcsWriteStreamOptions extends Preconditions {
+  /** Bucket name. */
+  bucket: string;
+  /** Object name (1..1024 UTF-8 bytes, no CR/LF, not `.` or `..`). */
+  name: string;
+  /** Bytes per request: a positive multiple of 262,144. Default 8 MiB. */
+  chunkSize?: number;
+  /** Chunk buffers held at most (the memory bound is `chunkSize * bufferChunks`). Default 2, minimum 1. */
+  bufferChunks?: number;
+  /** MIME type of the object. Default `application/octet-stream` (GCS's default). */
+  contentType?: string;
+  /** Object resource fields (contentEncoding, cacheControl, custom `metadata`, ...). */
+  metadata?: ObjectMetadata;
+  /** JSON API endpoint. Default: `STORAGE_EMULATOR_HOST` if set, else `https://storage.googleapis.com`. */
+  apiEndpoint?: string;
+  /** Client that performs every HTTP request (adds credentials). Default: google-auth-library `GoogleAuth`. */
+  authClient?: AuthorizedClient;
+  /** Project billed for requester-pays buckets. */
+  userProject?: string;
+  /** Predefined ACL applied to the new object (e.g. `private`, `publicRead`). */
+  predefinedAcl?: string;
+  /** Cloud KMS key to encrypt the object with. */
+  kmsKeyName?: string;
+  /** Whole-object checksums to verify. Default `crc32c`. */
+  validation?: Validation;
+  /** Retry and timeout policy; every field optional. */
+  retry?: RetryOptions;
+  /** Aborting it destroys the stream, cancels the session, and never finalizes the object. */
+  signal?: AbortSignal;
+}
+
+/** Options after defaults and validation; frozen. */
+export interface NormalizedOptions {
+  readonly bucket: string;
+  readonly name: string;
+  readonly chunkSize: number;
+  readonly bufferChunks: number;
+  readonly resource: Readonly<ObjectMetadata>;
+  readonly apiEndpoint: string;
+  /** True when the endpoint is not Google's: no credentials are needed by default. */
+  readonly isEmulator: boolean;
+  readonly authClient: AuthorizedClient | undefined;
+  readonly query: Readonly<Record<string, string>>;
+  readonly validation: Validation;
+  readonly retry: Readonly<RetrySettings>;
+  readonly signal: AbortSignal | undefined;
+}
+
+const BUCKET_NAME = /^[a-z0-9][a-z0-9._-]*[a-z0-9]$/;
+
+/** Throws `InvalidArgumentError` unless `bucket` is a syntactically valid GCS bucket name. */
+export function validateBucketName(bucket: unknown): asserts bucket is string {
+  if (typeof bucket !== 'string' || bucket.length === 0) {
+    throw new InvalidArgumentError('bucket must be a non-empty string');
+  }
+  const maxLength = bucket.includes('.') ? 222 : 63;
+  if (bucket.length < 3 || bucket.length > maxLength || !BUCKET_NAME.test(bucket)) {
+    throw new InvalidArgumentError(
+      `bucket ${JSON.stringify(bucket)} is not a valid bucket name: use 3-63 characters (up to 222 with dots) of ` +
+        'lowercase letters, digits, "-", "_" and ".", starting and ending with a letter or digit',
+    );
+  }
+  if (bucket.split('.').some((part) => part.length > 63 || part.length === 0)) {
+    throw new InvalidArgumentError(`bucket ${JSON.stringify(bucket)} has an empty or over-long dot-separated part`);
+  }
+}
+
+/** Throws `InvalidArgumentError` unless `name` is a valid GCS object name. */
+export function validateObjectName(name: unknown): asserts name is string {
+  if (typeof name !== 'string' || name.length === 0) {
+    throw new InvalidArgumentError('name must be a non-empty string');
+  }
+  const bytes = Buffer.byteLength(name, 'utf8');
+  if (bytes > 1024) {
+    throw new InvalidArgumentError(`name is ${bytes} UTF-8 bytes long; GCS allows at most 1024`);
+  }
+  if (/[\r\n]/.test(name)) {
+    throw new InvalidArgumentError('name must not contain carriage return or line feed characters');
+  }
+  if (name === '.' || name === '..') {
+    throw new InvalidArgumentError(`name must not be "${name}"`);
+  }
+  if (!name.isWellFormed()) {
+    throw new InvalidArgumentError('name must be valid Unicode (it contains a lone surrogate)');
+  }
+}
+
+/** Throws `InvalidArgumentError` unless `chunkSize` is a positive multiple of 262,144. */
+export function validateChunkSize(chunkSize: unknown): asserts chunkSize is number {
+  if (
+    typeof chunkSize !== 'number' ||
+    !Number.isSafeInteger(chunkSize) ||
+    chunkSize <= 0 ||
+    chunkSize % CHUNK_ALIGNMENT !== 0
+  ) {
+    throw new InvalidArgumentError(
+      `chunkSize must be a positive multiple of ${CHUNK_ALIGNMENT} bytes, got ${String(chunkSize)}`,
+    );
+  }
+  if (chunkSize > 2 ** 31 - CHUNK_ALIGNMENT) {
+    throw new InvalidArgumentError(`chunkSize must be below 2 GiB, got ${chunkSize}`);
+  }
+}
+
+/** The endpoint rule of the official clients: explicit option, then `STORAGE_EMULATOR_HOST`, then Google's. */
+export function resolveEndpoint(apiEndpoint: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
+  const raw = apiEndpoint ?? env.STORAGE_EMULATOR_HOST ?? DEFAULT_API_ENDPOINT;
+  const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(raw) ? raw : `https://${raw}`;
+  let url: URL;
+  try {
+    url = new URL(withScheme);
+  } catch {
+    throw new InvalidArgumentError(`apiEndpoint ${JSON.stringify(raw)} is not a valid URL`);
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+    throw new InvalidArgumentError(`apiEndpoint must use http or https, got ${url.protocol}`);
+  }
+  if (url.username || url.password || url.search || url.hash) {
+    throw new InvalidArgumentError('apiEndpoint must not contain credentials, a query or a fragment');
+  }
+  return url.toString().replace(/\/+$/, '');
+}
+
+function isGoogleHost(endpoint: string): boolean {
+  const host = new URL(endpoint).hostname;
+  return host === 'googleapis.com' || host.endsWith('.googleapis.com');
+}
+
+function positiveInt(field: string, value: unknown, min: number): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
+    throw new InvalidArgumentError(`${field} must be an integer >= ${min}, got ${String(value)}`);
+  }
+  return value;
+}
+
+function normalizeRetry(retry: RetryOptions | undefined): RetrySettings {
+  if (retry !== undefined && (typeof retry !== 'object' || retry === null)) {
+    throw new InvalidArgumentError('retry must be an object');
+  }
+  const merged = { ...DEFAULT_RETRY, ...stripUndefined(retry ?? {}) };
+  positiveInt('retry.maxAttempts', merged.maxAttempts, 1);
+  positiveInt('retry.initialDelayMs', merged.initialDelayMs, 0);
+  positiveInt('retry.maxDelayMs', merged.maxDelayMs, 0);
+  positiveInt('retry.stallTimeoutMs', merged.stallTimeoutMs, 1);
+  if (typeof merged.multiplier !== 'number' || !(merged.multiplier >= 1) || !Number.isFinite(merged.multiplier)) {
+    throw new InvalidArgumentError(`retry.multiplier must be a finite number >= 1, got ${String(merged.multiplier)}`);
+  }
+  if (merged.maxDelayMs < merged.initialDelayMs) {
+    throw new InvalidArgumentError('retry.maxDelayMs must not be below retry.initialDelayMs');
+  }
+  return Object.freeze(merged);
+}
+
+function stripUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+const PRECONDITIONS = ['ifGenerationMatch', 'ifGenerationNotMatch', 'ifMetagenerationMatch', 'ifMetagenerationNotMatch'] as const;
+
+/** Validates everything that can be checked before a request and applies defaults. */
+export function normalizeOptions(options: GcsWriteStreamOptions, env: NodeJS.ProcessEnv = process.env): NormalizedOptions {
+  if (typeof options !== 'object' || options === null) {
+    throw new InvalidArgumentError('options must be an object with at least bucket and name');
+  }
+  validateBucketName(options.bucket);
+  validateObjectName(options.name);
+  const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
+  validateChunkSize(chunkSize);
+  const bufferChunks = positiveInt('bufferChunks', options.bufferChunks ?? DEFAULT_BUFFER_CHUNKS, 1);
+  const apiEndpoint = resolveEndpoint(options.apiEndpoint, env);
+
+  if (options.metadata !== undefined && (typeof options.metadata !== 'object' || options.metadata === null)) {
+    throw new InvalidArgumentError('metadata must be an object of object resource fields');
+  }
+  const resource: ObjectMetadata = { ...(options.metadata ?? {}) };
+  delete resource.name;
+  delete resource.bucket;
+  if (options.contentType !== undefined) resource.contentType = options.contentType;
+  if (resource.contentType !== undefined && typeof resource.contentType !== 'string') {
+    throw new InvalidArgumentError('contentType must be a string');
+  }
+  if (resource.metadata !== undefined) {
+    if (typeof resource.metadata !== 'object' || resource.metadata === null) {
+      throw new InvalidArgumentError('metadata.metadata (custom metadata) must be an object of strings');
+    }
+    resource.metadata = { ...resource.metadata };
+  }
+
+  const query: Record<string, string> = {};
+  for (const key of PRECONDITIONS) {
+    const value = options[key];
+    if (value === undefined) continue;
+    const text = String(value);
+    if (!/^\d+$/.test(text)) {
+      throw new InvalidArgumentError(`${key} must be a non-negative integer, got ${JSON.stringify(value)}`);
+    }
+    query[key] = text;
+  }
+  for (const key of ['userProject', 'predefinedAcl', 'kmsKeyName'] as const) {
+    const value = options[key];
+    if (value === undefined) continue;
+    if (typeof value !== 'string' || value.length === 0) {
+      throw new InvalidArgumentError(`${key} must be a non-empty string`);
+    }
+    query[key] = value;
+  }
+
+  const validation = options.validation ?? 'crc32c';
+  if (!([false, 'crc32c', 'md5', 'both'] as unknown[]).includes(validation)) {
+    throw new InvalidArgumentError(`validation must be 'crc32c', 'md5', 'both' or false, got ${String(validation)}`);
+  }
+  if (options.authClient !== undefined && typeof options.authClient?.request !== 'function') {
+    throw new InvalidArgumentError('authClient must have a request(options) method (e.g. a GoogleAuth instance)');
+  }
+  if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
+    throw new InvalidArgumentError('signal must be an AbortSignal');
+  }
+
+  return Object.freeze({
+    bucket: options.bucket,
+    name: options.name,
+    chunkSize,
+    bufferChunks,
+    resource: Object.freeze(resource),
+    apiEndpoint,
+    isEmulator: env.STORAGE_EMULATOR_HOST !== undefined && options.apiEndpoint === undefined ? true : !isGoogleHost(apiEndpoint),
+    authClient: options.authClient,
+    query: Object.freeze(query),
+    validation,
+    retry: normalizeRetry(options.retry),
+    signal: options.signal,
+  });
+}

@@ -1,0 +1,70 @@
+/**
+ * Recovery after a failed request, and the checks that keep the client's view of the committed offset honest.
+ * `recover()` waits out the backoff, asks the session how much it has, and repeats until it gets an answer or the
+ * retry budget says stop. `reconcile()` checks any answer against what was confirmed and what was sent: the
+ * committed offset may only move forward and never past the bytes actually sent.
+ */
+import { GcsUploadError, NetworkError, ProtocolError } from './errors.js';
+import type { RetryBudget, RetryEvent } from './retry.js';
+import type { ObjectResource, ResumableSession, SessionState } from './session.js';
+
+/** What the client knows about the session's offset. */
+export interface Ledger {
+  /** Highest committed offset the server has reported. */
+  confirmed: number;
+  /** End of the furthest byte range ever sent. */
+  sentEnd: number;
+  /** Total size, once a request carried it. */
+  total: number | undefined;
+}
+
+/** The outcome of one answer from the server. */
+export type Reconciled = { readonly complete: false; readonly committed: number } | { readonly complete: true; readonly object: ObjectResource };
+
+/** Validates a server answer against the ledger; throws `ProtocolError` for impossible ones. */
+export function reconcile(state: SessionState, ledger: Readonly<Ledger>): Reconciled {
+  if (state.complete) {
+    if (ledger.total === undefined) {
+      throw new ProtocolError('the server finalized the object before the client sent its total size');
+    }
+    return state;
+  }
+  const { committed } = state;
+  if (committed < ledger.confirmed) {
+    throw new ProtocolError(
+      `the committed offset went backwards: the server now reports ${committed} bytes after confirming ${ledger.confirmed}`,
+    );
+  }
+  if (committed > ledger.sentEnd) {
+    throw new ProtocolError(`the server reports ${committed} bytes committed but only ${ledger.sentEnd} were sent`);
+  }
+  return state;
+}
+
+/** Turns anything thrown by a request into a typed error (an abort reason passes through untouched). */
+export function asUploadError(error: unknown): GcsUploadError {
+  return error instanceof GcsUploadError ? error : new NetworkError('A request', error);
+}
+
+/**
+ * After `failure`, retries the status query with backoff until the server answers. Throws the failure itself if it
+ * is not transient, or `RetryExhaustedError` when the budget is spent.
+ */
+export async function recover(
+  session: ResumableSession,
+  budget: RetryBudget,
+  failure: unknown,
+  signal: AbortSignal,
+  onRetry: (event: RetryEvent) => void,
+): Promise<SessionState> {
+  let error = failure;
+  for (;;) {
+    if (signal.aborted) throw signal.reason;
+    await budget.failed(asUploadError(error), signal, onRetry);
+    try {
+      return await session.query(signal);
+    } catch (queryError) {
+      error = queryError;
+    }
+  }
+}

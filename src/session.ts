@@ -1,0 +1,307 @@
+/**
+ * `ResumableSession`: the JSON API resumable upload protocol and nothing else. It builds requests, sends them
+ * through the {@link AuthorizedClient} with a per-request deadline, and turns responses into typed results or
+ * typed errors. It holds no upload state beyond the session URI.
+ */
+import { getHeader, type AuthorizedClient, type HttpRequest, type HttpResponse } from './auth.js';
+import {
+  AuthenticationError,
+  ChecksumMismatchError,
+  GcsUploadError,
+  HttpStatusError,
+  NetworkError,
+  PermissionDeniedError,
+  PreconditionFailedError,
+  ProtocolError,
+  redact,
+  RequestTimeoutError,
+  SessionExpiredError,
+} from './errors.js';
+import type { ObjectMetadata } from './options.js';
+
+/** The object resource GCS returns when an upload completes (fields this library reads, plus the rest). */
+export interface ObjectResource {
+  name: string;
+  bucket: string;
+  /** Decimal string. */
+  size: string;
+  generation?: string;
+  metageneration?: string;
+  contentType?: string;
+  /** Base64 big-endian CRC32C. */
+  crc32c?: string;
+  /** Base64 MD5 (absent for composite objects). */
+  md5Hash?: string;
+  metadata?: Record<string, string>;
+  [field: string]: unknown;
+}
+
+/** What a chunk upload or status query established. */
+export type SessionState =
+  | { readonly complete: false; readonly committed: number }
+  | { readonly complete: true; readonly object: ObjectResource };
+
+/** Where and what to upload; fixed for the life of a session. */
+export interface SessionTarget {
+  apiEndpoint: string;
+  bucket: string;
+  name: string;
+  resource: Readonly<ObjectMetadata>;
+  query: Readonly<Record<string, string>>;
+}
+
+const USER_AGENT = 'gcs-resumable-stream/0.1';
+
+/** The wire protocol of one resumable upload session. */
+export class ResumableSession {
+  readonly #client: AuthorizedClient;
+  readonly #target: SessionTarget;
+  readonly #timeoutMs: number;
+  #uri: string | undefined;
+
+  constructor(client: AuthorizedClient, target: SessionTarget, timeoutMs: number, uri?: string) {
+    this.#client = client;
+    this.#target = target;
+    this.#timeoutMs = timeoutMs;
+    this.#uri = uri;
+  }
+
+  /** The session URI once opened (a bearer capability: do not log it). */
+  get uri(): string | undefined {
+    return this.#uri;
+  }
+
+  /** Starts a session: POST the object resource, read the session URI from `Location`. */
+  async open(signal: AbortSignal): Promise<string> {
+    const { apiEndpoint, bucket, name, resource, query } = this.#target;
+    const url = new URL(`${apiEndpoint}/upload/storage/v1/b/${encodeURIComponent(bucket)}/o`);
+    url.searchParams.set('uploadType', 'resumable');
+    url.searchParams.set('name', name);
+    for (const [key, value] of Object.entries(query)) url.searchParams.set(key, value);
+    const headers: Record<string, string> = {
+      'Content-Type': 'application/json; charset=UTF-8',
+      'User-Agent': USER_AGENT,
+    };
+    if (typeof resource.contentType === 'string') headers['X-Upload-Content-Type'] = resource.contentType;
+    const what = 'Opening the upload session';
+    const res = await this.#send(what, {
+      url: url.toString(),
+      method: 'POST',
+      headers,
+      data: JSON.stringify({ ...resource, name }),
+    }, signal);
+    if (res.status !== 200 && res.status !== 201) throw statusError(what, res, false);
+    const location = getHeader(res.headers, 'location');
+    if (!location) throw new ProtocolError('the session was opened but the response has no Location header', res.status);
+    let sessionUrl: URL;
+    try {
+      sessionUrl = new URL(location);
+    } catch {
+      throw new ProtocolError('the Location header of the session is not a valid URL', res.status);
+    }
+    const endpoint = new URL(apiEndpoint);
+    if (sessionUrl.origin !== endpoint.origin) {
+      // Data and credentials go only where the user pointed us; a session elsewhere is never followed.
+      throw new ProtocolError(
+        `the session URI is on another origin (${sessionUrl.protocol}//${sessionUrl.host}) than the endpoint ` +
+          `(${endpoint.origin}); refusing to send data or credentials there`,
+        res.status,
+      );
+    }
+    this.#uri = sessionUrl.toString();
+    return this.#uri;
+  }
+
+  /**
+   * Uploads `body` at `offset`. With `total` the request ends the object (and carries `hash`, the
+   * `X-Goog-Hash` value). Returns what the server committed, or the object if the upload completed.
+   */
+  async put(offset: number, body: Uint8Array, total: number | undefined, hash: string | undefined, signal: AbortSignal): Promise<SessionState> {
+    const end = offset + body.length - 1;
+    const range =
+      body.length === 0 ? `bytes */${total ?? '*'}` : `bytes ${offset}-${end}/${total ?? '*'}`;
+    const headers: Record<string, string> = { 'Content-Range': range, 'User-Agent': USER_AGENT };
+    if (total !== undefined && hash !== undefined) headers['X-Goog-Hash'] = hash;
+    const what =
+      total === undefined
+        ? `Uploading bytes ${offset}-${end}`
+        : body.length === 0
+          ? `Finalizing the upload at ${total} bytes`
+          : `Uploading the final bytes ${offset}-${end} of ${total}`;
+    const res = await this.#send(what, { url: this.#sessionUri(), method: 'PUT', headers, data: body }, signal);
+    return parseState(what, res, total !== undefined && hash !== undefined);
+  }
+
+  /** Asks how many bytes are committed (`Content-Range: bytes *\/*`). */
+  async query(signal: AbortSignal): Promise<SessionState> {
+    const what = 'Querying the upload status';
+    const res = await this.#send(
+      what,
+      { url: this.#sessionUri(), method: 'PUT', headers: { 'Content-Range': 'bytes */*', 'User-Agent': USER_AGENT }, data: new Uint8Array(0) },
+      signal,
+    );
+    return parseState(what, res, false);
+  }
+
+  /** Cancels the session (DELETE; GCS answers 499). Resolves true when the server confirmed it. */
+  async cancel(signal: AbortSignal): Promise<boolean> {
+    const res = await this.#send('Cancelling the session', {
+      url: this.#sessionUri(),
+      method: 'DELETE',
+      headers: { 'User-Agent': USER_AGENT },
+    }, signal);
+    return res.status === 499 || res.status === 204 || res.status === 200 || res.status === 404 || res.status === 410;
+  }
+
+  /** Deletes one generation of the target object (used to withdraw a generation that failed verification). */
+  async deleteObject(generation: string, signal: AbortSignal): Promise<boolean> {
+    const { apiEndpoint, bucket, name, query } = this.#target;
+    const url = new URL(`${apiEndpoint}/storage/v1/b/${encodeURIComponent(bucket)}/o/${encodeURIComponent(name)}`);
+    url.searchParams.set('generation', generation);
+    if (query.userProject !== undefined) url.searchParams.set('userProject', query.userProject);
+    const res = await this.#send('Deleting the corrupt generation', { url: url.toString(), method: 'DELETE', headers: { 'User-Agent': USER_AGENT } }, signal);
+    return res.status === 204 || res.status === 200 || res.status === 404;
+  }
+
+  #sessionUri(): string {
+    if (this.#uri === undefined) throw new Error('session not opened');
+    return this.#uri;
+  }
+
+  /** One request with a deadline; failures without a response become NetworkError or RequestTimeoutError. */
+  async #send(
+    what: string,
+    request: Pick<HttpRequest, 'url' | 'method' | 'headers' | 'data'>,
+    signal: AbortSignal,
+  ): Promise<HttpResponse> {
+    signal.throwIfAborted();
+    const controller = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      controller.abort(new RequestTimeoutError(what, this.#timeoutMs));
+    }, this.#timeoutMs);
+    const onAbort = (): void => controller.abort(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      return await this.#client.request({
+        ...request,
+        responseType: 'text',
+        validateStatus: (status) => status !== 401,
+        retry: false,
+        redirect: 'manual',
+        signal: controller.signal,
+      });
+    } catch (error) {
+      if (signal.aborted) throw signal.reason;
+      if (timedOut) throw new RequestTimeoutError(what, this.#timeoutMs);
+      const response = (error as { response?: HttpResponse }).response;
+      if (response && typeof response.status === 'number') throw statusError(what, response, false);
+      if (error instanceof GcsUploadError) throw error;
+      throw new NetworkError(what, error);
+    } finally {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
+    }
+  }
+}
+
+/** Interprets a chunk or query response. */
+function parseState(what: string, res: HttpResponse, sentHash: boolean): SessionState {
+  if (res.status === 308) {
+    return { complete: false, committed: parseRange(getHeader(res.headers, 'range'), res.status) };
+  }
+  if (res.status === 200 || res.status === 201) {
+    return { complete: true, object: parseObject(res) };
+  }
+  throw statusError(what, res, sentHash);
+}
+
+/** `Range: bytes=0-N` means N+1 bytes are committed; no header means none. */
+export function parseRange(header: string | undefined, status: number): number {
+  if (header === undefined || header === '') return 0;
+  const match = /^bytes=0-(\d{1,16})$/.exec(header.trim());
+  if (!match) {
+    throw new ProtocolError(`the 308 response has a malformed Range header (${JSON.stringify(header.slice(0, 40))})`, status);
+  }
+  const last = Number(match[1]);
+  if (!Number.isSafeInteger(last)) throw new ProtocolError('the Range header is out of range', status);
+  return last + 1;
+}
+
+function parseObject(res: HttpResponse): ObjectResource {
+  let value: unknown = res.data;
+  if (typeof value === 'string') {
+    try {
+      value = JSON.parse(value);
+    } catch {
+      throw new ProtocolError(`the completed upload's response (HTTP ${res.status}) is not JSON`, res.status);
+    }
+  }
+  const object = value as Partial<ObjectResource> | null;
+  if (
+    typeof object !== 'object' ||
+    object === null ||
+    typeof object.name !== 'string' ||
+    typeof object.bucket !== 'string' ||
+    !/^\d+$/.test(String(object.size))
+  ) {
+    throw new ProtocolError(`the completed upload's response (HTTP ${res.status}) is not an object resource`, res.status);
+  }
+  return { ...(object as ObjectResource), size: String(object.size) };
+}
+
+/** The short message GCS put in an error body, redacted and bounded. */
+function serverMessage(res: HttpResponse): string | undefined {
+  const data = res.data;
+  let text: string | undefined;
+  if (typeof data === 'string' && data.length > 0) {
+    try {
+      const parsed = JSON.parse(data) as { error?: { message?: unknown } };
+      text = typeof parsed.error?.message === 'string' ? parsed.error.message : data;
+    } catch {
+      text = data;
+    }
+  } else if (typeof data === 'object' && data !== null) {
+    const message = (data as { error?: { message?: unknown } }).error?.message;
+    if (typeof message === 'string') text = message;
+  }
+  if (text === undefined) return undefined;
+  const oneLine = redact(text).replace(/\s+/g, ' ').trim();
+  return oneLine.length > 200 ? `${oneLine.slice(0, 200)}...` : oneLine;
+}
+
+function retryAfterMs(res: HttpResponse): number | undefined {
+  const value = getHeader(res.headers, 'retry-after');
+  if (value === undefined) return undefined;
+  const seconds = Number(value);
+  if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
+}
+
+/** Maps a non-success status to its typed error. */
+function statusError(what: string, res: HttpResponse, sentHash: boolean): GcsUploadError {
+  const message = serverMessage(res);
+  switch (res.status) {
+    case 401:
+      return new AuthenticationError(what, message);
+    case 403:
+      return new PermissionDeniedError(what, message);
+    case 404:
+    case 410:
+      return what.startsWith('Opening') ? new HttpStatusError(what, res.status, message) : new SessionExpiredError(res.status);
+    case 412:
+      return new PreconditionFailedError(what, message);
+    case 400:
+      if (sentHash && message !== undefined && /crc32c|md5|hash|checksum/i.test(message)) {
+        return new ChecksumMismatchError(
+          `GCS refused to finalize the object: the data it received does not match the checksum of what was written (${message}). No object was created; retry the upload`,
+          400,
+        );
+      }
+      return new HttpStatusError(what, res.status, message);
+    default:
+      return new HttpStatusError(what, res.status, message, retryAfterMs(res));
+  }
+}

@@ -1,0 +1,209 @@
+/**
+ * The upload loop: opens the session, takes spans from the replay window, PUTs them one at a time, recovers after
+ * failures, and verifies the final object. It knows nothing about Node streams; the writable feeds its window and
+ * awaits its result.
+ */
+import { defaultAuthClient } from './auth.js';
+import { ChunkBuffer, type Span } from './chunk-buffer.js';
+import { ObjectHasher } from './checksum.js';
+import { ChecksumMismatchError, GcsUploadError, NoProgressError } from './errors.js';
+import type { NormalizedOptions } from './options.js';
+import { asUploadError, reconcile, recover, type Ledger } from './recover.js';
+import { RetryBudget, type RetryEvent } from './retry.js';
+import { ResumableSession, type ObjectResource, type SessionState } from './session.js';
+
+/** Progress counters; both only grow. */
+export interface UploadProgress {
+  /** Bytes taken from the writer. */
+  bytesAccepted: number;
+  /** Bytes GCS confirmed. */
+  bytesCommitted: number;
+}
+
+/** Callbacks through which the uploader reports to the stream. */
+export interface UploadObserver {
+  session(uploadUri: string): void;
+  progress(progress: UploadProgress): void;
+  retry(event: RetryEvent): void;
+}
+
+/** Longest wait for the best-effort DELETE of a failed session. */
+const CANCEL_TIMEOUT_MS = 10_000;
+
+/** One resumable upload from open to verified object. */
+export class Uploader {
+  readonly window: ChunkBuffer;
+  readonly #options: NormalizedOptions;
+  readonly #observer: UploadObserver;
+  readonly #session: ResumableSession;
+  readonly #hasher: ObjectHasher;
+  readonly #budget: RetryBudget;
+  readonly #abort = new AbortController();
+  readonly #aborted: Promise<never>;
+  readonly #ledger: Ledger = { confirmed: 0, sentEnd: 0, total: undefined };
+  #cancelled = false;
+  #result: Promise<ObjectResource> | undefined;
+
+  constructor(options: NormalizedOptions, observer: UploadObserver) {
+    this.#options = options;
+    this.#observer = observer;
+    this.#hasher = new ObjectHasher(options.validation);
+    this.window = new ChunkBuffer(options.chunkSize, options.bufferChunks, this.#hasher);
+    this.#budget = new RetryBudget(options.retry);
+    const client = options.authClient ?? defaultAuthClient(options.isEmulator);
+    this.#session = new ResumableSession(client, options, options.retry.stallTimeoutMs);
+    this.#aborted = new Promise<never>((_, reject) => {
+      this.#abort.signal.addEventListener('abort', () => reject(this.#abort.signal.reason as Error), { once: true });
+    });
+    this.#aborted.catch(() => undefined);
+  }
+
+  /** The session URI once known. */
+  get uploadUri(): string | undefined {
+    return this.#session.uri;
+  }
+
+  /** Bytes the server has confirmed. */
+  get bytesCommitted(): number {
+    return this.#ledger.confirmed;
+  }
+
+  /** Rejects when the upload is aborted; lets waiters stop waiting. */
+  get aborted(): Promise<never> {
+    return this.#aborted;
+  }
+
+  /** Starts the upload once; later calls return the same promise. */
+  start(): Promise<ObjectResource> {
+    this.#result ??= this.#run();
+    return this.#result;
+  }
+
+  /** Stops everything in flight; the upload then fails with `reason` and cancels its session. */
+  abort(reason: GcsUploadError): void {
+    if (!this.#abort.signal.aborted) this.#abort.abort(reason);
+  }
+
+  async #run(): Promise<ObjectResource> {
+    const signal = this.#abort.signal;
+    try {
+      await this.#open(signal);
+      for (;;) {
+        const span = await this.#nextSpan(signal);
+        const state = await this.#send(span, signal);
+        const outcome = reconcile(state, this.#ledger);
+        if (outcome.complete) return await this.#verify(outcome.object, signal);
+        if (outcome.committed > this.#ledger.confirmed) {
+          this.#ledger.confirmed = outcome.committed;
+          this.window.release(outcome.committed);
+          this.#budget.progressed();
+          this.#observer.progress({ bytesAccepted: this.window.bytesAccepted, bytesCommitted: outcome.committed });
+        } else {
+          // A 308 that took none of what was sent: count it as a failed attempt so that a server that never makes
+          // progress cannot keep the loop spinning.
+          await this.#budget.failed(new NoProgressError(describeSpan(span)), signal, (e) => this.#observer.retry(e));
+        }
+      }
+    } catch (error) {
+      const failure = signal.aborted ? asUploadError(signal.reason) : asUploadError(error);
+      await this.#cancel();
+      this.window.dispose();
+      throw failure.attachContext({
+        bucket: this.#options.bucket,
+        name: this.#options.name,
+        bytesAccepted: this.window.bytesAccepted,
+        bytesCommitted: this.#ledger.confirmed,
+        uploadUri: this.#session.uri,
+        sessionCancelled: this.#cancelled,
+      });
+    }
+  }
+
+  async #open(signal: AbortSignal): Promise<void> {
+    for (;;) {
+      try {
+        const uri = await this.#session.open(signal);
+        this.#observer.session(uri);
+        return;
+      } catch (error) {
+        if (signal.aborted) throw signal.reason;
+        // Opening twice is harmless: an unused session simply expires.
+        await this.#budget.failed(asUploadError(error), signal, (e) => this.#observer.retry(e));
+      }
+    }
+  }
+
+  async #nextSpan(signal: AbortSignal): Promise<Span> {
+    for (;;) {
+      signal.throwIfAborted();
+      const span = this.window.nextSpan();
+      if (span) return span;
+      await Promise.race([this.window.dataChanged(), this.#aborted]);
+    }
+  }
+
+  /** PUTs a span; after any failure, recovers the server's state instead. */
+  async #send(span: Span, signal: AbortSignal): Promise<SessionState> {
+    const end = span.offset + span.body.length;
+    this.#ledger.sentEnd = Math.max(this.#ledger.sentEnd, end);
+    if (span.final) this.#ledger.total = end;
+    const hash = span.final ? this.#hasher.header() : undefined;
+    try {
+      return await this.#session.put(span.offset, span.body, span.final ? end : undefined, hash, signal);
+    } catch (error) {
+      if (signal.aborted) throw signal.reason;
+      return recover(this.#session, this.#budget, error, signal, (e) => this.#observer.retry(e));
+    }
+  }
+
+  /** The object must have exactly the bytes written: size and every checksum we computed. */
+  async #verify(object: ObjectResource, signal: AbortSignal): Promise<ObjectResource> {
+    const total = this.#ledger.total!;
+    const problems: string[] = [];
+    if (object.size !== String(total)) problems.push(`size ${object.size} instead of ${total}`);
+    const crc = this.#hasher.crc32c;
+    if (crc !== undefined && object.crc32c !== undefined && object.crc32c !== crc) {
+      problems.push(`crc32c ${object.crc32c} instead of ${crc}`);
+    }
+    const md5 = this.#hasher.md5;
+    if (md5 !== undefined && object.md5Hash !== undefined && object.md5Hash !== md5) {
+      problems.push(`md5 ${object.md5Hash} instead of ${md5}`);
+    }
+    if (problems.length === 0) {
+      this.window.dispose();
+      return object;
+    }
+    const deleted = await this.#deleteGeneration(object, signal);
+    throw new ChecksumMismatchError(
+      `The stored object does not match what was written (${problems.join(', ')}); ` +
+        (deleted ? 'the corrupt generation was deleted' : 'deleting the corrupt generation failed: delete it by hand'),
+    );
+  }
+
+  async #deleteGeneration(object: ObjectResource, signal: AbortSignal): Promise<boolean> {
+    if (object.generation === undefined) return false;
+    try {
+      return await this.#session.deleteObject(object.generation, signal);
+    } catch {
+      return false;
+    }
+  }
+
+  /** Best-effort DELETE of the session, bounded in time, never throwing. */
+  async #cancel(): Promise<void> {
+    if (this.#session.uri === undefined || this.#cancelled) return;
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(new Error('cancel timed out')), CANCEL_TIMEOUT_MS);
+    try {
+      this.#cancelled = await this.#session.cancel(deadline.signal);
+    } catch {
+      // Best effort: an uncancelled session expires on its own within a week and never becomes an object.
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+function describeSpan(span: Span): string {
+  return span.body.length === 0 ? 'Finalizing the upload' : `Uploading bytes ${span.offset}-${span.offset + span.body.length - 1}`;
+}

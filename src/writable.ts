@@ -1,0 +1,171 @@
+/**
+ * `GcsResumableWritable`: Node stream plumbing only. Writes are copied into the uploader's replay window (the
+ * write callback fires once the bytes are copied, or once space frees up: that is the backpressure), `_final`
+ * ends the window and waits for the verified object, `_destroy` aborts and cancels. It never builds a request.
+ */
+import { Writable } from 'node:stream';
+import { GcsUploadError, UploadAbortedError } from './errors.js';
+import { normalizeOptions, type GcsWriteStreamOptions, type NormalizedOptions } from './options.js';
+import type { RetryEvent } from './retry.js';
+import type { ObjectResource } from './session.js';
+import { Uploader, type UploadProgress } from './uploader.js';
+
+/** Events beyond those of `stream.Writable`. */
+export interface GcsResumableWritableEvents {
+  /** The session is open; the URI can resume it (treat it as a secret). */
+  session: (uploadUri: string) => void;
+  /** The committed offset moved (and at the end). Both counters only grow. */
+  progress: (progress: UploadProgress) => void;
+  /** A transient failure; the stream will wait `delayMs` and recover. */
+  retry: (event: RetryEvent) => void;
+}
+
+// Typed overloads for the events above; everything else falls through to Writable's signatures.
+export interface GcsResumableWritable {
+  on<E extends keyof GcsResumableWritableEvents>(event: E, listener: GcsResumableWritableEvents[E]): this;
+  on(event: string | symbol, listener: (...args: never[]) => void): this;
+  once<E extends keyof GcsResumableWritableEvents>(event: E, listener: GcsResumableWritableEvents[E]): this;
+  once(event: string | symbol, listener: (...args: never[]) => void): this;
+  off<E extends keyof GcsResumableWritableEvents>(event: E, listener: GcsResumableWritableEvents[E]): this;
+  off(event: string | symbol, listener: (...args: never[]) => void): this;
+}
+
+/** A Writable that streams everything written to it into one GCS object through a resumable upload. */
+export class GcsResumableWritable extends Writable {
+  readonly #options: NormalizedOptions;
+  readonly #uploader: Uploader;
+  #object: ObjectResource | undefined;
+  #failure: GcsUploadError | undefined;
+
+  /** Validates `options` (throwing `InvalidArgumentError` synchronously) and opens the session right away. */
+  constructor(options: GcsWriteStreamOptions) {
+    const normalized = normalizeOptions(options);
+    super({ decodeStrings: true, ...(normalized.signal ? { signal: normalized.signal } : {}) });
+    this.#options = normalized;
+    this.#uploader = new Uploader(normalized, {
+      session: (uri) => this.emit('session', uri),
+      progress: (progress) => this.emit('progress', progress),
+      retry: (event) => this.emit('retry', event),
+    });
+    // Open the session while the first chunk fills; failures surface as the stream's error.
+    this.#uploader.start().then(
+      (object) => {
+        this.#object = object;
+      },
+      (error: unknown) => {
+        this.#failure = error as GcsUploadError;
+        this.destroy(this.#failure);
+      },
+    );
+  }
+
+  /** Bucket this stream writes to. */
+  get bucket(): string {
+    return this.#options.bucket;
+  }
+
+  /** Object name this stream writes to. */
+  get name(): string {
+    return this.#options.name;
+  }
+
+  /** The resumable session URI once the session is open (a bearer capability: do not log it). */
+  get uploadUri(): string | undefined {
+    return this.#uploader.uploadUri;
+  }
+
+  /** The object resource GCS returned; set when `finish` is emitted. */
+  get object(): ObjectResource | undefined {
+    return this.#object;
+  }
+
+  /** Bytes taken from the writer so far. */
+  get bytesAccepted(): number {
+    return this.#uploader.window.bytesAccepted;
+  }
+
+  /** Bytes GCS has confirmed so far. */
+  get bytesCommitted(): number {
+    return this.#uploader.bytesCommitted;
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    this.#accept([chunk], callback);
+  }
+
+  override _writev(chunks: Array<{ chunk: Buffer }>, callback: (error?: Error | null) => void): void {
+    this.#accept(
+      chunks.map((entry) => entry.chunk),
+      callback,
+    );
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    this.#uploader.window.end();
+    this.#uploader.start().then(
+      (object) => {
+        this.#object = object;
+        this.emit('progress', { bytesAccepted: this.bytesAccepted, bytesCommitted: this.bytesCommitted });
+        callback();
+      },
+      (error: unknown) => callback(error as Error),
+    );
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    if (this.#object !== undefined) {
+      callback(error);
+      return;
+    }
+    // Our own failure passes through as is; anything else (a source error, destroy(), an aborted signal) stops
+    // the upload, which cancels the session, and is reported as an UploadAbortedError carrying the original.
+    const ownFailure = error !== null && error === this.#failure;
+    if (!ownFailure) this.#uploader.abort(new UploadAbortedError(error ?? undefined));
+    this.#uploader.start().then(
+      () => callback(error),
+      (failure: unknown) => callback(ownFailure ? error : error === null ? null : (failure as Error)),
+    );
+  }
+
+  /** Copies chunks into the window, waiting for space as needed; calls back once all bytes are copied. */
+  #accept(chunks: Buffer[], callback: (error?: Error | null) => void): void {
+    const window = this.#uploader.window;
+    let index = 0;
+    let offset = 0;
+    const pump = (): boolean => {
+      while (index < chunks.length) {
+        const chunk = chunks[index]!;
+        offset += window.write(chunk, offset);
+        if (offset < chunk.length) return false;
+        index += 1;
+        offset = 0;
+      }
+      return true;
+    };
+    if (this.#failure) {
+      callback(this.#failure);
+      return;
+    }
+    if (pump()) {
+      callback();
+      return;
+    }
+    const wait = async (): Promise<void> => {
+      for (;;) {
+        await Promise.race([window.spaceChanged(), this.#uploader.start()]);
+        if (this.#failure) throw this.#failure;
+        if (this.destroyed) throw new UploadAbortedError();
+        if (pump()) return;
+      }
+    };
+    wait().then(
+      () => callback(),
+      (error: unknown) => callback(this.#failure ?? (error as Error)),
+    );
+  }
+}
+
+/** Creates a {@link GcsResumableWritable}: `await pipeline(source, createGcsWriteStream({ bucket, name }))`. */
+export function createGcsWriteStream(options: GcsWriteStreamOptions): GcsResumableWritable {
+  return new GcsResumableWritable(options);
+}

@@ -1,0 +1,102 @@
+import { createHash } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { ChunkBuffer } from '../src/chunk-buffer.js';
+import { ObjectHasher } from '../src/checksum.js';
+
+const K256 = 256 * 1024;
+
+function bytes(n: number, seed = 1): Buffer {
+  const out = Buffer.allocUnsafe(n);
+  let x = seed;
+  for (let i = 0; i < n; i++) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    out[i] = x >>> 24;
+  }
+  return out;
+}
+
+describe('ChunkBuffer (the replay window)', () => {
+  it('hands out full aligned chunks as views and the rest as the final span', () => {
+    const buf = new ChunkBuffer(K256, 2, new ObjectHasher(false));
+    const data = bytes(K256 + 10);
+    expect(buf.write(data)).toBe(K256 + 10);
+    const first = buf.nextSpan()!;
+    expect(first).toMatchObject({ offset: 0, final: false });
+    expect(first.body.equals(data.subarray(0, K256))).toBe(true);
+    buf.release(K256);
+    expect(buf.nextSpan()).toBeUndefined();
+    buf.end();
+    const last = buf.nextSpan()!;
+    expect(last).toMatchObject({ offset: K256, final: true });
+    expect(last.body.equals(data.subarray(K256))).toBe(true);
+  });
+
+  it('stops accepting at the memory bound and resumes once bytes are committed', () => {
+    const buf = new ChunkBuffer(K256, 2, new ObjectHasher(false));
+    expect(buf.write(bytes(3 * K256))).toBe(2 * K256);
+    expect(buf.spaceAvailable).toBe(0);
+    buf.release(K256);
+    expect(buf.spaceAvailable).toBe(K256);
+    expect(buf.bytesAllocated).toBe(2 * K256);
+  });
+
+  it('resends only the uncommitted tail after an aligned partial commit', () => {
+    const buf = new ChunkBuffer(4 * K256, 2, new ObjectHasher(false));
+    const data = bytes(5 * K256);
+    buf.write(data);
+    buf.release(K256);
+    const span = buf.nextSpan()!;
+    expect(span.offset).toBe(K256);
+    expect(span.body.length).toBe(3 * K256);
+    expect(span.body.equals(data.subarray(K256, 4 * K256))).toBe(true);
+  });
+
+  it('realigns the window after an unaligned commit so every non-final request stays a multiple of 256 KiB', () => {
+    const buf = new ChunkBuffer(2 * K256, 3, new ObjectHasher('crc32c'));
+    const data = bytes(5 * K256 + 7);
+    buf.write(data);
+    buf.release(1000);
+    const span = buf.nextSpan()!;
+    expect(span.offset).toBe(1000);
+    expect(span.final).toBe(false);
+    expect(span.body.length).toBe(2 * K256);
+    expect(span.body.equals(data.subarray(1000, 1000 + 2 * K256))).toBe(true);
+    buf.release(1000 + 2 * K256);
+    buf.end();
+    const spans = [];
+    for (;;) {
+      const next = buf.nextSpan()!;
+      spans.push(next);
+      buf.release(next.offset + next.body.length);
+      if (next.final) break;
+    }
+    const rest = Buffer.concat(spans.map((s) => s.body));
+    expect(rest.equals(data.subarray(1000 + 2 * K256))).toBe(true);
+  });
+
+  it('hashes every byte exactly once, whatever the write sizes', () => {
+    const hasher = new ObjectHasher('both');
+    const buf = new ChunkBuffer(K256, 2, hasher);
+    const data = bytes(3 * K256 + 123);
+    let pos = 0;
+    for (const size of [1, 7, 100_000, K256, 3, K256 + 5]) {
+      pos += buf.write(data.subarray(pos, pos + size));
+      const span = buf.nextSpan();
+      if (span && !span.final) buf.release(span.offset + span.body.length);
+    }
+    while (pos < data.length) {
+      pos += buf.write(data.subarray(pos));
+      const span = buf.nextSpan();
+      if (span) buf.release(span.offset + span.body.length);
+    }
+    buf.end();
+    expect(hasher.md5).toBe(createHash('md5').update(data).digest('base64'));
+  });
+
+  it('gives an empty final span for an empty object', () => {
+    const buf = new ChunkBuffer(K256, 2, new ObjectHasher(false));
+    buf.end();
+    expect(buf.nextSpan()).toMatchObject({ offset: 0, final: true });
+    expect(buf.nextSpan()!.body.length).toBe(0);
+  });
+});
