@@ -6,7 +6,11 @@
 import { Gaxios } from 'gaxios';
 import { GoogleAuth } from 'google-auth-library';
 
-/** The request options this library passes to {@link AuthorizedClient.request} (a subset of gaxios's). */
+/**
+ * The request options this library passes to {@link AuthorizedClient.request}: gaxios options. At run time they
+ * also carry `adapter`, the transport of `transport.ts`; wrappers should pass the options on unchanged (spread
+ * them) so that it stays in place.
+ */
 export interface HttpRequest {
   url: string;
   method: 'GET' | 'POST' | 'PUT' | 'DELETE';
@@ -44,8 +48,8 @@ export const READ_WRITE_SCOPE = 'https://www.googleapis.com/auth/devstorage.read
 
 /** The client used when none was given: credentials from the environment, or none for an emulator. */
 export function defaultAuthClient(isEmulator: boolean): AuthorizedClient {
-  if (isEmulator) return new Gaxios() as AuthorizedClient;
-  return new GoogleAuth({ scopes: [READ_WRITE_SCOPE] }) as unknown as AuthorizedClient;
+  if (isEmulator) return new Gaxios();
+  return new GoogleAuth({ scopes: [READ_WRITE_SCOPE] });
 }
 
 /** Reads one response header whatever the header container's shape. */
@@ -57,7 +61,7 @@ export function getHeader(headers: HeadersLike, name: string): string | undefine
   for (const [key, value] of Object.entries(headers)) {
     if (key.toLowerCase() !== lower) continue;
     if (Array.isArray(value)) return value.join(', ');
-    return value === undefined || value === null ? undefined : String(value);
+    return typeof value === 'string' || typeof value === 'number' ? String(value) : undefined;
   }
   return undefined;
 }

@@ -18,6 +18,7 @@ import {
   SessionExpiredError,
 } from './errors.js';
 import type { ObjectMetadata } from './options.js';
+import { httpAdapter } from './transport.js';
 
 /** The object resource GCS returns when an upload completes (fields this library reads, plus the rest). */
 export interface ObjectResource {
@@ -184,14 +185,16 @@ export class ResumableSession {
     const onAbort = (): void => controller.abort(signal.reason);
     signal.addEventListener('abort', onAbort, { once: true });
     try {
-      return await this.#client.request({
+      const options: HttpRequest & { adapter: typeof httpAdapter } = {
         ...request,
         responseType: 'text',
         validateStatus: (status) => status !== 401,
         retry: false,
         redirect: 'manual',
         signal: controller.signal,
-      });
+        adapter: httpAdapter,
+      };
+      return await this.#client.request(options);
     } catch (error) {
       if (signal.aborted) throw signal.reason;
       if (timedOut) throw new RequestTimeoutError(what, this.#timeoutMs);

@@ -90,17 +90,21 @@ export class Uploader {
       await this.#open(signal);
       for (;;) {
         const span = await this.#nextSpan(signal);
-        const state = await this.#send(span, signal);
+        const { state, recovered } = await this.#send(span, signal);
         const outcome = reconcile(state, this.#ledger);
-        if (outcome.complete) return await this.#verify(outcome.object, signal);
+        if (outcome.complete) {
+          const object = await this.#verify(outcome.object, signal);
+          this.#ledger.confirmed = this.#ledger.total!;
+          return object;
+        }
         if (outcome.committed > this.#ledger.confirmed) {
           this.#ledger.confirmed = outcome.committed;
           this.window.release(outcome.committed);
           this.#budget.progressed();
           this.#observer.progress({ bytesAccepted: this.window.bytesAccepted, bytesCommitted: outcome.committed });
-        } else {
+        } else if (!recovered) {
           // A 308 that took none of what was sent: count it as a failed attempt so that a server that never makes
-          // progress cannot keep the loop spinning.
+          // progress cannot keep the loop spinning. (After a recovery the failure itself was already counted.)
           await this.#budget.failed(new NoProgressError(describeSpan(span)), signal, (e) => this.#observer.retry(e));
         }
       }
@@ -143,16 +147,18 @@ export class Uploader {
   }
 
   /** PUTs a span; after any failure, recovers the server's state instead. */
-  async #send(span: Span, signal: AbortSignal): Promise<SessionState> {
+  async #send(span: Span, signal: AbortSignal): Promise<{ state: SessionState; recovered: boolean }> {
     const end = span.offset + span.body.length;
     this.#ledger.sentEnd = Math.max(this.#ledger.sentEnd, end);
     if (span.final) this.#ledger.total = end;
     const hash = span.final ? this.#hasher.header() : undefined;
     try {
-      return await this.#session.put(span.offset, span.body, span.final ? end : undefined, hash, signal);
+      const state = await this.#session.put(span.offset, span.body, span.final ? end : undefined, hash, signal);
+      return { state, recovered: false };
     } catch (error) {
       if (signal.aborted) throw signal.reason;
-      return recover(this.#session, this.#budget, error, signal, (e) => this.#observer.retry(e));
+      const state = await recover(this.#session, this.#budget, error, signal, (e) => this.#observer.retry(e));
+      return { state, recovered: true };
     }
   }
 

@@ -20,7 +20,9 @@ export interface GcsResumableWritableEvents {
   retry: (event: RetryEvent) => void;
 }
 
-// Typed overloads for the events above; everything else falls through to Writable's signatures.
+// Typed overloads for the events above; everything else falls through to Writable's signatures. The merge only
+// adds listener overloads, no members, so it is safe.
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
 export interface GcsResumableWritable {
   on<E extends keyof GcsResumableWritableEvents>(event: E, listener: GcsResumableWritableEvents[E]): this;
   on(event: string | symbol, listener: (...args: never[]) => void): this;
@@ -31,6 +33,7 @@ export interface GcsResumableWritable {
 }
 
 /** A Writable that streams everything written to it into one GCS object through a resumable upload. */
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
 export class GcsResumableWritable extends Writable {
   readonly #options: NormalizedOptions;
   readonly #uploader: Uploader;

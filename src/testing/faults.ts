@@ -1,0 +1,289 @@
+/**
+ * Fault rules for the local GCS server: their types and the pure logic that decides which rule fires for a request.
+ * Nothing here performs I/O; `server.ts` carries the chosen action out.
+ */
+
+/**
+ * The kinds of upload request a rule can match.
+ * - `open`: the `POST` that starts a resumable session.
+ * - `chunk`: any `PUT` to a session that carries bytes (the last chunk included).
+ * - `final`: any `PUT` whose `Content-Range` carries the object's total size (`bytes A-B/TOTAL`, `bytes *\/TOTAL`).
+ * - `query`: a status query (`PUT` with `Content-Range: bytes *\/*`).
+ * - `cancel`: the `DELETE` of a session.
+ */
+export type FaultKind = 'open' | 'chunk' | 'final' | 'query' | 'cancel';
+
+/** Every {@link FaultKind}, in a fixed order. */
+export const FAULT_KINDS: readonly FaultKind[] = Object.freeze(['open', 'chunk', 'final', 'query', 'cancel']);
+
+/** Which requests a {@link FaultRule} applies to. Every condition given must hold; an empty match matches anything. */
+export interface FaultMatch {
+  /** The kind of request (see {@link FaultKind}); any kind when omitted. */
+  kind?: FaultKind;
+  /**
+   * A byte offset of the object: matches a `PUT` whose body covers it (`A <= offset <= B`), or a body-less
+   * `bytes *\/TOTAL` finalization when `offset === TOTAL`. Ignored for `query` rules; never matches `open`/`cancel`.
+   */
+  offset?: number;
+  /** The 0-based index of the request among the requests of this kind on its session (`open`: among all opens). */
+  nth?: number;
+  /** The 0-based index of the session, in the order sessions were opened; any session when omitted. */
+  session?: number;
+  /**
+   * The object name the session uploads; any object when omitted. For `open`, only a `name` given as a query
+   * parameter (as every client sends it) is seen when the rule is checked.
+   */
+  object?: string;
+  /** The bucket the session uploads to; any bucket when omitted. */
+  bucket?: string;
+  /** How many times the rule fires; default 1. `Infinity` is allowed. */
+  times?: number;
+}
+
+/** The ways a {@link FaultAction} of type `hostile` makes the server misbehave. */
+export type HostileVariant =
+  /** 308 with a malformed `Range` header (`bytes=abc`). */
+  | 'bad-range'
+  /** 308 whose `Range` claims more bytes than were ever sent. */
+  | 'range-beyond'
+  /** 308 whose `Range` is lower than what the server had already confirmed. */
+  | 'range-backwards'
+  /** 200 with a body that is not an object resource (`{"hello":1}`). */
+  | 'bad-object'
+  /** The open request answers 200 without a `Location` header. */
+  | 'no-location'
+  /** The open request answers with a `Location` on another origin (`http://127.0.0.2:1/...`). */
+  | 'foreign-location'
+  /** The response is sent one byte at a time, one byte per second (see `trickleIntervalMs`). */
+  | 'trickle';
+
+/** What the server does to a request matched by a {@link FaultRule}. */
+export type FaultAction =
+  /** Read `afterBytes` of the body (default: half of it), then reset the connection. Nothing is persisted. */
+  | { type: 'reset'; afterBytes?: number }
+  /**
+   * Answer `status`. `before` (default): without persisting anything. `after`: persist the bytes (and finalize a
+   * final request) first, then answer `status` instead of the real response.
+   */
+  | { type: 'status'; status: number; when?: 'before' | 'after'; retryAfterSeconds?: number }
+  /** Persist only the first `bytes` of the body (any amount, aligned or not) and answer 308; never finalizes. */
+  | { type: 'partial'; bytes: number }
+  /** Process the request fully (finalizing if it is final), then close the connection without a response. */
+  | { type: 'drop-response' }
+  /**
+   * Stop reading the request: for `ms` milliseconds, then carry on normally; without `ms`, for ever (until the
+   * client gives up or the server closes).
+   */
+  | { type: 'stall'; ms?: number }
+  /** The session dies: this request and every later one to it get `status` (default 404). */
+  | { type: 'expire'; status?: 404 | 410 }
+  /** Flip one byte of the body (at body offset `at`, default 0) before it is persisted. */
+  | { type: 'corrupt'; at?: number }
+  /** Delay this response by `ms` milliseconds. */
+  | { type: 'latency'; ms: number }
+  /** Misbehave as a broken server would; see {@link HostileVariant}. */
+  | { type: 'hostile'; variant: HostileVariant };
+
+/** A scripted fault: when a request satisfies `match`, the server carries out `action`. */
+export interface FaultRule {
+  /** Which requests the rule applies to. */
+  match: FaultMatch;
+  /** What happens to them. */
+  action: FaultAction;
+}
+
+/** What the server knows about a request, from its headers, when it decides whether a fault fires. */
+export interface FaultContext {
+  /** Every kind the request counts as, e.g. `['chunk', 'final']` for a last chunk that carries bytes. */
+  kinds: readonly FaultKind[];
+  /** The 0-based session index, if the request belongs to (or, for `open`, would create) a session. */
+  session?: number;
+  /** The bucket of the session, if known. */
+  bucket?: string;
+  /** The object name of the session, if known. */
+  object?: string;
+  /** The request's 0-based index among its session's requests of each of its kinds. */
+  nth: Partial<Record<FaultKind, number>>;
+  /** The object bytes the body covers, inclusive; `end` is `Infinity` for an open-ended `bytes A-*\/...`. */
+  range?: { start: number; end: number };
+  /** The total size the request announces, if any. */
+  total?: number;
+}
+
+const HOSTILE_VARIANTS: ReadonlySet<string> = new Set<HostileVariant>([
+  'bad-range',
+  'range-beyond',
+  'range-backwards',
+  'bad-object',
+  'no-location',
+  'foreign-location',
+  'trickle',
+]);
+
+function isNonNegativeInteger(value: unknown): value is number {
+  return typeof value === 'number' && Number.isInteger(value) && value >= 0;
+}
+
+/**
+ * Checks a rule's shape and values, so that a mistyped rule fails where it is written instead of silently never
+ * firing. Throws a `TypeError` or `RangeError` naming the offending field.
+ */
+export function validateFaultRule(rule: FaultRule): void {
+  const { match, action } = rule;
+  if (typeof match !== 'object' || match === null) throw new TypeError('fault rule: match must be an object');
+  if (match.kind !== undefined && !FAULT_KINDS.includes(match.kind)) {
+    throw new RangeError(`fault rule: unknown kind ${String(match.kind)}`);
+  }
+  for (const field of ['offset', 'nth', 'session'] as const) {
+    const value = match[field];
+    if (value !== undefined && !isNonNegativeInteger(value)) {
+      throw new RangeError(`fault rule: match.${field} must be a non-negative integer, got ${String(value)}`);
+    }
+  }
+  for (const field of ['object', 'bucket'] as const) {
+    const value = match[field];
+    if (value !== undefined && typeof value !== 'string') throw new TypeError(`fault rule: match.${field} must be a string`);
+  }
+  if (match.times !== undefined && !(match.times === Infinity || (isNonNegativeInteger(match.times) && match.times > 0))) {
+    throw new RangeError(`fault rule: match.times must be a positive integer or Infinity, got ${String(match.times)}`);
+  }
+  if (typeof action !== 'object' || action === null) throw new TypeError('fault rule: action must be an object');
+  switch (action.type) {
+    case 'reset':
+      if (action.afterBytes !== undefined && !isNonNegativeInteger(action.afterBytes)) {
+        throw new RangeError(`fault rule: reset.afterBytes must be a non-negative integer, got ${String(action.afterBytes)}`);
+      }
+      return;
+    case 'status':
+      if (!Number.isInteger(action.status) || action.status < 200 || action.status > 999) {
+        throw new RangeError(`fault rule: status must be an integer HTTP status, got ${String(action.status)}`);
+      }
+      if (action.when !== undefined && action.when !== 'before' && action.when !== 'after') {
+        throw new RangeError(`fault rule: status.when must be 'before' or 'after', got ${String(action.when)}`);
+      }
+      if (action.retryAfterSeconds !== undefined && !isNonNegativeInteger(action.retryAfterSeconds)) {
+        throw new RangeError('fault rule: status.retryAfterSeconds must be a non-negative integer');
+      }
+      return;
+    case 'partial':
+      if (!isNonNegativeInteger(action.bytes)) {
+        throw new RangeError(`fault rule: partial.bytes must be a non-negative integer, got ${String(action.bytes)}`);
+      }
+      return;
+    case 'drop-response':
+      return;
+    case 'stall':
+      if (action.ms !== undefined && !isNonNegativeInteger(action.ms)) {
+        throw new RangeError(`fault rule: stall.ms must be a non-negative integer, got ${String(action.ms)}`);
+      }
+      return;
+    case 'expire':
+      if (action.status !== undefined && action.status !== 404 && action.status !== 410) {
+        throw new RangeError(`fault rule: expire.status must be 404 or 410, got ${String(action.status)}`);
+      }
+      return;
+    case 'corrupt':
+      if (action.at !== undefined && !isNonNegativeInteger(action.at)) {
+        throw new RangeError(`fault rule: corrupt.at must be a non-negative integer, got ${String(action.at)}`);
+      }
+      return;
+    case 'latency':
+      if (!isNonNegativeInteger(action.ms)) {
+        throw new RangeError(`fault rule: latency.ms must be a non-negative integer, got ${String(action.ms)}`);
+      }
+      return;
+    case 'hostile':
+      if (!HOSTILE_VARIANTS.has(action.variant)) {
+        throw new RangeError(`fault rule: unknown hostile variant ${String(action.variant)}`);
+      }
+      return;
+    default: {
+      const unknown: { type?: unknown } = action;
+      throw new RangeError(`fault rule: unknown action type ${String(unknown.type)}`);
+    }
+  }
+}
+
+/** Whether `match` (ignoring `times`) selects the request described by `context`. */
+export function faultMatches(match: FaultMatch, context: FaultContext): boolean {
+  const primary = match.kind ?? context.kinds[0];
+  if (primary === undefined) return false;
+  if (match.kind !== undefined && !context.kinds.includes(match.kind)) return false;
+  if (match.session !== undefined && context.session !== match.session) return false;
+  if (match.object !== undefined && context.object !== match.object) return false;
+  if (match.bucket !== undefined && context.bucket !== match.bucket) return false;
+  if (match.nth !== undefined && context.nth[primary] !== match.nth) return false;
+  if (match.offset !== undefined && primary !== 'query') {
+    const { range, total } = context;
+    if (range !== undefined) {
+      if (match.offset < range.start || match.offset > range.end) return false;
+    } else if (total === undefined || match.offset !== total) {
+      return false;
+    }
+  }
+  return true;
+}
+
+/** A short, stable description of an action, as recorded in `RequestRecord.fault` (e.g. `status 503 before`). */
+export function describeFault(action: FaultAction): string {
+  switch (action.type) {
+    case 'reset':
+      return action.afterBytes === undefined ? 'reset' : `reset after ${action.afterBytes}`;
+    case 'status':
+      return `status ${action.status} ${action.when ?? 'before'}`;
+    case 'partial':
+      return `partial ${action.bytes}`;
+    case 'drop-response':
+      return 'drop-response';
+    case 'stall':
+      return action.ms === undefined ? 'stall' : `stall ${action.ms}ms`;
+    case 'expire':
+      return `expire ${action.status ?? 404}`;
+    case 'corrupt':
+      return `corrupt at ${action.at ?? 0}`;
+    case 'latency':
+      return `latency ${action.ms}ms`;
+    case 'hostile':
+      return `hostile ${action.variant}`;
+  }
+}
+
+interface ArmedRule {
+  readonly rule: FaultRule;
+  remaining: number;
+}
+
+/**
+ * The scripted rules of a server, in insertion order. {@link FaultRules.take} finds the first rule that matches a
+ * request and still has firings left, uses one firing up and returns its action.
+ */
+export class FaultRules {
+  #rules: ArmedRule[] = [];
+
+  /** Adds a rule after the existing ones. Throws if the rule is malformed (see {@link validateFaultRule}). */
+  add(rule: FaultRule): void {
+    validateFaultRule(rule);
+    const copy: FaultRule = { match: { ...rule.match }, action: { ...rule.action } };
+    this.#rules.push({ rule: copy, remaining: rule.match.times ?? 1 });
+  }
+
+  /** Removes every rule. */
+  clear(): void {
+    this.#rules = [];
+  }
+
+  /** How many rules still have firings left. */
+  get pending(): number {
+    return this.#rules.filter((armed) => armed.remaining > 0).length;
+  }
+
+  /** The action of the first matching rule with firings left (using one up), or `undefined` if none matches. */
+  take(context: FaultContext): FaultAction | undefined {
+    for (const armed of this.#rules) {
+      if (armed.remaining <= 0 || !faultMatches(armed.rule.match, context)) continue;
+      armed.remaining -= 1;
+      return armed.rule.action;
+    }
+    return undefined;
+  }
+}

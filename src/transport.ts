@@ -1,0 +1,133 @@
+/**
+ * The gaxios adapter that carries every request of this library over `node:http`/`node:https`. gaxios (and the
+ * auth client in front of it) still prepares the request, adds credentials and interprets the status; only the
+ * byte moving is ours, for three reasons:
+ *  - request bodies are views into the chunk buffers and are written to the socket as they are (the default fetch
+ *    path copies every body once more, which breaks the memory bound);
+ *  - connections are kept alive in one agent per protocol;
+ *  - an abort ends the request and nothing else: node-fetch, gaxios's default in Node, emits an `error` event on a
+ *    response body nobody listens to when a request is aborted at the wrong moment, which crashes the process.
+ * A proxy or mTLS agent that gaxios prepared (`HTTPS_PROXY`, `cert`/`key`) is used instead of ours.
+ */
+import http from 'node:http';
+import https from 'node:https';
+
+/** The parts of a gaxios-prepared request the adapter reads (gaxios 6 and 7 both provide them). */
+export interface AdapterRequest {
+  url: string | URL;
+  method?: string;
+  headers?: unknown;
+  body?: unknown;
+  data?: unknown;
+  signal?: AbortSignal;
+  agent?: unknown;
+}
+
+/** The response shape gaxios expects back from an adapter. */
+export interface AdapterResponse {
+  status: number;
+  statusText: string;
+  headers: Headers;
+  data: string;
+  config: AdapterRequest;
+  request: { responseURL: string };
+  bodyUsed: true;
+}
+
+const agents = {
+  'http:': new http.Agent({ keepAlive: true, keepAliveMsecs: 1_000, maxSockets: 64, scheduling: 'lifo' }),
+  'https:': new https.Agent({ keepAlive: true, keepAliveMsecs: 1_000, maxSockets: 64, scheduling: 'lifo' }),
+};
+
+/** Cap on response bodies read into memory (object resources and error bodies are small). */
+const MAX_RESPONSE_BYTES = 4 * 1024 * 1024;
+
+function toHeaderRecord(headers: unknown): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (headers === undefined || headers === null) return out;
+  if (typeof (headers as Headers).forEach === 'function' && typeof (headers as Headers).get === 'function') {
+    (headers as Headers).forEach((value, key) => {
+      out[key] = value;
+    });
+    return out;
+  }
+  for (const [key, value] of Object.entries(headers as Record<string, unknown>)) {
+    if (typeof value === 'string' || typeof value === 'number') out[key.toLowerCase()] = String(value);
+  }
+  return out;
+}
+
+function bodyOf(request: AdapterRequest): Uint8Array | undefined {
+  // gaxios 7 moves `data` to `body`; gaxios 6 leaves it in `data`.
+  const body = request.body ?? request.data;
+  if (body === undefined || body === null) return undefined;
+  if (body instanceof Uint8Array) return body;
+  if (typeof body === 'string') return Buffer.from(body, 'utf8');
+  throw new TypeError('unsupported request body type');
+}
+
+/** Performs one request; resolves with status, headers and the body as text. */
+export function httpAdapter(request: AdapterRequest): Promise<AdapterResponse> {
+  return new Promise((resolve, reject) => {
+    const url = request.url instanceof URL ? request.url : new URL(request.url);
+    const protocol = url.protocol as 'http:' | 'https:';
+    const module = protocol === 'https:' ? https : http;
+    const body = bodyOf(request);
+    const headers = toHeaderRecord(request.headers);
+    headers['content-length'] = String(body?.length ?? 0);
+    const signal = request.signal;
+    if (signal?.aborted) {
+      reject(signal.reason as Error);
+      return;
+    }
+    const agent = (request.agent as http.Agent | undefined) ?? agents[protocol];
+    const req = module.request(url, { method: request.method ?? 'GET', headers, agent });
+    let settled = false;
+    const finish = (error: Error | undefined, response?: AdapterResponse): void => {
+      if (settled) return;
+      settled = true;
+      signal?.removeEventListener('abort', onAbort);
+      if (error) reject(error);
+      else resolve(response!);
+    };
+    const onAbort = (): void => {
+      req.destroy();
+      finish(signal!.reason as Error);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    req.on('error', (error) => finish(error));
+    req.on('response', (res) => {
+      const parts: Buffer[] = [];
+      let size = 0;
+      res.on('data', (part: Buffer) => {
+        size += part.length;
+        if (size > MAX_RESPONSE_BYTES) {
+          req.destroy(new Error(`response body larger than ${MAX_RESPONSE_BYTES} bytes`));
+          return;
+        }
+        parts.push(part);
+      });
+      res.on('error', (error) => finish(error));
+      res.on('close', () => {
+        if (!res.complete) finish(Object.assign(new Error('connection closed before the response ended'), { code: 'ECONNRESET' }));
+      });
+      res.on('end', () => {
+        const responseHeaders = new Headers();
+        for (const [key, value] of Object.entries(res.headers)) {
+          if (value === undefined) continue;
+          responseHeaders.set(key, Array.isArray(value) ? value.join(', ') : value);
+        }
+        finish(undefined, {
+          status: res.statusCode ?? 0,
+          statusText: res.statusMessage ?? '',
+          headers: responseHeaders,
+          data: Buffer.concat(parts).toString('utf8'),
+          config: request,
+          request: { responseURL: url.toString() },
+          bodyUsed: true,
+        });
+      });
+    });
+    req.end(body);
+  });
+}

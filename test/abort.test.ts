@@ -1,0 +1,90 @@
+import { once } from 'node:events';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { describe, expect, it } from 'vitest';
+import { createGcsWriteStream, UploadAbortedError } from '../src/index.js';
+import { contentAt, K256, storedDigest, streamOptions, uniqueName, useLocalGcs } from './helpers.js';
+
+const ctx = useLocalGcs();
+
+/** A source that yields `good` bytes and then fails. */
+function failingSource(good: number): Readable {
+  let sent = 0;
+  return new Readable({
+    read() {
+      if (sent >= good) {
+        this.destroy(new Error('source exploded'));
+        return;
+      }
+      const n = Math.min(64 * 1024, good - sent);
+      this.push(contentAt(sent, n));
+      sent += n;
+    },
+  });
+}
+
+describe('errors and aborts before end() never finalize the object', () => {
+  it('an error in the source cancels the session and leaves no object', async () => {
+    const name = uniqueName('source-error');
+    const stream = createGcsWriteStream(streamOptions(ctx.server, name));
+    const cancelledBefore = ctx.server.cancelledSessions;
+    await expect(pipeline(failingSource(3 * K256 + 10), stream)).rejects.toThrow('source exploded');
+    await once(stream, 'close').catch(() => undefined);
+    expect(stream.destroyed).toBe(true);
+    expect(storedDigest(ctx.server, name)).toBeUndefined();
+    expect(ctx.server.cancelledSessions).toBe(cancelledBefore + 1);
+  });
+
+  it('destroy() mid-upload cancels the session, emits close without error, and leaves no object', async () => {
+    const name = uniqueName('destroy');
+    const stream = createGcsWriteStream(streamOptions(ctx.server, name));
+    const errors: unknown[] = [];
+    stream.on('error', (e) => errors.push(e));
+    stream.write(contentAt(0, 2 * K256));
+    await once(stream, 'progress');
+    stream.destroy();
+    await once(stream, 'close');
+    expect(errors).toEqual([]);
+    expect(storedDigest(ctx.server, name)).toBeUndefined();
+  });
+
+  it('destroy(err) emits an UploadAbortedError carrying err', async () => {
+    const name = uniqueName('destroy-err');
+    const stream = createGcsWriteStream(streamOptions(ctx.server, name));
+    stream.write(contentAt(0, 1000));
+    const cause = new Error('caller gave up');
+    stream.destroy(cause);
+    const [error] = (await once(stream, 'error')) as [UploadAbortedError];
+    expect(error).toBeInstanceOf(UploadAbortedError);
+    expect(error.cause).toBe(cause);
+    expect(storedDigest(ctx.server, name)).toBeUndefined();
+  });
+
+  it('an aborted signal before end() fails the stream and leaves no object, even after end() is called', async () => {
+    const name = uniqueName('signal');
+    const controller = new AbortController();
+    const stream = createGcsWriteStream(streamOptions(ctx.server, name, { signal: controller.signal }));
+    stream.write(contentAt(0, K256 + 5));
+    await once(stream, 'progress');
+    controller.abort();
+    stream.end(contentAt(K256 + 5, 10));
+    const [error] = (await once(stream, 'error')) as [Error];
+    expect(error).toBeInstanceOf(UploadAbortedError);
+    expect(storedDigest(ctx.server, name)).toBeUndefined();
+  });
+
+  it('abort while waiting in backoff stops promptly and cancels', async () => {
+    const name = uniqueName('abort-backoff');
+    ctx.server.inject({ match: { kind: 'chunk', object: name, times: Infinity }, action: { type: 'status', status: 503 } });
+    const controller = new AbortController();
+    const stream = createGcsWriteStream(
+      streamOptions(ctx.server, name, { signal: controller.signal, retry: { initialDelayMs: 60_000, maxDelayMs: 60_000, maxAttempts: 10 } }),
+    );
+    stream.on('retry', () => controller.abort());
+    stream.end(contentAt(0, 100));
+    const [error] = (await once(stream, 'error')) as [Error];
+    expect(error).toBeInstanceOf(UploadAbortedError);
+    expect(storedDigest(ctx.server, name)).toBeUndefined();
+    ctx.server.clearFaults();
+  });
+});

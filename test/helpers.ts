@@ -1,0 +1,130 @@
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { afterAll, beforeAll } from 'vitest';
+import { createGcsWriteStream, type GcsResumableWritable, type GcsWriteStreamOptions } from '../src/index.js';
+import { startLocalGcs, type LocalGcs } from '../src/testing/index.js';
+
+export const KiB = 1024;
+export const MiB = 1024 * KiB;
+export const K256 = 256 * KiB;
+export const BUCKET = 'test-bucket';
+
+/** Retry settings in milliseconds so that fault tests finish quickly. */
+export const FAST_RETRY = { initialDelayMs: 1, maxDelayMs: 5, maxAttempts: 6, stallTimeoutMs: 2_000 } as const;
+
+/** Starts one local server for the file's tests and closes it afterwards. */
+export function useLocalGcs(): { readonly server: LocalGcs } {
+  const holder = {} as { server: LocalGcs };
+  beforeAll(async () => {
+    holder.server = await startLocalGcs();
+  });
+  afterAll(async () => {
+    await holder.server.close();
+  });
+  return holder;
+}
+
+// A prime-length random block: byte p of every test object is BLOCK[p % length], so misplaced or repeated chunks
+// (whose offsets are multiples of 256 KiB) always change the content.
+const BLOCK_LENGTH = 1_048_573;
+const BLOCK = (() => {
+  const out = Buffer.allocUnsafe(BLOCK_LENGTH);
+  let x = 0x9e3779b9;
+  for (let i = 0; i < BLOCK_LENGTH; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out[i] = x & 0xff;
+  }
+  return out;
+})();
+
+/** `size` bytes of the deterministic test content starting at object offset `pos`. */
+export function contentAt(pos: number, size: number): Buffer {
+  const out = Buffer.allocUnsafe(size);
+  let written = 0;
+  while (written < size) {
+    const start = (pos + written) % BLOCK_LENGTH;
+    const n = Math.min(size - written, BLOCK_LENGTH - start);
+    BLOCK.copy(out, written, start, start + n);
+    written += n;
+  }
+  return out;
+}
+
+/** SHA-256 of the deterministic content of `size` bytes. */
+export function expectedDigest(size: number): string {
+  const hash = createHash('sha256');
+  for (let pos = 0; pos < size; pos += 4 * MiB) hash.update(contentAt(pos, Math.min(4 * MiB, size - pos)));
+  return hash.digest('hex');
+}
+
+export function sha256(data: Uint8Array): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+/** A source of `size` bytes written `writeSize` at a time (a fresh buffer each time, as real sources do). */
+export function source(size: number, writeSize: number | (() => number)): Readable {
+  let pos = 0;
+  return new Readable({
+    read() {
+      if (pos >= size) {
+        this.push(null);
+        return;
+      }
+      const want = typeof writeSize === 'number' ? writeSize : writeSize();
+      const n = Math.min(Math.max(1, want), size - pos);
+      const chunk = contentAt(pos, n);
+      pos += n;
+      this.push(chunk);
+    },
+  });
+}
+
+/** Options pointing at the local server with fast retries; `extra` overrides. */
+export function streamOptions(server: LocalGcs, name: string, extra: Partial<GcsWriteStreamOptions> = {}): GcsWriteStreamOptions {
+  return {
+    bucket: BUCKET,
+    name,
+    apiEndpoint: server.url,
+    chunkSize: K256,
+    ...extra,
+    retry: { ...FAST_RETRY, ...(extra.retry ?? {}) },
+  };
+}
+
+export interface UploadOutcome {
+  stream: GcsResumableWritable;
+  error: unknown;
+}
+
+/** Pipes `size` bytes of test content into a new stream; resolves with the stream and the error, if any. */
+export async function upload(
+  server: LocalGcs,
+  name: string,
+  size: number,
+  writeSize: number | (() => number),
+  extra: Partial<GcsWriteStreamOptions> = {},
+): Promise<UploadOutcome> {
+  const stream = createGcsWriteStream(streamOptions(server, name, extra));
+  try {
+    await pipeline(source(size, writeSize), stream);
+    return { stream, error: undefined };
+  } catch (error) {
+    return { stream, error };
+  }
+}
+
+/** Asserts (by throwing) that the stored object holds exactly the `size` bytes of test content. */
+export function storedDigest(server: LocalGcs, name: string): string | undefined {
+  const object = server.getObject(BUCKET, name);
+  return object === undefined ? undefined : sha256(object.data);
+}
+
+let counter = 0;
+/** A unique object name per test. */
+export function uniqueName(label: string): string {
+  counter += 1;
+  return `${label}-${process.pid}-${counter}`;
+}
