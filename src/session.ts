@@ -7,6 +7,7 @@ import { getHeader, type AuthorizedClient, type HttpRequest, type HttpResponse }
 import {
   AuthenticationError,
   ChecksumMismatchError,
+  describeCause,
   GcsUploadError,
   HttpStatusError,
   NetworkError,
@@ -18,6 +19,7 @@ import {
   SessionExpiredError,
 } from './errors.js';
 import type { ObjectMetadata } from './options.js';
+import { debug, debugEnabled, safeUrl } from './debug.js';
 import { httpAdapter } from './transport.js';
 
 /** The object resource GCS returns when an upload completes (fields this library reads, plus the rest). */
@@ -194,19 +196,29 @@ export class ResumableSession {
         signal: controller.signal,
         adapter: httpAdapter,
       };
-      return await this.#client.request(options);
+      if (debugEnabled()) debug('request', { method: request.method, url: safeUrl(request.url), range: request.headers['Content-Range'], bytes: request.data?.length ?? 0 });
+      const response = await this.#client.request(options);
+      if (debugEnabled()) debug('response', { method: request.method, status: response.status, range: getHeader(response.headers, 'range') });
+      return response;
     } catch (error) {
-      if (signal.aborted) throw signal.reason;
-      if (timedOut) throw new RequestTimeoutError(what, this.#timeoutMs);
-      const response = (error as { response?: HttpResponse }).response;
-      if (response && typeof response.status === 'number') throw statusError(what, response, false);
-      if (error instanceof GcsUploadError) throw error;
-      throw new NetworkError(what, error);
+      const failure = classifyFailure(what, error, signal, timedOut, this.#timeoutMs);
+      if (debugEnabled()) debug('request failed', { method: request.method, code: failure instanceof GcsUploadError ? failure.code : 'aborted', detail: describeCause(error) });
+      throw failure;
     } finally {
       clearTimeout(timer);
       signal.removeEventListener('abort', onAbort);
     }
   }
+}
+
+/** Turns what a failed request threw into the error to report. */
+function classifyFailure(what: string, error: unknown, signal: AbortSignal, timedOut: boolean, timeoutMs: number): unknown {
+  if (signal.aborted) return signal.reason;
+  if (timedOut) return new RequestTimeoutError(what, timeoutMs);
+  const response = (error as { response?: HttpResponse }).response;
+  if (response && typeof response.status === 'number') return statusError(what, response, false);
+  if (error instanceof GcsUploadError) return error;
+  return new NetworkError(what, error);
 }
 
 /** Interprets a chunk or query response. */

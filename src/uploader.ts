@@ -10,6 +10,7 @@ import { ChecksumMismatchError, GcsUploadError, NoProgressError } from './errors
 import type { NormalizedOptions } from './options.js';
 import { asUploadError, reconcile, recover, type Ledger } from './recover.js';
 import { RetryBudget, type RetryEvent } from './retry.js';
+import { debug } from './debug.js';
 import { ResumableSession, type ObjectResource, type SessionState } from './session.js';
 
 /** Progress counters; both only grow. */
@@ -25,6 +26,10 @@ export interface UploadObserver {
   session(uploadUri: string): void;
   progress(progress: UploadProgress): void;
   retry(event: RetryEvent): void;
+}
+
+function debugRetry(event: RetryEvent): void {
+  debug('retry', { attempt: event.attempt, delayMs: event.delayMs, code: event.error.code, status: event.error.status });
 }
 
 /** Longest wait for the best-effort DELETE of a failed session. */
@@ -105,11 +110,12 @@ export class Uploader {
         } else if (!recovered) {
           // A 308 that took none of what was sent: count it as a failed attempt so that a server that never makes
           // progress cannot keep the loop spinning. (After a recovery the failure itself was already counted.)
-          await this.#budget.failed(new NoProgressError(describeSpan(span)), signal, (e) => this.#observer.retry(e));
+          await this.#budget.failed(new NoProgressError(describeSpan(span)), signal, (e) => this.#retried(e));
         }
       }
     } catch (error) {
       const failure = signal.aborted ? asUploadError(signal.reason) : asUploadError(error);
+      debug('upload failed', { code: failure.code, status: failure.status, committed: this.#ledger.confirmed });
       await this.#cancel();
       this.window.dispose();
       throw failure.attachContext({
@@ -123,6 +129,11 @@ export class Uploader {
     }
   }
 
+  #retried(event: RetryEvent): void {
+    debugRetry(event);
+    this.#observer.retry(event);
+  }
+
   async #open(signal: AbortSignal): Promise<void> {
     for (;;) {
       try {
@@ -132,7 +143,7 @@ export class Uploader {
       } catch (error) {
         if (signal.aborted) throw signal.reason;
         // Opening twice is harmless: an unused session simply expires.
-        await this.#budget.failed(asUploadError(error), signal, (e) => this.#observer.retry(e));
+        await this.#budget.failed(asUploadError(error), signal, (e) => this.#retried(e));
       }
     }
   }
@@ -157,7 +168,8 @@ export class Uploader {
       return { state, recovered: false };
     } catch (error) {
       if (signal.aborted) throw signal.reason;
-      const state = await recover(this.#session, this.#budget, error, signal, (e) => this.#observer.retry(e));
+      const state = await recover(this.#session, this.#budget, error, signal, (e) => this.#retried(e));
+      debug('recovered', { committed: state.complete ? 'complete' : state.committed, confirmed: this.#ledger.confirmed });
       return { state, recovered: true };
     }
   }
