@@ -20,9 +20,23 @@ export class ObjectHasher {
   #crc32c = 0;
   #bytes = 0;
 
-  constructor(validation: Validation) {
+  /** `crcState` continues a CRC32C from a checkpoint (the raw CRC of the object's first bytes). */
+  constructor(validation: Validation, crcState = 0, md5: Hash | undefined = undefined) {
     this.#crc = validation === 'crc32c' || validation === 'both';
-    this.#md5 = validation === 'md5' || validation === 'both' ? createHash('md5') : undefined;
+    this.#crc32c = crcState;
+    this.#md5 = md5 ?? (validation === 'md5' || validation === 'both' ? createHash('md5') : undefined);
+  }
+
+  /** An independent copy that can be fed further without affecting this one. */
+  clone(): ObjectHasher {
+    const copy = new ObjectHasher(this.#crc ? 'crc32c' : false, this.#crc32c, this.#md5?.copy());
+    copy.#bytes = this.#bytes;
+    return copy;
+  }
+
+  /** The raw CRC32C so far (what a checkpoint stores), or undefined when CRC32C is off. */
+  get crcState(): number | undefined {
+    return this.#crc ? this.#crc32c >>> 0 : undefined;
   }
 
   /** Bytes hashed so far. */

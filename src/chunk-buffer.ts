@@ -8,7 +8,6 @@
  * [windowStart, bytesAccepted); windowStart is the committed offset.
  */
 import { CHUNK_ALIGNMENT } from './options.js';
-import type { ObjectHasher } from './checksum.js';
 
 interface Slab {
   buf: Buffer;
@@ -30,7 +29,6 @@ export interface Span {
 export class ChunkBuffer {
   readonly #chunkSize: number;
   readonly #maxChunks: number;
-  readonly #hasher: ObjectHasher;
   readonly #slabs: Slab[] = [];
   readonly #spare: Buffer[] = [];
   #allocated = 0;
@@ -40,13 +38,27 @@ export class ChunkBuffer {
   #disposed = false;
   #wakeReader: (() => void) | undefined;
   #wakeWriter: (() => void) | undefined;
+  /** Bytes below this offset are already committed (a resumed session): they are handed to #onSkip, not held. */
+  #skipUntil = 0;
+  #onSkip: ((bytes: Uint8Array) => void) | undefined;
 
-  constructor(chunkSize: number, maxChunks: number, hasher: ObjectHasher, startOffset = 0) {
+  /** `startOffset` is the object offset of the first byte the writer will supply (non-zero when resuming). */
+  constructor(chunkSize: number, maxChunks: number, startOffset = 0) {
     this.#chunkSize = chunkSize;
     this.#maxChunks = maxChunks;
-    this.#hasher = hasher;
     this.#accepted = startOffset;
     this.#windowStart = startOffset;
+  }
+
+  /**
+   * The session already holds everything below `offset`: the writer's bytes up to there are passed to `onSkip`
+   * (to be hashed) instead of being held and sent. Only valid before anything was written.
+   */
+  skipTo(offset: number, onSkip: (bytes: Uint8Array) => void): void {
+    if (offset < this.#accepted || this.#slabs.length > 0) throw new RangeError('skipTo must precede writes');
+    this.#skipUntil = offset;
+    this.#windowStart = offset;
+    this.#onSkip = onSkip;
   }
 
   /** Bytes taken from the writer (including any resumed offset). */
@@ -57,6 +69,11 @@ export class ChunkBuffer {
   /** The committed offset: first byte still held. */
   get windowStart(): number {
     return this.#windowStart;
+  }
+
+  /** End of the range being skipped (see `skipTo`); 0 when not resuming. */
+  get skipUntil(): number {
+    return this.#skipUntil;
   }
 
   /** Whether `end()` was called. */
@@ -81,7 +98,14 @@ export class ChunkBuffer {
     if (this.#ended) throw new Error('write after end');
     if (this.#disposed) return 0;
     let copied = 0;
-    let remaining = src.length - from;
+    if (this.#accepted < this.#skipUntil) {
+      const skip = Math.min(src.length - from, this.#skipUntil - this.#accepted);
+      this.#onSkip?.(src.subarray(from, from + skip));
+      this.#accepted += skip;
+      copied += skip;
+      if (this.#accepted === this.#skipUntil) this.#notifyReader();
+    }
+    let remaining = src.length - from - copied;
     while (remaining > 0) {
       let last = this.#slabs.at(-1);
       if (!last || last.filled === this.#chunkSize) {
@@ -95,10 +119,7 @@ export class ChunkBuffer {
       this.#accepted += n;
       copied += n;
       remaining -= n;
-      if (last.filled === this.#chunkSize) {
-        this.#hashUpTo(this.#accepted);
-        this.#notifyReader();
-      }
+      if (last.filled === this.#chunkSize) this.#notifyReader();
     }
     return copied;
   }
@@ -106,8 +127,22 @@ export class ChunkBuffer {
   /** No more writes: the object ends at `bytesAccepted`. */
   end(): void {
     this.#ended = true;
-    this.#hashUpTo(this.#accepted);
     this.#notifyReader();
+  }
+
+  /** Calls `fn` with the held bytes of [from, to), in order, as views (no copy). */
+  visit(from: number, to: number, fn: (bytes: Buffer) => void): void {
+    if (from < this.#windowStart || to > this.#accepted) {
+      throw new RangeError(`visit(${from}, ${to}) outside the window [${this.#windowStart}, ${this.#accepted}]`);
+    }
+    for (const slab of this.#slabs) {
+      if (from >= to) return;
+      const slabEnd = slab.start + slab.filled;
+      if (slabEnd <= from) continue;
+      const end = Math.min(slabEnd, to);
+      fn(slab.buf.subarray(from - slab.start, end - slab.start));
+      from = end;
+    }
   }
 
   /**
@@ -117,6 +152,7 @@ export class ChunkBuffer {
    */
   nextSpan(): Span | undefined {
     const first = this.#slabs[0];
+    if (this.#accepted < this.#skipUntil) return undefined;
     if (!first) {
       return this.#ended ? { offset: this.#windowStart, body: Buffer.alloc(0), final: true } : undefined;
     }
@@ -187,35 +223,12 @@ export class ChunkBuffer {
     return Buffer.allocUnsafeSlow(this.#chunkSize);
   }
 
-  #hashUpTo(offset: number): void {
-    // Hash whole runs inside slabs, once, in order: the hasher always sees the object's bytes exactly once.
-    let hashed = this.#hasher.bytesHashed + this.#hashBase;
-    for (const slab of this.#slabs) {
-      if (hashed >= offset) break;
-      const slabEnd = slab.start + slab.filled;
-      if (slabEnd <= hashed) continue;
-      const from = hashed - slab.start;
-      const to = Math.min(slab.filled, offset - slab.start);
-      this.#hasher.update(slab.buf.subarray(from, to));
-      hashed += to - from;
-    }
-  }
-
-  /** Offset at which hashing started (non-zero when resuming with a restored hasher state). */
-  #hashBase = 0;
-
-  /** Sets where the hasher's bytes begin in the object (for resumed uploads). */
-  setHashBase(offset: number): void {
-    this.#hashBase = offset;
-  }
-
   /**
    * The server committed an offset that is not 256 KiB aligned relative to its slab. Shift the whole window so
    * that the committed offset sits at the start of the first slab; the next full chunk is then aligned again.
    * Rare (GCS commits aligned amounts), so an in-place move of the window is fine.
    */
   #realign(): void {
-    this.#hashUpTo(this.#accepted);
     const shift = this.#windowStart - this.#slabs[0]!.start;
     for (let i = 0; i < this.#slabs.length; i++) {
       const slab = this.#slabs[i]!;

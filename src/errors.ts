@@ -211,6 +211,13 @@ export class NoProgressError extends GcsUploadError {
   }
 }
 
+/** A resumed upload's source does not fit the session (too short, or different bytes than before). */
+export class SourceMismatchError extends GcsUploadError {
+  constructor(message: string) {
+    super('ERR_GCS_UPLOAD_SOURCE_MISMATCH', `Cannot resume: ${message}; resume with the same source`);
+  }
+}
+
 /** HTTP statuses GCS documents as transient. */
 export const RETRYABLE_STATUSES: ReadonlySet<number> = new Set([408, 429, 500, 502, 503, 504]);
 

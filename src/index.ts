@@ -7,6 +7,8 @@ export type { GcsWriteStreamOptions, ObjectMetadata, Preconditions, Validation }
 export { CHUNK_ALIGNMENT, DEFAULT_API_ENDPOINT, DEFAULT_BUFFER_CHUNKS, DEFAULT_CHUNK_SIZE } from './options.js';
 export type { AuthorizedClient, HttpRequest, HttpResponse, HeadersLike } from './auth.js';
 export type { ObjectResource } from './session.js';
+export type { UploadCheckpoint } from './checkpoint.js';
+export type { StorageFileLike, StorageLike } from './interop.js';
 export type { UploadProgress } from './uploader.js';
 export { computeDelayMs, DEFAULT_RETRY, type RetryEvent, type RetryOptions, type RetrySettings } from './retry.js';
 export {
@@ -23,5 +25,6 @@ export {
   RequestTimeoutError,
   RetryExhaustedError,
   SessionExpiredError,
+  SourceMismatchError,
   UploadAbortedError,
 } from './errors.js';

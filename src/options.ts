@@ -3,7 +3,9 @@
  * returns a new frozen object that the rest of the library reads.
  */
 import type { AuthorizedClient } from './auth.js';
+import { validateCheckpoint, type UploadCheckpoint } from './checkpoint.js';
 import { InvalidArgumentError } from './errors.js';
+import { optionsFromFile, optionsFromStorage, type StorageFileLike, type StorageLike } from './interop.js';
 import { DEFAULT_RETRY, type RetryOptions, type RetrySettings } from './retry.js';
 
 /** GCS requires every chunk but the last to be a multiple of this many bytes. */
@@ -42,10 +44,24 @@ export interface Preconditions {
 
 /** Options of {@link createGcsWriteStream}. */
 export interface GcsWriteStreamOptions extends Preconditions {
-  /** Bucket name. */
-  bucket: string;
-  /** Object name (1..1024 UTF-8 bytes, no CR/LF, not `.` or `..`). */
-  name: string;
+  /** Bucket name; required unless `file` or `resume` supplies it. */
+  bucket?: string;
+  /** Object name (1..1024 UTF-8 bytes, no CR/LF, not `.` or `..`); required unless `file` or `resume` supplies it. */
+  name?: string;
+  /**
+   * A `@google-cloud/storage` `File`: supplies bucket, name, endpoint, auth client, userProject, kmsKeyName and the
+   * file's preconditions. Options given explicitly win.
+   */
+  file?: StorageFileLike;
+  /** A `@google-cloud/storage` `Storage`: supplies endpoint and auth client (give bucket and name too). */
+  storage?: StorageLike;
+  /** Continue the session of a checkpoint (from the `checkpoint` event) instead of opening a new one. */
+  resume?: UploadCheckpoint;
+  /**
+   * Where the source written to a resumed stream starts: `'checkpoint'` (default): at `resume.bytesCommitted`;
+   * `'beginning'`: at byte 0 (the stream skips, and checks, what the session already has).
+   */
+  sourceStart?: 'checkpoint' | 'beginning';
   /** Bytes per request: a positive multiple of 262,144. Default 8 MiB. */
   chunkSize?: number;
   /** Chunk buffers held at most (the memory bound is `chunkSize * bufferChunks`). Default 2, minimum 1. */
@@ -87,6 +103,9 @@ export interface NormalizedOptions {
   readonly validation: Validation;
   readonly retry: Readonly<RetrySettings>;
   readonly signal: AbortSignal | undefined;
+  readonly resume: UploadCheckpoint | undefined;
+  /** Object offset of the first byte the writer supplies. */
+  readonly sourceOffset: number;
 }
 
 const BUCKET_NAME = /^[a-z0-9][a-z0-9._-]*[a-z0-9]$/;
@@ -201,10 +220,17 @@ function stripUndefined<T extends object>(value: T): Partial<T> {
 const PRECONDITIONS = ['ifGenerationMatch', 'ifGenerationNotMatch', 'ifMetagenerationMatch', 'ifMetagenerationNotMatch'] as const;
 
 /** Validates everything that can be checked before a request and applies defaults. */
-export function normalizeOptions(options: GcsWriteStreamOptions, env: NodeJS.ProcessEnv = process.env): NormalizedOptions {
-  if (typeof options !== 'object' || options === null) {
+export function normalizeOptions(given: GcsWriteStreamOptions, env: NodeJS.ProcessEnv = process.env): NormalizedOptions {
+  if (typeof given !== 'object' || given === null) {
     throw new InvalidArgumentError('options must be an object with at least bucket and name');
   }
+  const resume = given.resume === undefined ? undefined : validateCheckpoint(given.resume);
+  const derived = given.file !== undefined ? optionsFromFile(given.file) : given.storage !== undefined ? optionsFromStorage(given.storage) : {};
+  const options: GcsWriteStreamOptions = {
+    ...(resume ? { bucket: resume.bucket, name: resume.name } : {}),
+    ...derived,
+    ...stripUndefined(given),
+  };
   validateBucketName(options.bucket);
   validateObjectName(options.name);
   const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
@@ -259,6 +285,31 @@ export function normalizeOptions(options: GcsWriteStreamOptions, env: NodeJS.Pro
     throw new InvalidArgumentError('signal must be an AbortSignal');
   }
 
+  const sourceStart = options.sourceStart ?? 'checkpoint';
+  if (sourceStart !== 'checkpoint' && sourceStart !== 'beginning') {
+    throw new InvalidArgumentError(`sourceStart must be 'checkpoint' or 'beginning', got ${String(sourceStart)}`);
+  }
+  if (resume) {
+    if (resume.bucket !== options.bucket || resume.name !== options.name) {
+      throw new InvalidArgumentError(
+        `resume: the checkpoint is for gs://${resume.bucket}/${resume.name}, not gs://${options.bucket}/${options.name}`,
+      );
+    }
+    if (new URL(resume.uploadUri).origin !== new URL(apiEndpoint).origin) {
+      throw new InvalidArgumentError('resume: the checkpoint session is on another origin than apiEndpoint');
+    }
+    if (sourceStart === 'checkpoint' && (validation === 'md5' || validation === 'both')) {
+      throw new InvalidArgumentError(
+        "resume: MD5 cannot be continued from a checkpoint; use validation 'crc32c' or sourceStart 'beginning'",
+      );
+    }
+    if (sourceStart === 'checkpoint' && validation !== false && resume.crc32c === undefined) {
+      throw new InvalidArgumentError(
+        "resume: the checkpoint has no crc32c state; use sourceStart 'beginning' or validation false",
+      );
+    }
+  }
+
   return Object.freeze({
     bucket: options.bucket,
     name: options.name,
@@ -272,5 +323,7 @@ export function normalizeOptions(options: GcsWriteStreamOptions, env: NodeJS.Pro
     validation,
     retry: normalizeRetry(options.retry),
     signal: options.signal,
+    resume,
+    sourceOffset: resume && sourceStart === 'checkpoint' ? resume.bytesCommitted : 0,
   });
 }

@@ -6,7 +6,8 @@
 import { defaultAuthClient } from './auth.js';
 import { ChunkBuffer, type Span } from './chunk-buffer.js';
 import { ObjectHasher } from './checksum.js';
-import { ChecksumMismatchError, GcsUploadError, NoProgressError } from './errors.js';
+import type { UploadCheckpoint } from './checkpoint.js';
+import { ChecksumMismatchError, GcsUploadError, NoProgressError, ProtocolError, SourceMismatchError } from './errors.js';
 import type { NormalizedOptions } from './options.js';
 import { asUploadError, reconcile, recover, type Ledger } from './recover.js';
 import { RetryBudget, type RetryEvent } from './retry.js';
@@ -26,6 +27,7 @@ export interface UploadObserver {
   session(uploadUri: string): void;
   progress(progress: UploadProgress): void;
   retry(event: RetryEvent): void;
+  checkpoint(checkpoint: UploadCheckpoint): void;
 }
 
 function debugRetry(event: RetryEvent): void {
@@ -41,8 +43,13 @@ export class Uploader {
   readonly #options: NormalizedOptions;
   readonly #observer: UploadObserver;
   readonly #session: ResumableSession;
+  /** Checksums of the committed prefix [0, confirmed): exactly what a checkpoint needs. */
   readonly #hasher: ObjectHasher;
+  /** Checksums of the whole object, computed when the final request is built. */
+  #finalHasher: ObjectHasher | undefined;
   readonly #budget: RetryBudget;
+  readonly #ready: Promise<void>;
+  #resolveReady!: () => void;
   readonly #abort = new AbortController();
   readonly #aborted: Promise<never>;
   readonly #ledger: Ledger = { confirmed: 0, sentEnd: 0, total: undefined };
@@ -52,11 +59,17 @@ export class Uploader {
   constructor(options: NormalizedOptions, observer: UploadObserver) {
     this.#options = options;
     this.#observer = observer;
-    this.#hasher = new ObjectHasher(options.validation);
-    this.window = new ChunkBuffer(options.chunkSize, options.bufferChunks, this.#hasher);
+    const resumeCrc = options.sourceOffset > 0 ? options.resume?.crc32c : undefined;
+    this.#hasher = new ObjectHasher(options.validation, resumeCrc ?? 0);
+    this.window = new ChunkBuffer(options.chunkSize, options.bufferChunks, options.sourceOffset);
     this.#budget = new RetryBudget(options.retry);
     const client = options.authClient ?? defaultAuthClient(options.isEmulator);
-    this.#session = new ResumableSession(client, options, options.retry.stallTimeoutMs);
+    this.#session = new ResumableSession(client, options, options.retry.stallTimeoutMs, options.resume?.uploadUri);
+    this.#ledger.confirmed = options.sourceOffset;
+    this.#ledger.sentEnd = options.sourceOffset;
+    this.#ready = new Promise((resolve) => {
+      this.#resolveReady = resolve;
+    });
     this.#aborted = new Promise<never>((_, reject) => {
       this.#abort.signal.addEventListener('abort', () => reject(this.#abort.signal.reason as Error), { once: true });
     });
@@ -71,6 +84,11 @@ export class Uploader {
   /** Bytes the server has confirmed. */
   get bytesCommitted(): number {
     return this.#ledger.confirmed;
+  }
+
+  /** Resolves once writes may flow: the session is open, or (resuming) its committed offset is known. */
+  get ready(): Promise<void> {
+    return this.#ready;
   }
 
   /** Rejects when the upload is aborted; lets waiters stop waiting. */
@@ -92,7 +110,13 @@ export class Uploader {
   async #run(): Promise<ObjectResource> {
     const signal = this.#abort.signal;
     try {
-      await this.#open(signal);
+      if (this.#options.resume) {
+        const completed = await this.#resume(signal);
+        if (completed) return completed;
+      } else {
+        await this.#open(signal);
+      }
+      this.#resolveReady();
       for (;;) {
         const span = await this.#nextSpan(signal);
         const { state, recovered } = await this.#send(span, signal);
@@ -103,10 +127,7 @@ export class Uploader {
           return object;
         }
         if (outcome.committed > this.#ledger.confirmed) {
-          this.#ledger.confirmed = outcome.committed;
-          this.window.release(outcome.committed);
-          this.#budget.progressed();
-          this.#observer.progress({ bytesAccepted: this.window.bytesAccepted, bytesCommitted: outcome.committed });
+          this.#commit(outcome.committed);
         } else if (!recovered) {
           // A 308 that took none of what was sent: count it as a failed attempt so that a server that never makes
           // progress cannot keep the loop spinning. (After a recovery the failure itself was already counted.)
@@ -129,6 +150,95 @@ export class Uploader {
     }
   }
 
+  /** GCS confirmed bytes up to `committed`: hash them into the committed prefix, free them, report. */
+  #commit(committed: number): void {
+    this.window.visit(this.#ledger.confirmed, committed, (bytes) => this.#hasher.update(bytes));
+    this.#ledger.confirmed = committed;
+    this.window.release(committed);
+    this.#budget.progressed();
+    this.#observer.progress({ bytesAccepted: this.window.bytesAccepted, bytesCommitted: committed });
+    this.#emitCheckpoint();
+  }
+
+  #emitCheckpoint(): void {
+    const uploadUri = this.#session.uri;
+    if (uploadUri === undefined) return;
+    const checkpoint: UploadCheckpoint = {
+      version: 1,
+      uploadUri,
+      bucket: this.#options.bucket,
+      name: this.#options.name,
+      bytesCommitted: this.#ledger.confirmed,
+    };
+    const crc = this.#hasher.crcState;
+    if (crc !== undefined) checkpoint.crc32c = crc;
+    this.#observer.checkpoint(checkpoint);
+  }
+
+  /**
+   * Continues a checkpoint's session: asks what it holds, then arranges for the writer's bytes up to there to be
+   * hashed and skipped. Returns the object if the session had already completed (its bytes are then all skipped
+   * and checked against it at the end).
+   */
+  async #resume(signal: AbortSignal): Promise<ObjectResource | undefined> {
+    const checkpoint = this.#options.resume!;
+    let state: SessionState;
+    try {
+      state = await this.#session.query(signal);
+    } catch (error) {
+      if (signal.aborted) throw signal.reason;
+      state = await recover(this.#session, this.#budget, error, signal, (e) => this.#retried(e));
+    }
+    this.#observer.session(checkpoint.uploadUri);
+    const start = this.#options.sourceOffset;
+    const guard = this.#skipGuard(checkpoint, start);
+    if (state.complete) {
+      this.window.skipTo(Number.MAX_SAFE_INTEGER, guard);
+      this.#resolveReady();
+      while (!this.window.ended) await Promise.race([this.window.dataChanged(), this.#aborted]);
+      const total = this.window.bytesAccepted;
+      this.#ledger.total = total;
+      this.#finalHasher = this.#hasher;
+      const object = await this.#verify(state.object, signal);
+      this.#ledger.confirmed = total;
+      return object;
+    }
+    if (state.committed < checkpoint.bytesCommitted) {
+      throw new ProtocolError(
+        `the session holds ${state.committed} bytes but the checkpoint recorded ${checkpoint.bytesCommitted} as committed`,
+      );
+    }
+    this.#ledger.confirmed = state.committed;
+    this.#ledger.sentEnd = state.committed;
+    this.window.skipTo(state.committed, guard);
+    debug('resumed', { committed: state.committed, sourceStart: start });
+    return undefined;
+  }
+
+  /**
+   * Hashes skipped bytes into the committed prefix and, when the source restarts from byte 0, checks that its first
+   * `checkpoint.bytesCommitted` bytes hash to the checkpoint's CRC32C: a different source must not be spliced in.
+   */
+  #skipGuard(checkpoint: UploadCheckpoint, start: number): (bytes: Uint8Array) => void {
+    let offset = start;
+    const checkAt = start < checkpoint.bytesCommitted && checkpoint.crc32c !== undefined && this.#hasher.crcState !== undefined
+      ? checkpoint.bytesCommitted
+      : undefined;
+    return (bytes) => {
+      if (checkAt !== undefined && offset < checkAt && offset + bytes.length >= checkAt) {
+        const head = checkAt - offset;
+        this.#hasher.update(bytes.subarray(0, head));
+        if (this.#hasher.crcState !== checkpoint.crc32c) {
+          this.abort(new SourceMismatchError(`the source's first ${checkAt} bytes differ from the bytes uploaded before the checkpoint`));
+        }
+        this.#hasher.update(bytes.subarray(head));
+      } else {
+        this.#hasher.update(bytes);
+      }
+      offset += bytes.length;
+    };
+  }
+
   #retried(event: RetryEvent): void {
     debugRetry(event);
     this.#observer.retry(event);
@@ -139,6 +249,7 @@ export class Uploader {
       try {
         const uri = await this.#session.open(signal);
         this.#observer.session(uri);
+        this.#emitCheckpoint();
         return;
       } catch (error) {
         if (signal.aborted) throw signal.reason;
@@ -153,6 +264,11 @@ export class Uploader {
       signal.throwIfAborted();
       const span = this.window.nextSpan();
       if (span) return span;
+      if (this.window.ended && this.window.bytesAccepted < this.window.skipUntil) {
+        throw new SourceMismatchError(
+          `the source ended after ${this.window.bytesAccepted} bytes, but the session already holds ${this.window.skipUntil}`,
+        );
+      }
       await Promise.race([this.window.dataChanged(), this.#aborted]);
     }
   }
@@ -161,8 +277,15 @@ export class Uploader {
   async #send(span: Span, signal: AbortSignal): Promise<{ state: SessionState; recovered: boolean }> {
     const end = span.offset + span.body.length;
     this.#ledger.sentEnd = Math.max(this.#ledger.sentEnd, end);
-    if (span.final) this.#ledger.total = end;
-    const hash = span.final ? this.#hasher.header() : undefined;
+    let hash: string | undefined;
+    if (span.final) {
+      this.#ledger.total = end;
+      // The whole-object checksums: the committed prefix's, continued over the bytes still held.
+      const whole = this.#hasher.clone();
+      this.window.visit(this.#ledger.confirmed, end, (bytes) => whole.update(bytes));
+      this.#finalHasher = whole;
+      hash = whole.header();
+    }
     try {
       const state = await this.#session.put(span.offset, span.body, span.final ? end : undefined, hash, signal);
       return { state, recovered: false };
@@ -179,11 +302,12 @@ export class Uploader {
     const total = this.#ledger.total!;
     const problems: string[] = [];
     if (object.size !== String(total)) problems.push(`size ${object.size} instead of ${total}`);
-    const crc = this.#hasher.crc32c;
+    const whole = this.#finalHasher!;
+    const crc = whole.crc32c;
     if (crc !== undefined && object.crc32c !== undefined && object.crc32c !== crc) {
       problems.push(`crc32c ${object.crc32c} instead of ${crc}`);
     }
-    const md5 = this.#hasher.md5;
+    const md5 = whole.md5;
     if (md5 !== undefined && object.md5Hash !== undefined && object.md5Hash !== md5) {
       problems.push(`md5 ${object.md5Hash} instead of ${md5}`);
     }

@@ -6,6 +6,7 @@
 import { Writable } from 'node:stream';
 import { GcsUploadError, UploadAbortedError } from './errors.js';
 import { normalizeOptions, type GcsWriteStreamOptions, type NormalizedOptions } from './options.js';
+import type { UploadCheckpoint } from './checkpoint.js';
 import type { RetryEvent } from './retry.js';
 import type { ObjectResource } from './session.js';
 import { Uploader, type UploadProgress } from './uploader.js';
@@ -18,6 +19,8 @@ export interface GcsResumableWritableEvents {
   progress: (progress: UploadProgress) => void;
   /** A transient failure; the stream will wait `delayMs` and recover. */
   retry: (event: RetryEvent) => void;
+  /** After the session opens and after every commit: a JSON-serializable value to pass back as `resume`. */
+  checkpoint: (checkpoint: UploadCheckpoint) => void;
 }
 
 // Typed overloads for the events above; everything else falls through to Writable's signatures. The merge only
@@ -49,6 +52,7 @@ export class GcsResumableWritable extends Writable {
       session: (uri) => this.emit('session', uri),
       progress: (progress) => this.emit('progress', progress),
       retry: (event) => this.emit('retry', event),
+      checkpoint: (checkpoint) => this.emit('checkpoint', checkpoint),
     });
     // Open the session while the first chunk fills; failures surface as the stream's error.
     this.#uploader.start().then(
@@ -90,6 +94,18 @@ export class GcsResumableWritable extends Writable {
   /** Bytes GCS has confirmed so far. */
   get bytesCommitted(): number {
     return this.#uploader.bytesCommitted;
+  }
+
+  override _construct(callback: (error?: Error | null) => void): void {
+    // A resumed stream takes no bytes until it knows how many the session already has.
+    if (!this.#options.resume) {
+      callback();
+      return;
+    }
+    Promise.race([this.#uploader.ready, this.#uploader.start()]).then(
+      () => callback(),
+      (error: unknown) => callback(error as Error),
+    );
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {

@@ -17,7 +17,7 @@ function bytes(n: number, seed = 1): Buffer {
 
 describe('ChunkBuffer (the replay window)', () => {
   it('hands out full aligned chunks as views and the rest as the final span', () => {
-    const buf = new ChunkBuffer(K256, 2, new ObjectHasher(false));
+    const buf = new ChunkBuffer(K256, 2);
     const data = bytes(K256 + 10);
     expect(buf.write(data)).toBe(K256 + 10);
     const first = buf.nextSpan()!;
@@ -32,7 +32,7 @@ describe('ChunkBuffer (the replay window)', () => {
   });
 
   it('stops accepting at the memory bound and resumes once bytes are committed', () => {
-    const buf = new ChunkBuffer(K256, 2, new ObjectHasher(false));
+    const buf = new ChunkBuffer(K256, 2);
     expect(buf.write(bytes(3 * K256))).toBe(2 * K256);
     expect(buf.spaceAvailable).toBe(0);
     buf.release(K256);
@@ -41,7 +41,7 @@ describe('ChunkBuffer (the replay window)', () => {
   });
 
   it('resends only the uncommitted tail after an aligned partial commit', () => {
-    const buf = new ChunkBuffer(4 * K256, 2, new ObjectHasher(false));
+    const buf = new ChunkBuffer(4 * K256, 2);
     const data = bytes(5 * K256);
     buf.write(data);
     buf.release(K256);
@@ -52,7 +52,7 @@ describe('ChunkBuffer (the replay window)', () => {
   });
 
   it('realigns the window after an unaligned commit so every non-final request stays a multiple of 256 KiB', () => {
-    const buf = new ChunkBuffer(2 * K256, 3, new ObjectHasher('crc32c'));
+    const buf = new ChunkBuffer(2 * K256, 3);
     const data = bytes(5 * K256 + 7);
     buf.write(data);
     buf.release(1000);
@@ -74,27 +74,47 @@ describe('ChunkBuffer (the replay window)', () => {
     expect(rest.equals(data.subarray(1000 + 2 * K256))).toBe(true);
   });
 
-  it('hashes every byte exactly once, whatever the write sizes', () => {
+  it('visits every byte exactly once when hashing at commit time, whatever the write sizes', () => {
     const hasher = new ObjectHasher('both');
-    const buf = new ChunkBuffer(K256, 2, hasher);
+    const buf = new ChunkBuffer(K256, 2);
     const data = bytes(3 * K256 + 123);
     let pos = 0;
+    const commit = (to: number): void => {
+      buf.visit(buf.windowStart, to, (b) => hasher.update(b));
+      buf.release(to);
+    };
     for (const size of [1, 7, 100_000, K256, 3, K256 + 5]) {
       pos += buf.write(data.subarray(pos, pos + size));
       const span = buf.nextSpan();
-      if (span && !span.final) buf.release(span.offset + span.body.length);
+      if (span && !span.final) commit(span.offset + span.body.length);
     }
     while (pos < data.length) {
       pos += buf.write(data.subarray(pos));
       const span = buf.nextSpan();
-      if (span) buf.release(span.offset + span.body.length);
+      if (span) commit(span.offset + span.body.length);
     }
     buf.end();
+    const last = buf.nextSpan()!;
+    commit(last.offset + last.body.length);
     expect(hasher.md5).toBe(createHash('md5').update(data).digest('base64'));
   });
 
+  it('skips (and hands over) bytes the resumed session already holds', () => {
+    const buf = new ChunkBuffer(K256, 2, 1000);
+    const skipped: Buffer[] = [];
+    buf.skipTo(1000 + K256 + 10, (b) => skipped.push(Buffer.from(b)));
+    const data = bytes(2 * K256);
+    expect(buf.write(data)).toBe(2 * K256);
+    expect(Buffer.concat(skipped).equals(data.subarray(0, K256 + 10))).toBe(true);
+    expect(buf.windowStart).toBe(1000 + K256 + 10);
+    buf.end();
+    const span = buf.nextSpan()!;
+    expect(span).toMatchObject({ offset: 1000 + K256 + 10, final: true });
+    expect(span.body.equals(data.subarray(K256 + 10))).toBe(true);
+  });
+
   it('gives an empty final span for an empty object', () => {
-    const buf = new ChunkBuffer(K256, 2, new ObjectHasher(false));
+    const buf = new ChunkBuffer(K256, 2);
     buf.end();
     expect(buf.nextSpan()).toMatchObject({ offset: 0, final: true });
     expect(buf.nextSpan()!.body.length).toBe(0);

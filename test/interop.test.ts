@@ -2,7 +2,8 @@ import { Storage } from '@google-cloud/storage';
 import { Gaxios } from 'gaxios';
 import { pipeline } from 'node:stream/promises';
 import { describe, expect, it } from 'vitest';
-import { createGcsWriteStream, type AuthorizedClient, type HttpRequest } from '../src/index.js';
+import { GoogleAuth, OAuth2Client } from 'google-auth-library';
+import { createGcsWriteStream, PreconditionFailedError, type AuthorizedClient, type HttpRequest } from '../src/index.js';
 import { BUCKET, contentAt, expectedDigest, K256, sha256, source, storedDigest, uniqueName, useLocalGcs } from './helpers.js';
 
 const ctx = useLocalGcs();
@@ -51,6 +52,31 @@ describe('interoperability', () => {
     expect(seen.at(-1)).toBe(`PUT bytes ${2 * K256}-${2 * K256 + 4}/${2 * K256 + 5}`);
     const serverSaw = ctx.server.requests.filter((r) => r.trace === 'yes').length;
     expect(serverSaw).toBe(seen.length);
+  });
+
+  it('accepts a @google-cloud/storage File: bucket, name, endpoint and its preconditions', async () => {
+    const name = uniqueName('interop-file');
+    const storage = new Storage({ apiEndpoint: ctx.server.url, projectId: 'test' });
+    const file = storage.bucket(BUCKET).file(name, { preconditionOpts: { ifGenerationMatch: 0 } });
+    await pipeline(source(K256 + 3, 30_000), createGcsWriteStream({ file, chunkSize: K256 }));
+    expect(storedDigest(ctx.server, name)).toBe(expectedDigest(K256 + 3));
+    // The file's ifGenerationMatch: 0 now fails: the object exists.
+    const again = createGcsWriteStream({ file, chunkSize: K256 });
+    await expect(pipeline(source(10, 10), again)).rejects.toBeInstanceOf(PreconditionFailedError);
+    const [exists] = await storage.bucket(BUCKET).file(name).exists();
+    expect(exists).toBe(true);
+  });
+
+  it('accepts a @google-cloud/storage Storage with bucket and name, and a google-auth-library client as authClient', async () => {
+    const name = uniqueName('interop-storage');
+    const storage = new Storage({ apiEndpoint: ctx.server.url, projectId: 'test' });
+    const oauth = new OAuth2Client();
+    oauth.setCredentials({ access_token: 'test-token', expiry_date: Date.now() + 3_600_000 });
+    const typed: AuthorizedClient = oauth; // google-auth-library clients satisfy the interface as they are
+    await pipeline(source(1000, 100), createGcsWriteStream({ storage, bucket: BUCKET, name, authClient: typed }));
+    expect(storedDigest(ctx.server, name)).toBe(expectedDigest(1000));
+    const auth: AuthorizedClient = new GoogleAuth();
+    expect(typeof auth.request).toBe('function');
   });
 
   it('STORAGE_EMULATOR_HOST is honoured when no apiEndpoint is given, without credentials', async () => {
