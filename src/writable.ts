@@ -109,14 +109,29 @@ export class GcsResumableWritable extends Writable {
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    this.#accept([chunk], callback);
+    if (this.#failure) {
+      callback(this.#failure);
+      return;
+    }
+    // Fast path: the whole write fits in the window (no closure, no promise: this runs once per write).
+    const copied = this.#uploader.window.write(chunk);
+    if (copied === chunk.length) {
+      callback();
+      return;
+    }
+    this.#acceptSlowly([chunk], 0, copied).then(() => callback(), callback);
   }
 
   override _writev(chunks: Array<{ chunk: Buffer }>, callback: (error?: Error | null) => void): void {
-    this.#accept(
+    if (this.#failure) {
+      callback(this.#failure);
+      return;
+    }
+    this.#acceptSlowly(
       chunks.map((entry) => entry.chunk),
-      callback,
-    );
+      0,
+      0,
+    ).then(() => callback(), callback);
   }
 
   override _final(callback: (error?: Error | null) => void): void {
@@ -146,41 +161,25 @@ export class GcsResumableWritable extends Writable {
     );
   }
 
-  /** Copies chunks into the window, waiting for space as needed; calls back once all bytes are copied. */
-  #accept(chunks: Buffer[], callback: (error?: Error | null) => void): void {
+  /**
+   * Copies `chunks` (from chunk `index`, byte `offset`) into the window, waiting for space as the uploader frees
+   * it; rejects if the upload fails or the stream is destroyed meanwhile.
+   */
+  async #acceptSlowly(chunks: Buffer[], index: number, offset: number): Promise<void> {
     const window = this.#uploader.window;
-    let index = 0;
-    let offset = 0;
-    const pump = (): boolean => {
+    for (;;) {
       while (index < chunks.length) {
         const chunk = chunks[index]!;
         offset += window.write(chunk, offset);
-        if (offset < chunk.length) return false;
+        if (offset < chunk.length) break;
         index += 1;
         offset = 0;
       }
-      return true;
-    };
-    if (this.#failure) {
-      callback(this.#failure);
-      return;
+      if (index === chunks.length) return;
+      await Promise.race([window.spaceChanged(), this.#uploader.start()]).catch(() => undefined);
+      if (this.#failure) throw this.#failure;
+      if (this.destroyed) throw new UploadAbortedError();
     }
-    if (pump()) {
-      callback();
-      return;
-    }
-    const wait = async (): Promise<void> => {
-      for (;;) {
-        await Promise.race([window.spaceChanged(), this.#uploader.start()]);
-        if (this.#failure) throw this.#failure;
-        if (this.destroyed) throw new UploadAbortedError();
-        if (pump()) return;
-      }
-    };
-    wait().then(
-      () => callback(),
-      (error: unknown) => callback(this.#failure ?? (error as Error)),
-    );
   }
 }
 
