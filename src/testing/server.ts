@@ -446,7 +446,7 @@ export class LocalGcs {
     const action = this.#decide(ex, context, { kind: 'open', bodyLength: declaredLength });
     const body = await this.#receive(ex, action, declaredLength);
     if (body === undefined) return;
-    if (action?.type === 'status' && action.when !== 'after') return this.#send(ex, this.#faultOutcome(action));
+    if (action?.type === 'status' && action.when !== 'after') return this.#send(ex, this.#faultOutcome(ex, action));
     if (action?.type === 'expire') return this.#send(ex, errorOutcome(action.status ?? 404, 'Injected fault: expired.'));
 
     const uploadType = url.searchParams.get('uploadType');
@@ -487,7 +487,8 @@ export class LocalGcs {
     const query = `uploadType=resumable&name=${encodeURIComponent(name)}&upload_id=${session.id}`;
     const path = `/upload/storage/v1/b/${encodeURIComponent(bucket)}/o?${query}`;
     if (action?.type === 'hostile' && action.variant === 'foreign-location') {
-      return this.#send(ex, { status: 200, headers: { location: `http://127.0.0.2:1${path}` }, body: '' });
+      const origin = action.url === undefined ? 'http://127.0.0.2:1' : new URL(action.url).origin;
+      return this.#send(ex, { status: 200, headers: { location: `${origin}${path}` }, body: '' });
     }
     this.#sessions.set(session.id, session);
     this.#sessionList.push(session);
@@ -519,15 +520,57 @@ export class LocalGcs {
       declaredLength = 0;
     }
     const action = this.#decide(ex, context, { kind: primary, bodyLength: declaredLength });
+    if (action === undefined && this.#options.discardData && range.type === 'bytes' && range.end !== undefined && session.state === 'active' && range.start === session.committed) {
+      return this.#streamBytes(ex, session, range.start, range.end, range.total);
+    }
     const body = await this.#receive(ex, action, declaredLength);
     if (body === undefined) return;
-    if (action?.type === 'status' && action.when !== 'after') return this.#send(ex, this.#faultOutcome(action));
+    if (action?.type === 'status' && action.when !== 'after') return this.#send(ex, this.#faultOutcome(ex, action));
     if (action?.type === 'expire') session.expire(action.status ?? 404);
 
     const committedBefore = session.committed;
     const outcome = this.#stateOutcome(session) ?? this.#applyPut(ex, session, range, body, action);
     const sentEnd = range.type === 'bytes' ? range.start + body.length : committedBefore;
     return this.#finish(ex, action, outcome, committedBefore, sentEnd);
+  }
+
+  /**
+   * Benchmark path (`discardData`, no fault): checks the range up front, then hashes and drops the body as it
+   * arrives, so that a single multi-GiB PUT costs the server no memory and runs at the link's speed.
+   */
+  async #streamBytes(ex: Exchange, session: UploadSession, start: number, end: number, total: number | undefined): Promise<void> {
+    const length = end - start + 1;
+    const last = total !== undefined && end + 1 === total;
+    const problem =
+      (total !== undefined ? this.#totalProblem(session, total, session.committed) : undefined) ??
+      (total !== undefined && end + 1 > total ? `Content-Range ends at byte ${end + 1} beyond the total size ${total}.` : undefined) ??
+      (!last && length % CHUNK_ALIGNMENT !== 0
+        ? `Every chunk but the last must be a multiple of ${CHUNK_ALIGNMENT} bytes; this one has ${length}.`
+        : undefined);
+    if (problem !== undefined) return this.#drainAndSend(ex, errorOutcome(400, problem));
+    const committedBefore = session.committed;
+    const received = await new Promise<number>((resolve) => {
+      let count = 0;
+      ex.req.on('data', (piece: Buffer) => {
+        const take = Math.min(piece.length, length - count);
+        if (take > 0) session.append([piece], 0, take);
+        count += piece.length;
+      });
+      ex.req.once('end', () => resolve(count));
+      ex.req.once('close', () => resolve(ex.req.complete ? count : -1));
+      ex.req.once('error', () => resolve(-1));
+    });
+    ex.record.bytesReceived = Math.max(0, received);
+    if (received < 0) {
+      if (ex.record.status === 'pending') ex.record.status = 'aborted';
+      return;
+    }
+    if (received !== length) {
+      return this.#send(ex, errorOutcome(400, `Content-Range covers ${length} bytes but the body has ${received}.`));
+    }
+    if (total !== undefined) session.total = total;
+    const outcome = last && session.committed === total ? this.#finalize(ex, session) : incomplete(session.committed);
+    return this.#finish(ex, undefined, outcome, committedBefore, start + received);
   }
 
   /** The answer for a session that no longer accepts bytes, or `undefined` while it is active. */
@@ -639,7 +682,7 @@ export class LocalGcs {
     const action = this.#decide(ex, context, { kind: 'cancel' });
     const body = await this.#receive(ex, action, nonNegativeInteger(headerValue(ex.req, 'content-length')));
     if (body === undefined) return;
-    if (action?.type === 'status' && action.when !== 'after') return this.#send(ex, this.#faultOutcome(action));
+    if (action?.type === 'status' && action.when !== 'after') return this.#send(ex, this.#faultOutcome(ex, action));
     if (action?.type === 'expire') session.expire(action.status ?? 404);
     let outcome: Outcome;
     if (session.state === 'finalized' || session.state === 'expired') {
@@ -667,11 +710,17 @@ export class LocalGcs {
     return action;
   }
 
-  #faultOutcome(action: { status: number; retryAfterSeconds?: number }): Outcome {
+  #faultOutcome(ex: Exchange, action: { status: number; retryAfterSeconds?: number; message?: string }): Outcome {
     const headers: Record<string, string> = {};
     if (action.retryAfterSeconds !== undefined) headers['retry-after'] = String(action.retryAfterSeconds);
-    if (action.status >= 400) return errorOutcome(action.status, `Injected fault: HTTP ${action.status}.`, headers);
-    return { status: action.status, headers, body: '' };
+    if (action.status < 400) return { status: action.status, headers, body: '' };
+    const message =
+      action.message === undefined
+        ? `Injected fault: HTTP ${action.status}.`
+        : action.message
+            .replaceAll('{url}', ex.req.url ?? '')
+            .replaceAll('{authorization}', headerValue(ex.req, 'authorization') ?? '');
+    return errorOutcome(action.status, message, headers);
   }
 
   /**
@@ -748,7 +797,7 @@ export class LocalGcs {
   /** Applies the faults that act on the response (status after, drop, hostile), then sends it. */
   async #finish(ex: Exchange, action: FaultAction | undefined, outcome: Outcome, committedBefore: number, sentEnd: number): Promise<void> {
     let final = outcome;
-    if (action?.type === 'status' && action.when === 'after') final = this.#faultOutcome(action);
+    if (action?.type === 'status' && action.when === 'after') final = this.#faultOutcome(ex, action);
     if (action?.type === 'drop-response') {
       await this.#sleep(this.#latencyMs + ex.delayMs);
       ex.record.status = 'dropped';
@@ -764,7 +813,7 @@ export class LocalGcs {
           final = { status: 308, message: 'Resume Incomplete', headers: { range: `bytes=0-${sentEnd + CHUNK_ALIGNMENT - 1}` }, body: '' };
           break;
         case 'range-backwards':
-          final = incomplete(Math.max(0, committedBefore - 1));
+          final = incomplete(Math.max(0, committedBefore - (action.bytes ?? 1)));
           break;
         case 'bad-object':
           final = { status: 200, headers: { 'content-type': 'application/json; charset=UTF-8' }, body: '{"hello":1}' };
