@@ -110,8 +110,11 @@ export class ChunkBuffer {
       let last = this.#slabs.at(-1);
       if (!last || last.filled === this.#chunkSize) {
         if (this.#slabs.length >= this.#maxChunks) break;
+        const previousFull = last !== undefined;
         last = { buf: this.#takeBuffer(), start: this.#accepted, filled: 0 };
         this.#slabs.push(last);
+        // A byte beyond a full chunk proves that chunk is not the last: it can go out now (see nextSpan).
+        if (previousFull) this.#notifyReader();
       }
       const n = Math.min(remaining, this.#chunkSize - last.filled);
       last.buf.set(n === src.length && from === 0 ? src : src.subarray(from + copied, from + copied + n), last.filled);
@@ -119,7 +122,8 @@ export class ChunkBuffer {
       this.#accepted += n;
       copied += n;
       remaining -= n;
-      if (last.filled === this.#chunkSize) this.#notifyReader();
+      // With no room for another slab the full chunk must go now (see nextSpan).
+      if (last.filled === this.#chunkSize && this.#slabs.length >= this.#maxChunks) this.#notifyReader();
     }
     return copied;
   }
@@ -156,7 +160,7 @@ export class ChunkBuffer {
     if (!first) {
       return this.#ended ? { offset: this.#windowStart, body: Buffer.alloc(0), final: true } : undefined;
     }
-    let skip = this.#windowStart - first.start;
+    const skip = this.#windowStart - first.start;
     if (skip % CHUNK_ALIGNMENT !== 0) {
       this.#realign();
       return this.nextSpan();
@@ -165,9 +169,11 @@ export class ChunkBuffer {
     if (this.#ended && this.#slabs.length === 1) {
       return { offset: this.#windowStart, body: first.buf.subarray(skip, first.filled), final: true };
     }
-    if (full) {
+    // A full chunk goes out as soon as it is known not to be the last (a byte follows it), or when the writer could
+    // not go on otherwise. Holding it until then lets an object whose size is a multiple of the chunk end with the
+    // data-carrying request instead of an extra empty `bytes */TOTAL` round trip.
+    if (full && (this.#slabs.length > 1 || this.spaceAvailable === 0)) {
       // Every chunk but the last must be a multiple of 256 KiB; skip is aligned, so chunkSize - skip is too.
-      skip = this.#windowStart - first.start;
       return { offset: this.#windowStart, body: first.buf.subarray(skip, first.filled), final: false };
     }
     return undefined;

@@ -18,7 +18,8 @@ async function partialUpload(name: string, upTo: number): Promise<UploadCheckpoi
   const checkpoints: UploadCheckpoint[] = [];
   const stream = createGcsWriteStream(streamOptions(ctx.server, name));
   stream.on('checkpoint', (c) => checkpoints.push(JSON.parse(JSON.stringify(c)) as UploadCheckpoint));
-  stream.write(contentAt(0, upTo));
+  // One byte past the last full chunk proves it is not the last, so it goes out (a full final chunk is held).
+  stream.write(contentAt(0, upTo + 1));
   while (checkpoints.at(-1)?.bytesCommitted !== Math.floor(upTo / K256) * K256) await once(stream, 'checkpoint');
   return checkpoints;
 }

@@ -46,11 +46,20 @@ describe('object sizes x write sizes', () => {
     expect(storedDigest(ctx.server, name)).toBe(expectedDigest(size));
   });
 
-  it('a total that is an exact multiple of the chunk, ended after the last chunk was sent, finalizes with bytes */TOTAL', async () => {
+  it('a total that is an exact multiple of the chunk ends with the last data request carrying the total', async () => {
     const name = uniqueName('multiple');
-    const stream = createGcsWriteStream(streamOptions(ctx.server, name, { chunkSize: CHUNK }));
+    const { error } = await upload(ctx.server, name, 3 * CHUNK, 64 * KiB, { chunkSize: CHUNK });
+    expect(error).toBeUndefined();
+    expect(storedDigest(ctx.server, name)).toBe(expectedDigest(3 * CHUNK));
+    const ranges = ctx.server.requests.filter((r) => r.object === name && r.contentRange !== undefined).map((r) => r.contentRange);
+    expect(ranges).toEqual([`bytes 0-${CHUNK - 1}/*`, `bytes ${CHUNK}-${2 * CHUNK - 1}/*`, `bytes ${2 * CHUNK}-${3 * CHUNK - 1}/${3 * CHUNK}`]);
+  });
+
+  it('with one chunk buffer, a multiple of the chunk is sent as it fills and finalized with bytes */TOTAL', async () => {
+    const name = uniqueName('multiple-one-buffer');
+    const stream = createGcsWriteStream(streamOptions(ctx.server, name, { chunkSize: CHUNK, bufferChunks: 1 }));
     stream.write(contentAt(0, 3 * CHUNK));
-    // Wait until every full chunk is committed, then end: only the total is left to send.
+    // Every full chunk is committed before end(): only the total is left to send.
     await new Promise<void>((resolve) => stream.on('progress', (p) => p.bytesCommitted === 3 * CHUNK && resolve()));
     stream.end();
     await finished(stream);
