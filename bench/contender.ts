@@ -1,0 +1,65 @@
+/**
+ * The plug-in interface of the benchmark: every file in `bench/contenders/` exports one `contender`.
+ */
+import { readdirSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { BenchSource } from './source.js';
+
+/** What one run uploads, and where. */
+export interface ContenderRunOptions {
+  /** The local server's base URL, `http://127.0.0.1:PORT`: the JSON API endpoint. */
+  endpoint: string;
+  bucket: string;
+  /** Object name, unique per run. */
+  name: string;
+  /** Bytes the source yields (the object's size). */
+  size: number;
+  /** Bytes per `write()` of the source. */
+  writeSize: number;
+  /** Bytes per request for contenders that upload in chunks; ignored by `raw-put`. */
+  chunkSize: number;
+}
+
+/** One way of uploading a stream to GCS. */
+export interface Contender {
+  /** Shown in tables; may differ from the file name (`@google-cloud/storage` lives in `google-cloud-storage.ts`). */
+  readonly name: string;
+  /** One line for the report: what it does and how it is configured. */
+  readonly description: string;
+  /**
+   * Uploads everything `source` yields (`source.writeTo(stream)`, which honours backpressure) as object `name`, and
+   * resolves once the object is finalized and the contender has checked its size; rejects otherwise.
+   * Heavy imports belong at the top of the module, not in here: `run()` is what the clock and CPU counter see.
+   */
+  run(options: ContenderRunOptions, source: BenchSource): Promise<void>;
+}
+
+/** The directory of the plug-ins. */
+export const CONTENDERS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'contenders');
+/** `.ts` when running from the sources, `.js` in the transpiled tree of `build.ts`. */
+const EXTENSION = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
+
+/** Ids of the plug-ins: their file names without the extension, sorted. */
+export function listContenderIds(): string[] {
+  return readdirSync(CONTENDERS_DIR)
+    .filter((file) => file.endsWith(EXTENSION) && !file.endsWith('.d.ts'))
+    .map((file) => basename(file, EXTENSION))
+    .sort();
+}
+
+function isContender(value: unknown): value is Contender {
+  if (typeof value !== 'object' || value === null) return false;
+  const candidate = value as Partial<Contender>;
+  return typeof candidate.name === 'string' && typeof candidate.description === 'string' && typeof candidate.run === 'function';
+}
+
+/** Imports `bench/contenders/<id>.ts` and checks that it exports a `contender`. */
+export async function loadContender(id: string): Promise<Contender> {
+  if (!/^[a-z0-9][a-z0-9-]*$/.test(id)) throw new Error(`invalid contender id ${JSON.stringify(id)}`);
+  const module = (await import(pathToFileURL(join(CONTENDERS_DIR, `${id}${EXTENSION}`)).href)) as { contender?: unknown };
+  if (!isContender(module.contender)) {
+    throw new Error(`bench/contenders/${id}.ts must export \`contender: Contender\` ({ name, description, run })`);
+  }
+  return module.contender;
+}

@@ -1,0 +1,272 @@
+/**
+ * Turns runs into numbers: medians per cell (scenario x contender), ratios against raw-put and
+ * @google-cloud/storage, the issue's targets, and the tables of the console and of RESULTS.md.
+ */
+import type { ChildResult } from './child.js';
+import { BASELINE, INCUMBENT, MiB, OURS, SCENARIOS, describeScenario, formatBytes, type Scenario } from './scenarios.js';
+import type { ServerStats } from './server.js';
+
+/** One run of one contender in one scenario. */
+export interface RunRecord {
+  rep: number;
+  result: ChildResult;
+  /** What the server saw; absent if asking failed. */
+  server?: ServerStats;
+  /** Why the harness rejects the run even though the child reported success (e.g. no object on the server). */
+  error?: string;
+}
+
+/** The runs of one contender in one scenario. */
+export interface Cell {
+  scenario: Scenario;
+  /** Object size of this invocation (after `--quick`). */
+  size: number;
+  contenderId: string;
+  contenderName: string;
+  runs: RunRecord[];
+}
+
+/** The numbers of one successful run, or the medians of a cell. */
+export interface Measurement {
+  mibPerSecond: number;
+  cpuSeconds: number;
+  peakRssMiB: number;
+  baselineRssMiB: number;
+  serverCpuSeconds: number;
+  puts: number;
+}
+
+/** Why a run failed, or `undefined` if it succeeded. */
+export function runError(run: RunRecord): string | undefined {
+  if (!run.result.ok) return run.result.error;
+  return run.error;
+}
+
+/** The numbers of a successful run. */
+export function measure(run: RunRecord): Measurement | undefined {
+  const { result, server } = run;
+  if (!result.ok || run.error !== undefined || server === undefined) return undefined;
+  return {
+    mibPerSecond: result.bytes / MiB / (result.wallMs / 1000),
+    cpuSeconds: (result.cpuUserMs + result.cpuSystemMs) / 1000,
+    peakRssMiB: result.peakRss / MiB,
+    baselineRssMiB: result.baselineRss / MiB,
+    serverCpuSeconds: server.cpuMs / 1000,
+    puts: server.puts,
+  };
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  const upper = sorted[middle] ?? Number.NaN;
+  return sorted.length % 2 === 1 ? upper : ((sorted[middle - 1] ?? Number.NaN) + upper) / 2;
+}
+
+/** Per-metric medians of a cell's successful runs; `undefined` if none succeeded. */
+export function cellMedian(cell: Cell): Measurement | undefined {
+  const ok = cell.runs.map(measure).filter((m): m is Measurement => m !== undefined);
+  if (ok.length === 0) return undefined;
+  const of = (key: keyof Measurement): number => median(ok.map((m) => m[key]));
+  return {
+    mibPerSecond: of('mibPerSecond'),
+    cpuSeconds: of('cpuSeconds'),
+    peakRssMiB: of('peakRssMiB'),
+    baselineRssMiB: of('baselineRssMiB'),
+    serverCpuSeconds: of('serverCpuSeconds'),
+    puts: of('puts'),
+  };
+}
+
+function find(cells: readonly Cell[], scenarioId: number, contenderId: string): Cell | undefined {
+  return cells.find((cell) => cell.scenario.id === scenarioId && cell.contenderId === contenderId);
+}
+
+function medianOf(cells: readonly Cell[], scenarioId: number, contenderId: string): Measurement | undefined {
+  const cell = find(cells, scenarioId, contenderId);
+  return cell === undefined ? undefined : cellMedian(cell);
+}
+
+// -------------------------------------------------------------------------------------------------------------------
+// Tables
+
+/** A table rendered as Markdown with padded columns, readable in a terminal too. */
+export function renderTable(headers: readonly string[], rows: readonly (readonly string[])[], rightAligned: readonly boolean[]): string {
+  const widths = headers.map((header, column) => Math.max(header.length, ...rows.map((row) => (row[column] ?? '').length), 3));
+  const line = (cells: readonly string[]): string =>
+    `| ${cells.map((cell, column) => (rightAligned[column] === true ? cell.padStart(widths[column] ?? 0) : cell.padEnd(widths[column] ?? 0))).join(' | ')} |`;
+  const rule = `|${widths.map((width, column) => (rightAligned[column] === true ? `${'-'.repeat(width + 1)}:` : `${'-'.repeat(width + 2)}`)).join('|')}|`;
+  return [line(headers), rule, ...rows.map(line)].join('\n');
+}
+
+const fixed = (value: number | undefined, digits: number): string => (value === undefined || !Number.isFinite(value) ? '—' : value.toFixed(digits));
+const signed = (value: number | undefined, digits: number): string => (value === undefined || !Number.isFinite(value) ? '—' : `${value >= 0 ? '+' : ''}${value.toFixed(digits)}`);
+
+const RESULT_HEADERS = [
+  '#',
+  'scenario',
+  'contender',
+  'MiB/s',
+  'CPU s',
+  'peak RSS MiB',
+  'MiB/s % of raw-put',
+  'CPU x raw-put',
+  'RSS Δ raw-put MiB',
+  '… of which before run',
+  'MiB/s x @google-cloud/storage',
+  'PUTs',
+  'server CPU s',
+] as const;
+const RESULT_ALIGN = [true, false, false, true, true, true, true, true, true, true, true, true, true];
+
+/** The results table (medians and ratios), for the given scenarios. */
+export function resultsTable(cells: readonly Cell[]): string {
+  const rows = cells.map((cell) => {
+    const m = cellMedian(cell);
+    const raw = medianOf(cells, cell.scenario.id, BASELINE);
+    const incumbent = medianOf(cells, cell.scenario.id, INCUMBENT);
+    const failures = cell.runs.filter((run) => runError(run) !== undefined).length;
+    const name = failures > 0 ? `${cell.contenderName} (${failures}/${cell.runs.length} failed)` : cell.contenderName;
+    const vsRaw = m !== undefined && raw !== undefined && cell.contenderId !== BASELINE;
+    const vsIncumbent = m !== undefined && incumbent !== undefined && cell.contenderId !== INCUMBENT;
+    return [
+      `S${cell.scenario.id}`,
+      describeScenario(cell.scenario, cell.size),
+      name,
+      fixed(m?.mibPerSecond, 1),
+      fixed(m?.cpuSeconds, 2),
+      fixed(m?.peakRssMiB, 1),
+      vsRaw ? fixed((m.mibPerSecond / raw.mibPerSecond) * 100, 1) : '',
+      vsRaw ? fixed(m.cpuSeconds / raw.cpuSeconds, 2) : '',
+      vsRaw ? signed(m.peakRssMiB - raw.peakRssMiB, 1) : '',
+      vsRaw ? signed(m.baselineRssMiB - raw.baselineRssMiB, 1) : '',
+      vsIncumbent ? fixed(m.mibPerSecond / incumbent.mibPerSecond, 2) : '',
+      m === undefined ? '—' : String(Math.round(m.puts)),
+      fixed(m?.serverCpuSeconds, 2),
+    ];
+  });
+  return renderTable(RESULT_HEADERS, rows, RESULT_ALIGN);
+}
+
+/** Every run, for the appendix. */
+export function runsTable(cells: readonly Cell[]): string {
+  const headers = ['#', 'contender', 'run', 'MiB/s', 'wall s', 'CPU user s', 'CPU sys s', 'peak RSS MiB', 'RSS before run MiB', 'requests', 'largest body', 'server CPU s', 'server peak RSS MiB', 'notes'];
+  const align = [true, false, true, true, true, true, true, true, true, false, true, true, true, false];
+  const rows: string[][] = [];
+  for (const cell of cells) {
+    for (const run of cell.runs) {
+      const { result, server } = run;
+      const m = measure(run);
+      const requests = server === undefined ? '—' : Object.entries(server.requests).map(([kind, count]) => `${count} ${kind}`).join(', ');
+      const notes = [runError(run), ...(server?.unexpected ?? []).slice(0, 3)].filter((note) => note !== undefined).join('; ');
+      rows.push([
+        `S${cell.scenario.id}`,
+        cell.contenderName,
+        `${run.rep}/${cell.runs.length}`,
+        fixed(m?.mibPerSecond, 1),
+        result.ok ? fixed(result.wallMs / 1000, 2) : '—',
+        result.ok ? fixed(result.cpuUserMs / 1000, 2) : '—',
+        result.ok ? fixed(result.cpuSystemMs / 1000, 2) : '—',
+        result.ok ? fixed(result.peakRss / MiB, 1) : '—',
+        result.ok ? fixed(result.baselineRss / MiB, 1) : '—',
+        requests,
+        server === undefined ? '—' : formatBytes(server.maxBodyBytes),
+        fixed(server === undefined ? undefined : server.cpuMs / 1000, 2),
+        fixed(server === undefined ? undefined : server.peakRss / MiB, 0),
+        notes.replaceAll('|', '\\|'),
+      ]);
+    }
+  }
+  return renderTable(headers, rows, align);
+}
+
+/** One line per run for the console, printed as the run ends. */
+export function runLine(cell: Cell, run: RunRecord, repeat: number): string {
+  const label = `S${cell.scenario.id} ${cell.contenderName.padEnd(22)} run ${run.rep}/${repeat}`;
+  const m = measure(run);
+  if (m === undefined) return `${label}  FAILED: ${runError(run) ?? 'no server stats'}`;
+  const unexpected = run.server?.unexpected.length ?? 0;
+  return (
+    `${label}  ${m.mibPerSecond.toFixed(1).padStart(7)} MiB/s  ${m.cpuSeconds.toFixed(2).padStart(6)} s CPU  ` +
+    `${m.peakRssMiB.toFixed(1).padStart(6)} MiB peak RSS  ${String(m.puts).padStart(5)} PUTs  server ${m.serverCpuSeconds.toFixed(2)} s CPU` +
+    (unexpected > 0 ? `  (${unexpected} unexpected responses)` : '')
+  );
+}
+
+// -------------------------------------------------------------------------------------------------------------------
+// Targets
+
+/** One of the issue's targets, evaluated. `pass` is undefined when a needed cell did not run or failed. */
+export interface TargetResult {
+  target: string;
+  threshold: string;
+  measured: string;
+  pass: boolean | undefined;
+}
+
+function rssBound(chunkSize: number): number {
+  return (2 * chunkSize) / MiB + 16;
+}
+
+/** The targets of issue 4, from the medians. */
+export function evaluateTargets(cells: readonly Cell[]): TargetResult[] {
+  const chunkOf = (id: number): number => SCENARIOS.find((s) => s.id === id)?.chunkSize ?? Number.NaN;
+  const results: TargetResult[] = [];
+  const add = (target: string, threshold: string, inputs: readonly (Measurement | undefined)[], compute: (m: Measurement[]) => { measured: string; pass: boolean }): void => {
+    const present = inputs.filter((m): m is Measurement => m !== undefined);
+    if (present.length < inputs.length) {
+      results.push({ target, threshold, measured: 'not measured', pass: undefined });
+      return;
+    }
+    results.push({ target, threshold, ...compute(present) });
+  };
+  const ours = (id: number): Measurement | undefined => medianOf(cells, id, OURS);
+  const raw = (id: number): Measurement | undefined => medianOf(cells, id, BASELINE);
+  const incumbent = (id: number): Measurement | undefined => medianOf(cells, id, INCUMBENT);
+  const pair = (m: Measurement[]): [Measurement, Measurement] => [m[0] as Measurement, m[1] as Measurement];
+
+  add('S1 throughput: ours vs raw-put', '>= 85 %', [ours(1), raw(1)], (m) => {
+    const [a, b] = pair(m);
+    const ratio = (a.mibPerSecond / b.mibPerSecond) * 100;
+    return { measured: `${ratio.toFixed(1)} % (${a.mibPerSecond.toFixed(1)} vs ${b.mibPerSecond.toFixed(1)} MiB/s)`, pass: ratio >= 85 };
+  });
+  add('S1 CPU: ours vs raw-put', '<= 1.5 x', [ours(1), raw(1)], (m) => {
+    const [a, b] = pair(m);
+    const ratio = a.cpuSeconds / b.cpuSeconds;
+    return { measured: `${ratio.toFixed(2)} x (${a.cpuSeconds.toFixed(2)} vs ${b.cpuSeconds.toFixed(2)} s)`, pass: ratio <= 1.5 };
+  });
+  add('S2 throughput, 1 KiB writes: ours vs raw-put fed the same writes', '>= 70 %', [ours(2), raw(2)], (m) => {
+    const [a, b] = pair(m);
+    const ratio = (a.mibPerSecond / b.mibPerSecond) * 100;
+    return { measured: `${ratio.toFixed(1)} % (${a.mibPerSecond.toFixed(1)} vs ${b.mibPerSecond.toFixed(1)} MiB/s)`, pass: ratio >= 70 };
+  });
+  add('S4 throughput, +20 ms per response: ours vs @google-cloud/storage', '>= 2.5 x', [ours(4), incumbent(4)], (m) => {
+    const [a, b] = pair(m);
+    const ratio = a.mibPerSecond / b.mibPerSecond;
+    return { measured: `${ratio.toFixed(2)} x (${a.mibPerSecond.toFixed(1)} vs ${b.mibPerSecond.toFixed(1)} MiB/s)`, pass: ratio >= 2.5 };
+  });
+  for (const id of [1, 3]) {
+    const bound = rssBound(chunkOf(id));
+    add(`S${id} RSS: ours minus raw-put`, `<= 2 x ${formatBytes(chunkOf(id))} + 16 MiB = ${bound.toFixed(1)} MiB`, [ours(id), raw(id)], (m) => {
+      const [a, b] = pair(m);
+      const delta = a.peakRssMiB - b.peakRssMiB;
+      return { measured: `${signed(delta, 1)} MiB (${a.peakRssMiB.toFixed(1)} vs ${b.peakRssMiB.toFixed(1)} MiB)`, pass: delta <= bound };
+    });
+  }
+  add('RSS does not grow with size: ours S5 vs S1', 'within 10 %', [ours(5), ours(1)], (m) => {
+    const [large, small] = pair(m);
+    const change = ((large.peakRssMiB - small.peakRssMiB) / small.peakRssMiB) * 100;
+    return { measured: `${signed(change, 1)} % (${large.peakRssMiB.toFixed(1)} vs ${small.peakRssMiB.toFixed(1)} MiB)`, pass: Math.abs(change) <= 10 };
+  });
+  return results;
+}
+
+/** The targets as a table. */
+export function targetsTable(targets: readonly TargetResult[]): string {
+  const verdict = (pass: boolean | undefined): string => (pass === undefined ? 'n/a' : pass ? 'PASS' : 'FAIL');
+  return renderTable(
+    ['target', 'threshold', 'measured (medians)', 'result'],
+    targets.map((t) => [t.target, t.threshold, t.measured, verdict(t.pass)]),
+    [false, false, false, false],
+  );
+}

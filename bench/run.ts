@@ -1,0 +1,309 @@
+/**
+ * `npm run bench [-- flags]`: runs the matrix of `scenarios.ts` for the plug-ins of `bench/contenders/`, each run
+ * in a fresh process against a local GCS server in another process; prints a line per run and a table per scenario;
+ * writes RESULTS.md (see bench/README.md).
+ */
+import { writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { relative, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { listContenderIds, loadContender, type Contender } from './contender.js';
+import { buildTree } from './build.js';
+import { ROOT_DIR, ServerProcess, runChild } from './processes.js';
+import { evaluateTargets, resultsTable, runError, runLine, runsTable, targetsTable, type Cell, type RunRecord } from './report.js';
+import { BASELINE, GiB, INCUMBENT, MiB, OURS, QUICK_DIVISOR, SCENARIOS, describeScenario, formatBytes, type Scenario } from './scenarios.js';
+
+const BUCKET = 'bench';
+/** The unrecorded upload that warms up each server (see `warmUp`). */
+const WARM_UP = { size: 16 * MiB, writeSize: 64 * 1024, chunkSize: 256 * 1024 } as const;
+
+const USAGE = `Usage: npm run bench -- [flags]
+  --quick              object sizes / ${QUICK_DIVISOR} (write and chunk sizes unchanged)
+  --only 1,3,4         run only these scenarios
+  --skip-large         skip scenario 5 (4 GiB)
+  --contenders a,b     only these contenders (file ids or names; available: ${listContenderIds().join(', ')})
+  --repeat N           runs per contender and scenario; the report shows medians (default 1)
+  --timeout S          seconds before a run is killed (default: 60 + 1 s per 4 MiB of object)
+  --out FILE           where to write the report (default bench/RESULTS.md)
+  --help`;
+
+interface Settings {
+  quick: boolean;
+  scenarios: Scenario[];
+  contenders: Map<string, Contender>;
+  repeat: number;
+  timeoutSeconds: number | undefined;
+  out: string;
+}
+
+function fail(message: string): never {
+  process.stderr.write(`bench: ${message}\n\n${USAGE}\n`);
+  process.exit(2);
+}
+
+function positiveInteger(text: string | undefined, flag: string): number | undefined {
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  if (!Number.isSafeInteger(value) || value <= 0) fail(`${flag} needs a positive integer, got ${JSON.stringify(text)}`);
+  return value;
+}
+
+async function parseSettings(argv: string[]): Promise<Settings> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      options: {
+        quick: { type: 'boolean', default: false },
+        only: { type: 'string' },
+        'skip-large': { type: 'boolean', default: false },
+        contenders: { type: 'string' },
+        repeat: { type: 'string' },
+        timeout: { type: 'string' },
+        out: { type: 'string', default: 'bench/RESULTS.md' },
+        help: { type: 'boolean', default: false },
+      },
+      strict: true,
+      allowPositionals: false,
+    });
+  } catch (error) {
+    fail(error instanceof Error ? error.message : String(error));
+  }
+  const { values } = parsed;
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    process.exit(0);
+  }
+
+  let scenarios = [...SCENARIOS];
+  if (values.only !== undefined) {
+    const ids = values.only.split(',').map((text) => positiveInteger(text.trim(), '--only'));
+    for (const id of ids) if (!SCENARIOS.some((s) => s.id === id)) fail(`no scenario ${String(id)} (there are ${SCENARIOS.map((s) => s.id).join(', ')})`);
+    scenarios = scenarios.filter((s) => ids.includes(s.id));
+  }
+  if (values['skip-large']) scenarios = scenarios.filter((s) => s.large !== true);
+  if (scenarios.length === 0) fail('no scenario left to run');
+
+  const all = new Map<string, Contender>();
+  for (const id of listContenderIds()) all.set(id, await loadContender(id));
+  let contenders = all;
+  if (values.contenders !== undefined) {
+    contenders = new Map();
+    for (const wanted of values.contenders.split(',').map((text) => text.trim())) {
+      const entry = [...all].find(([id, contender]) => id === wanted || contender.name === wanted);
+      if (entry === undefined) fail(`no contender ${JSON.stringify(wanted)} (there are ${[...all.keys()].join(', ')})`);
+      contenders.set(entry[0], entry[1]);
+    }
+  }
+
+  return {
+    quick: values.quick,
+    scenarios,
+    contenders,
+    repeat: positiveInteger(values.repeat, '--repeat') ?? 1,
+    timeoutSeconds: positiveInteger(values.timeout, '--timeout'),
+    out: resolve(process.cwd(), values.out),
+  };
+}
+
+/** Baseline first, ours next, then the rest; rotated by one position every repetition to spread drift evenly. */
+function runOrder(ids: readonly string[], rep: number): string[] {
+  const rank = (id: string): number => (id === BASELINE ? 0 : id === OURS ? 1 : id === INCUMBENT ? 2 : 3);
+  const sorted = [...ids].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
+  const shift = (rep - 1) % Math.max(1, sorted.length);
+  return [...sorted.slice(shift), ...sorted.slice(0, shift)];
+}
+
+function machine(): string {
+  const cpus = os.cpus();
+  const models = [...new Set(cpus.map((cpu) => cpu.model.trim()))].join(', ');
+  return `${cpus.length} CPUs (${models}), ${(os.totalmem() / GiB).toFixed(1)} GiB RAM, ${os.platform()} ${os.release()} ${os.arch()}`;
+}
+
+function loadAverage(): string {
+  return os
+    .loadavg()
+    .map((load) => load.toFixed(2))
+    .join(' / ');
+}
+
+/**
+ * One small, unrecorded upload per contender against a new server, so that the server's code is warm (JIT, first
+ * connections) before the first measured run: otherwise whichever contender runs first pays for it.
+ */
+async function warmUp(server: ServerProcess, childScript: string, ids: readonly string[]): Promise<void> {
+  for (const id of ids) {
+    const name = `warm-up/${id}-${Date.now()}`;
+    const result = await runChild(
+      childScript,
+      { contender: id, endpoint: server.url, bucket: BUCKET, name, size: WARM_UP.size, writeSize: WARM_UP.writeSize, chunkSize: WARM_UP.chunkSize },
+      60_000,
+    );
+    await server.stats(BUCKET, name);
+    if (!result.ok) process.stdout.write(`warning: the warm-up of ${id} failed: ${result.error}\n`);
+  }
+}
+
+/** One measured run: a fresh child process, then what the server saw of it. */
+async function runOnce(server: ServerProcess, childScript: string, cell: Cell, rep: number, timeoutMs: number): Promise<RunRecord> {
+  const { scenario, size, contenderId } = cell;
+  const name = `s${scenario.id}/${contenderId}/${rep}-${Date.now()}`;
+  try {
+    await server.mark();
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    return { rep, result: { ok: false, contender: cell.contenderName, error: `the server is not answering: ${message}` } };
+  }
+  const result = await runChild(
+    childScript,
+    { contender: contenderId, endpoint: server.url, bucket: BUCKET, name, size, writeSize: scenario.writeSize, chunkSize: scenario.chunkSize },
+    timeoutMs,
+  );
+  const run: RunRecord = { rep, result };
+  try {
+    run.server = await server.stats(BUCKET, name);
+    const stored = run.server.object;
+    if (result.ok && stored?.size !== size) {
+      run.error = `the server has ${stored === null ? 'no object' : `an object of ${stored.size} bytes`}, expected ${size}`;
+    }
+  } catch (error) {
+    run.error = `server stats: ${error instanceof Error ? error.message : String(error)}`;
+  }
+  return run;
+}
+
+interface ReportContext {
+  settings: Settings;
+  commandLine: string;
+  startedAt: Date;
+  loadAtStart: string;
+  finished: boolean;
+}
+
+function writeReport(context: ReportContext, cells: readonly Cell[]): void {
+  const { settings } = context;
+  const targets = evaluateTargets(cells);
+  const sizeOf = (s: Scenario): number => (settings.quick ? s.size / QUICK_DIVISOR : s.size);
+  const scenarioRows = settings.scenarios
+    .map((s) => `| S${s.id} | ${formatBytes(sizeOf(s))} | ${formatBytes(s.writeSize)} | ${formatBytes(s.chunkSize)} | ${s.latencyMs} ms | ${s.contenders?.join(', ') ?? 'all'} | ${s.purpose} |`)
+    .join('\n');
+  const contenderRows = [...settings.contenders]
+    .map(([id, contender]) => `- **${contender.name}** (\`bench/contenders/${id}.ts\`): ${contender.description}`)
+    .join('\n');
+  const text = `# Benchmark results
+
+${context.finished ? '' : '**Incomplete: the benchmark is still running or was interrupted.**\n\n'}- Command: \`${context.commandLine}\`
+- Date: ${context.startedAt.toISOString()}
+- Machine: ${machine()}
+- Load average (1/5/15 min): ${context.loadAtStart} at start, ${loadAverage()} at the end
+- Node: ${process.version}
+- Mode: ${settings.quick ? `**quick** (object sizes divided by ${QUICK_DIVISOR}; indicative only, the targets are defined on the full sizes)` : 'full sizes'}; ${settings.repeat} run(s) per cell, ${settings.repeat > 1 ? 'medians shown' : 'single run shown'}
+
+How to read this: see [README.md](README.md). In short: MiB/s over the whole upload (session open to verified object),
+CPU = user + system seconds of the client process over the same window, peak RSS = \`maxRSS\` of the client process
+(node and the contender's modules included: compare the **RSS Δ** columns). Every run is a fresh plain-node process;
+the server runs in its own process and is not counted.
+
+## Results
+
+${resultsTable(cells)}
+
+## Targets (issue 4)
+
+${targetsTable(targets)}
+
+## Contenders
+
+${contenderRows}
+
+## Scenarios
+
+| # | object | writes | chunk | server latency | contenders | purpose |
+|---|---:|---:|---:|---:|---|---|
+${scenarioRows}
+
+## Every run
+
+${runsTable(cells)}
+`;
+  writeFileSync(settings.out, text);
+}
+
+async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  const settings = await parseSettings(argv);
+  const context: ReportContext = {
+    settings,
+    commandLine: ['npm run bench', ...(argv.length > 0 ? ['--', ...argv] : [])].join(' '),
+    startedAt: new Date(),
+    loadAtStart: loadAverage(),
+    finished: false,
+  };
+  process.stdout.write(`${context.commandLine}\n${machine()}, Node ${process.version}, load ${context.loadAtStart}\n`);
+
+  const tree = buildTree(ROOT_DIR);
+  process.once('exit', tree.remove);
+  const childScript = tree.benchFile('child.js');
+  const servers = new Map<number, ServerProcess>();
+  const serverFor = async (latencyMs: number): Promise<ServerProcess> => {
+    let server = servers.get(latencyMs);
+    if (server !== undefined && !server.alive) {
+      process.stdout.write(`warning: the server at ${server.url} died; starting another\n`);
+      server = undefined;
+    }
+    if (server === undefined) {
+      server = await ServerProcess.start(latencyMs);
+      servers.set(latencyMs, server);
+      process.stdout.write(`\nstarted a server${latencyMs > 0 ? ` with +${latencyMs} ms per response` : ''} at ${server.url}; warming it up\n`);
+      await warmUp(server, childScript, [...settings.contenders.keys()]);
+    }
+    return server;
+  };
+
+  const cells: Cell[] = [];
+  let failures = 0;
+  try {
+    for (const scenario of settings.scenarios) {
+      const size = settings.quick ? scenario.size / QUICK_DIVISOR : scenario.size;
+      const ids = [...settings.contenders.keys()].filter((id) => scenario.contenders === undefined || scenario.contenders.includes(id));
+      if (ids.length === 0) continue;
+      await serverFor(scenario.latencyMs);
+      const timeoutMs = (settings.timeoutSeconds ?? 60 + size / (4 * MiB)) * 1000;
+      process.stdout.write(`\nS${scenario.id}: ${describeScenario(scenario, size)} (${scenario.purpose})\n`);
+      const scenarioCells = new Map<string, Cell>();
+      for (const id of runOrder(ids, 1)) {
+        const cell: Cell = { scenario, size, contenderId: id, contenderName: settings.contenders.get(id)?.name ?? id, runs: [] };
+        scenarioCells.set(id, cell);
+        cells.push(cell);
+      }
+      for (let rep = 1; rep <= settings.repeat; rep += 1) {
+        for (const id of runOrder(ids, rep)) {
+          const cell = scenarioCells.get(id);
+          if (cell === undefined) continue;
+          const server = await serverFor(scenario.latencyMs);
+          const run = await runOnce(server, childScript, cell, rep, timeoutMs);
+          if (runError(run) !== undefined) failures += 1;
+          cell.runs.push(run);
+          process.stdout.write(`${runLine(cell, run, settings.repeat)}\n`);
+        }
+      }
+      process.stdout.write(`\n${resultsTable([...scenarioCells.values()])}\n`);
+      writeReport(context, cells);
+    }
+  } finally {
+    await Promise.all([...servers.values()].map((server) => server.close()));
+    tree.remove();
+  }
+
+  context.finished = true;
+  writeReport(context, cells);
+  process.stdout.write(`\nTargets (issue 4):\n${targetsTable(evaluateTargets(cells))}\n`);
+  const shown = relative(ROOT_DIR, settings.out);
+  process.stdout.write(`\nWrote ${shown.startsWith('..') ? settings.out : shown}${failures > 0 ? `; ${failures} run(s) FAILED` : ''}\n`);
+  if (failures > 0) process.exitCode = 1;
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`bench: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exit(1);
+});

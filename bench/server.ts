@@ -1,0 +1,98 @@
+/**
+ * The local GCS server of the benchmark, in its own process so that its CPU and memory never count against a
+ * client: `node --import tsx bench/server.ts [--latency-ms N]`.
+ *
+ * It keeps only sizes and CRC32Cs (`discardData: true`) and computes no MD5 (`computeMd5: false`). It still reads
+ * every request body whole before answering, so while a `raw-put` runs it holds that object in memory (1 GiB in
+ * scenario 1, 4 GiB in scenario 5).
+ *
+ * Protocol: the first stdout line is the server's URL. Then it answers JSON lines on stdin with one JSON line each:
+ *   {"op":"mark"}                           -> {"op":"mark"}: starts counting the server's CPU for a run
+ *   {"op":"stats","bucket":B,"name":N}      -> a ServerStats: the object and the requests made for it since the
+ *                                              last stats; the object is then deleted
+ * It exits when its stdin closes (the harness ended, or died).
+ */
+import { createInterface } from 'node:readline';
+import { parseArgs } from 'node:util';
+import { startLocalGcs, type RequestRecord } from '../src/testing/index.js';
+
+/** What the server saw of one run. */
+export interface ServerStats {
+  op: 'stats';
+  /** The stored object, if the upload finalized it. */
+  object: { size: number; crc32c: string } | null;
+  /** Requests for this object, by kind (`open`, `chunk`, `final`, `query`, `cancel`, ...). */
+  requests: Record<string, number>;
+  /** PUT requests, with or without a body. */
+  puts: number;
+  /** The largest request body, in bytes. */
+  maxBodyBytes: number;
+  /** Requests answered with something else than 200, 201 or 308 (faults, errors, aborted connections). */
+  unexpected: string[];
+  /** Server CPU since the last `mark`, in milliseconds. */
+  cpuMs: number;
+  /** Peak RSS of the server process so far, in bytes. */
+  peakRss: number;
+}
+
+const { values } = parseArgs({ options: { 'latency-ms': { type: 'string', default: '0' } } });
+const latencyMs = Number(values['latency-ms']);
+const server = await startLocalGcs({ latencyMs, discardData: true, computeMd5: false });
+process.stdout.write(`${server.url}\n`);
+
+let scanned = 0;
+let cpuMark = process.cpuUsage();
+
+function statsFor(bucket: string, name: string): ServerStats {
+  const records: readonly RequestRecord[] = server.requests;
+  const requests: Record<string, number> = {};
+  let puts = 0;
+  let maxBodyBytes = 0;
+  const unexpected: string[] = [];
+  for (; scanned < records.length; scanned += 1) {
+    const record = records[scanned];
+    if (record === undefined || record.bucket !== bucket || record.object !== name) continue;
+    requests[record.kind] = (requests[record.kind] ?? 0) + 1;
+    if (record.method === 'PUT') puts += 1;
+    maxBodyBytes = Math.max(maxBodyBytes, record.bytesReceived);
+    if (record.status !== 200 && record.status !== 201 && record.status !== 308) {
+      unexpected.push(`${record.method} ${record.kind} ${record.contentRange ?? ''} -> ${String(record.status)}`);
+    }
+  }
+  const stored = server.getObject(bucket, name);
+  const object = stored === undefined ? null : { size: Number(stored.resource.size), crc32c: stored.resource.crc32c };
+  server.deleteObject(bucket, name);
+  const cpu = process.cpuUsage(cpuMark);
+  return {
+    op: 'stats',
+    object,
+    requests,
+    puts,
+    maxBodyBytes,
+    unexpected,
+    cpuMs: (cpu.user + cpu.system) / 1000,
+    peakRss: process.resourceUsage().maxRSS * 1024,
+  };
+}
+
+const lines = createInterface({ input: process.stdin });
+lines.on('line', (line) => {
+  let reply: unknown;
+  try {
+    const command = JSON.parse(line) as { op?: string; bucket?: string; name?: string };
+    if (command.op === 'mark') {
+      cpuMark = process.cpuUsage();
+      reply = { op: 'mark' };
+    } else if (command.op === 'stats' && typeof command.bucket === 'string' && typeof command.name === 'string') {
+      reply = statsFor(command.bucket, command.name);
+    } else {
+      reply = { op: 'error', error: `unknown command ${line}` };
+    }
+  } catch (error) {
+    reply = { op: 'error', error: error instanceof Error ? error.message : String(error) };
+  }
+  process.stdout.write(`${JSON.stringify(reply)}\n`);
+});
+lines.once('close', () => {
+  void server.close().finally(() => process.exit(0));
+});
