@@ -11,7 +11,10 @@ export interface UploadContext {
   bytesAccepted: number;
   bytesCommitted: number;
   uploadUri: string | undefined;
-  sessionCancelled: boolean;
+  /** What became of the session, in words ending the message (e.g. "the session was cancelled..."). */
+  outcome: string;
+  /** Whether the session is still alive and could be resumed. */
+  sessionAlive: boolean;
 }
 
 /** Base class of every error this library throws or emits. */
@@ -57,15 +60,9 @@ export class GcsUploadError extends Error {
     this.bytesCommitted = ctx.bytesCommitted;
     this.bytesAccepted = ctx.bytesAccepted;
     Object.defineProperty(this, 'uploadUri', { value: ctx.uploadUri, enumerable: false, writable: false });
-    this.resumable = ctx.uploadUri !== undefined && !ctx.sessionCancelled && this.sessionUsable();
+    this.resumable = ctx.uploadUri !== undefined && ctx.sessionAlive && this.sessionUsable();
     const where = `gs://${ctx.bucket}/${ctx.name}`;
-    const session =
-      ctx.uploadUri === undefined
-        ? 'no session was opened'
-        : ctx.sessionCancelled
-          ? 'the session was cancelled and no object was created'
-          : 'the object was not finalized';
-    this.message += ` [${where}: ${ctx.bytesCommitted} of ${ctx.bytesAccepted} bytes committed; ${session}]`;
+    this.message += ` [${where}: ${ctx.bytesCommitted} of ${ctx.bytesAccepted} bytes committed; ${ctx.outcome}]`;
     return this;
   }
 
@@ -85,7 +82,9 @@ export class InvalidArgumentError extends GcsUploadError {
 /** A request failed without an HTTP response: connection reset, refused, DNS failure, broken pipe. */
 export class NetworkError extends GcsUploadError {
   constructor(what: string, cause: unknown) {
-    super('ERR_GCS_UPLOAD_NETWORK', `${what} failed: ${describeCause(cause)}`, { cause, retryable: true });
+    // The raw error may be a GaxiosError whose `config` holds the session URI and the chunk body: keep only a
+    // redacted copy of the underlying system error (which also lets the chunk buffer be reused).
+    super('ERR_GCS_UPLOAD_NETWORK', `${what} failed: ${describeCause(cause)}`, { cause: sanitizeCause(cause), retryable: true });
   }
 }
 
@@ -231,6 +230,28 @@ const BEARER = /Bearer\s+[A-Za-z0-9._~+/=-]+/g;
 /** Removes upload ids and bearer tokens from any text that may reach a message or a log. */
 export function redact(text: string): string {
   return text.replace(UPLOAD_ID, 'upload_id=<redacted>').replace(BEARER, 'Bearer <redacted>');
+}
+
+/**
+ * A copy of the innermost error of a cause chain (the system error a user can act on), with its code and a
+ * redacted message, and nothing else: no request config, no URLs with upload ids, no bodies.
+ */
+export function sanitizeCause(cause: unknown): Error {
+  const seen = new Set<unknown>();
+  let current: unknown = cause;
+  let innermost: Error | undefined;
+  while (current instanceof Error && !seen.has(current)) {
+    seen.add(current);
+    innermost = current;
+    current = current.cause;
+  }
+  const source = innermost ?? new Error(String(cause));
+  const copy = new Error(redact(source.message).slice(0, 300));
+  copy.name = source.name;
+  const code = (source as { code?: unknown }).code;
+  if (typeof code === 'string' || typeof code === 'number') Object.assign(copy, { code });
+  copy.stack = `${copy.name}: ${copy.message}`;
+  return copy;
 }
 
 /** A short, redacted description of a low-level failure (a system error code, or a message). */

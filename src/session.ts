@@ -39,6 +39,11 @@ export interface ObjectResource {
   [field: string]: unknown;
 }
 
+/** What a DELETE of the session established. */
+export type CancelOutcome =
+  | { readonly kind: 'cancelled' | 'gone' | 'unknown' }
+  | { readonly kind: 'completed'; readonly object: ObjectResource };
+
 /** What a chunk upload or status query established. */
 export type SessionState =
   | { readonly complete: false; readonly committed: number }
@@ -93,7 +98,7 @@ export class ResumableSession {
       headers,
       data: JSON.stringify({ ...resource, name }),
     }, signal);
-    if (res.status !== 200 && res.status !== 201) throw statusError(what, res, false);
+    if (res.status !== 200 && res.status !== 201) throw statusError(what, res);
     const location = getHeader(res.headers, 'location');
     if (!location) throw new ProtocolError('the session was opened but the response has no Location header', res.status);
     let sessionUrl: URL;
@@ -132,7 +137,7 @@ export class ResumableSession {
           ? `Finalizing the upload at ${total} bytes`
           : `Uploading the final bytes ${offset}-${end} of ${total}`;
     const res = await this.#send(what, { url: this.#sessionUri(), method: 'PUT', headers, data: body }, signal);
-    return parseState(what, res, total !== undefined && hash !== undefined);
+    return parseState(what, res);
   }
 
   /** Asks how many bytes are committed (`Content-Range: bytes *\/*`). */
@@ -143,17 +148,42 @@ export class ResumableSession {
       { url: this.#sessionUri(), method: 'PUT', headers: { 'Content-Range': 'bytes */*', 'User-Agent': USER_AGENT }, data: new Uint8Array(0) },
       signal,
     );
-    return parseState(what, res, false);
+    return parseState(what, res);
   }
 
-  /** Cancels the session (DELETE; GCS answers 499). Resolves true when the server confirmed it. */
-  async cancel(signal: AbortSignal): Promise<boolean> {
+  /**
+   * Cancels the session (DELETE). `cancelled`: GCS confirmed (499), nothing can be finalized any more; `gone`: the
+   * session no longer exists (404/410); `completed`: the upload had already finalized this object; `unknown`:
+   * any other answer.
+   */
+  async cancel(signal: AbortSignal): Promise<CancelOutcome> {
     const res = await this.#send('Cancelling the session', {
       url: this.#sessionUri(),
       method: 'DELETE',
       headers: { 'User-Agent': USER_AGENT },
     }, signal);
-    return res.status === 499 || res.status === 204 || res.status === 200 || res.status === 404 || res.status === 410;
+    if (res.status === 499 || res.status === 204) return { kind: 'cancelled' };
+    if (res.status === 404 || res.status === 410) return { kind: 'gone' };
+    if (res.status === 200 || res.status === 201) {
+      try {
+        return { kind: 'completed', object: parseObject(res) };
+      } catch {
+        return { kind: 'unknown' };
+      }
+    }
+    return { kind: 'unknown' };
+  }
+
+  /** The live object's metadata, or undefined if there is none (404). */
+  async getObject(signal: AbortSignal): Promise<ObjectResource | undefined> {
+    const { apiEndpoint, bucket, name, query } = this.#target;
+    const url = new URL(`${apiEndpoint}/storage/v1/b/${encodeURIComponent(bucket)}/o/${encodeURIComponent(name)}`);
+    if (query.userProject !== undefined) url.searchParams.set('userProject', query.userProject);
+    const what = 'Reading the object metadata';
+    const res = await this.#send(what, { url: url.toString(), method: 'GET', headers: { 'User-Agent': USER_AGENT } }, signal);
+    if (res.status === 404) return undefined;
+    if (res.status !== 200) throw statusError(what, res);
+    return parseObject(res);
   }
 
   /** Deletes one generation of the target object (used to withdraw a generation that failed verification). */
@@ -216,20 +246,20 @@ function classifyFailure(what: string, error: unknown, signal: AbortSignal, time
   if (signal.aborted) return signal.reason;
   if (timedOut) return new RequestTimeoutError(what, timeoutMs);
   const response = (error as { response?: HttpResponse }).response;
-  if (response && typeof response.status === 'number') return statusError(what, response, false);
+  if (response && typeof response.status === 'number') return statusError(what, response);
   if (error instanceof GcsUploadError) return error;
   return new NetworkError(what, error);
 }
 
 /** Interprets a chunk or query response. */
-function parseState(what: string, res: HttpResponse, sentHash: boolean): SessionState {
+function parseState(what: string, res: HttpResponse): SessionState {
   if (res.status === 308) {
     return { complete: false, committed: parseRange(getHeader(res.headers, 'range'), res.status) };
   }
   if (res.status === 200 || res.status === 201) {
     return { complete: true, object: parseObject(res) };
   }
-  throw statusError(what, res, sentHash);
+  throw statusError(what, res);
 }
 
 /** `Range: bytes=0-N` means N+1 bytes are committed; no header means none. */
@@ -296,7 +326,7 @@ function retryAfterMs(res: HttpResponse): number | undefined {
 }
 
 /** Maps a non-success status to its typed error. */
-function statusError(what: string, res: HttpResponse, sentHash: boolean): GcsUploadError {
+function statusError(what: string, res: HttpResponse): GcsUploadError {
   const message = serverMessage(res);
   switch (res.status) {
     case 401:
@@ -309,7 +339,8 @@ function statusError(what: string, res: HttpResponse, sentHash: boolean): GcsUpl
     case 412:
       return new PreconditionFailedError(what, message);
     case 400:
-      if (sentHash && message !== undefined && /crc32c|md5|hash|checksum/i.test(message)) {
+      // A refusal to finalize over checksums can also reach a status query after the final response was lost.
+      if (message !== undefined && /crc32c|md5|hash|checksum/i.test(message)) {
         return new ChecksumMismatchError(
           `GCS refused to finalize the object: the data it received does not match the checksum of what was written (${message}). No object was created; retry the upload`,
           400,

@@ -7,12 +7,19 @@ import { defaultAuthClient } from './auth.js';
 import { ChunkBuffer, type Span } from './chunk-buffer.js';
 import { ObjectHasher } from './checksum.js';
 import type { UploadCheckpoint } from './checkpoint.js';
-import { ChecksumMismatchError, GcsUploadError, NoProgressError, ProtocolError, SourceMismatchError } from './errors.js';
+import { ChecksumMismatchError, GcsUploadError, NoProgressError, ProtocolError, SourceMismatchError, UploadAbortedError } from './errors.js';
 import type { NormalizedOptions } from './options.js';
 import { asUploadError, reconcile, recover, type Ledger } from './recover.js';
 import { RetryBudget, type RetryEvent } from './retry.js';
 import { debug } from './debug.js';
-import { ResumableSession, type ObjectResource, type SessionState } from './session.js';
+import { ResumableSession, type CancelOutcome, type ObjectResource, type SessionState } from './session.js';
+
+/** How a failed upload ended: an object after all, or words for the error message. */
+interface Settlement {
+  object?: ObjectResource;
+  outcome: string;
+  alive: boolean;
+}
 
 /** Progress counters; both only grow. */
 export interface UploadProgress {
@@ -53,7 +60,8 @@ export class Uploader {
   readonly #abort = new AbortController();
   readonly #aborted: Promise<never>;
   readonly #ledger: Ledger = { confirmed: 0, sentEnd: 0, total: undefined };
-  #cancelled = false;
+  /** Set once #verify withdrew (true) or failed to withdraw (false) a generation that did not match. */
+  #withdrawn: boolean | undefined;
   #result: Promise<ObjectResource> | undefined;
 
   constructor(options: NormalizedOptions, observer: UploadObserver) {
@@ -135,18 +143,96 @@ export class Uploader {
         }
       }
     } catch (error) {
-      const failure = signal.aborted ? asUploadError(signal.reason) : asUploadError(error);
+      let failure = signal.aborted ? asUploadError(signal.reason) : asUploadError(error);
       debug('upload failed', { code: failure.code, status: failure.status, committed: this.#ledger.confirmed });
-      await this.#cancel();
+      let settled: Settlement;
+      try {
+        settled = await this.#settle(failure);
+      } catch (settleError) {
+        // The session reported a completed object that does not match (it was withdrawn by #verify).
+        failure = asUploadError(settleError);
+        settled = { outcome: 'the stored object did not match and was deleted', alive: false };
+      }
       this.window.dispose();
+      if (settled.object) return settled.object;
       throw failure.attachContext({
         bucket: this.#options.bucket,
         name: this.#options.name,
         bytesAccepted: this.window.bytesAccepted,
         bytesCommitted: this.#ledger.confirmed,
         uploadUri: this.#session.uri,
-        sessionCancelled: this.#cancelled,
+        outcome: settled.outcome,
+        sessionAlive: settled.alive,
       });
+    }
+  }
+
+  /**
+   * After a failure: cancel the session and find out, without guessing, whether an object was created. Once the
+   * final request went out, its lost answer may hide a completed upload: the DELETE's answer or the object's
+   * metadata settles it. A completed, verified upload is returned as a success unless the user aborted.
+   */
+  async #settle(failure: GcsUploadError): Promise<Settlement> {
+    if (this.#session.uri === undefined) return { outcome: 'no session was opened', alive: false };
+    if (this.#withdrawn !== undefined) {
+      return { outcome: this.#withdrawn ? 'the corrupt generation was deleted' : 'the corrupt generation could not be deleted: delete it', alive: false };
+    }
+    const cancel = await this.#cancel();
+    const userAborted = failure instanceof UploadAbortedError;
+    if (cancel.kind === 'cancelled') return { outcome: 'the session was cancelled and no object was created', alive: false };
+    const finalSent = this.#ledger.total !== undefined;
+    let candidate: ObjectResource | undefined;
+    let lookupFailed = false;
+    if (cancel.kind === 'completed') {
+      candidate = cancel.object;
+    } else if (finalSent) {
+      candidate = await this.#lookupObject().catch(() => {
+        lookupFailed = true;
+        return undefined;
+      });
+    }
+    if (candidate !== undefined && this.#isOurs(candidate)) {
+      if (userAborted) {
+        return { outcome: `the upload had already completed: generation ${candidate.generation ?? '?'} exists`, alive: false };
+      }
+      debug('completed despite the failure', { generation: candidate.generation });
+      this.#ledger.confirmed = this.#ledger.total!;
+      return { object: await this.#verify(candidate, new AbortController().signal), outcome: '', alive: false };
+    }
+    if (cancel.kind === 'completed' && candidate !== undefined) {
+      // The session finalized something that is not what was written: withdraw it (throws ChecksumMismatchError).
+      await this.#verify(candidate, new AbortController().signal);
+    }
+    if (cancel.kind === 'gone') return { outcome: 'the session no longer exists and no object was created', alive: false };
+    if (finalSent) {
+      return lookupFailed
+        ? { outcome: `the final request was sent and its outcome is unknown: check whether gs://${this.#options.bucket}/${this.#options.name} was replaced`, alive: false }
+        : { outcome: 'no object was created', alive: false };
+    }
+    return { outcome: 'the session could not be cancelled; without its total size it can never create an object', alive: true };
+  }
+
+  /** Whether `object` is this upload's: the same size and checksums, and not the generation a precondition named. */
+  #isOurs(object: ObjectResource): boolean {
+    const whole = this.#finalHasher;
+    if (whole === undefined || this.#ledger.total === undefined) return false;
+    if (object.size !== String(this.#ledger.total)) return false;
+    const crc = whole.crc32c;
+    const md5 = whole.md5;
+    if (crc === undefined && md5 === undefined) return false; // nothing to tell our bytes from someone else's
+    if (crc !== undefined && object.crc32c !== crc) return false;
+    if (md5 !== undefined && object.md5Hash !== undefined && object.md5Hash !== md5) return false;
+    const expectedOld = this.#options.query.ifGenerationMatch;
+    return expectedOld === undefined || object.generation !== expectedOld;
+  }
+
+  async #lookupObject(): Promise<ObjectResource | undefined> {
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(new Error('lookup timed out')), CANCEL_TIMEOUT_MS);
+    try {
+      return await this.#session.getObject(deadline.signal);
+    } finally {
+      clearTimeout(timer);
     }
   }
 
@@ -316,6 +402,7 @@ export class Uploader {
       return object;
     }
     const deleted = await this.#deleteGeneration(object, signal);
+    this.#withdrawn = deleted;
     throw new ChecksumMismatchError(
       `The stored object does not match what was written (${problems.join(', ')}); ` +
         (deleted ? 'the corrupt generation was deleted' : 'deleting the corrupt generation failed: delete it by hand'),
@@ -332,14 +419,14 @@ export class Uploader {
   }
 
   /** Best-effort DELETE of the session, bounded in time, never throwing. */
-  async #cancel(): Promise<void> {
-    if (this.#session.uri === undefined || this.#cancelled) return;
+  async #cancel(): Promise<CancelOutcome> {
     const deadline = new AbortController();
     const timer = setTimeout(() => deadline.abort(new Error('cancel timed out')), CANCEL_TIMEOUT_MS);
     try {
-      this.#cancelled = await this.#session.cancel(deadline.signal);
+      return await this.#session.cancel(deadline.signal);
     } catch {
-      // Best effort: an uncancelled session expires on its own within a week and never becomes an object.
+      // Best effort: an uncancelled session expires on its own within a week.
+      return { kind: 'unknown' };
     } finally {
       clearTimeout(timer);
     }
