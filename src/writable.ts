@@ -155,9 +155,16 @@ export class GcsResumableWritable extends Writable {
     // the upload, which cancels the session, and is reported as an UploadAbortedError carrying the original.
     const ownFailure = error !== null && error === this.#failure;
     if (!ownFailure) this.#uploader.abort(new UploadAbortedError(error ?? undefined));
+    // After end() a plain destroy() must still be an error: otherwise pipeline() would resolve as if the upload
+    // had finished (Node treats an ended, flushed writable as done).
+    const silent = error === null && !this.writableEnded;
     this.#uploader.start().then(
-      () => callback(error),
-      (failure: unknown) => callback(ownFailure ? error : error === null ? null : (failure as Error)),
+      (object) => {
+        // The upload completed before the abort took effect: say so through `object`.
+        this.#object = object;
+        callback(error);
+      },
+      (failure: unknown) => callback(ownFailure ? error : silent ? null : (failure as Error)),
     );
   }
 

@@ -88,3 +88,34 @@ describe('errors and aborts before end() never finalize the object', () => {
     ctx.server.clearFaults();
   });
 });
+
+describe('destroy() after end()', () => {
+  it('is an error (pipeline rejects) unless the upload had completed, and never leaves an unreported object', async () => {
+    for (const delayTicks of [0, 1, 5]) {
+      const name = uniqueName(`destroy-after-end-${delayTicks}`);
+      const stream = createGcsWriteStream(streamOptions(ctx.server, name));
+      const input = Readable.from([contentAt(0, 2 * K256 + 3)]);
+      const done = pipeline(input, stream).then(
+        () => 'resolved',
+        (e: unknown) => e,
+      );
+      // Destroy while _final runs: right after the source ended (end() follows on the same tick).
+      input.once('end', () => {
+        let ticks = delayTicks;
+        const later = (): void => {
+          if (ticks-- > 0) setImmediate(later);
+          else stream.destroy();
+        };
+        later();
+      });
+      const result = await done;
+      if (result === 'resolved') {
+        expect(storedDigest(ctx.server, name)).toBeDefined();
+      } else {
+        expect(result).toBeInstanceOf(UploadAbortedError);
+        // An object exists only if the upload had completed, and then the stream says so.
+        if (storedDigest(ctx.server, name) !== undefined) expect(stream.object).toBeDefined();
+      }
+    }
+  });
+});

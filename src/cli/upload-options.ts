@@ -1,0 +1,77 @@
+/**
+ * The `cp` command's flags and their translation into library options. Values are passed on as given wherever
+ * the library validates them itself (bucket and object names, chunk size alignment, preconditions), so the CLI
+ * and the library cannot disagree on what is valid.
+ */
+import type { UploadCheckpoint } from '../checkpoint.js';
+import type { GcsWriteStreamOptions, ObjectMetadata } from '../options.js';
+import type { GsLocation } from './gs-url.js';
+import { UsageError } from './usage-error.js';
+
+/** Values of `--validation`. */
+export const VALIDATIONS = ['crc32c', 'md5', 'both', 'none'] as const;
+/** Values of `--source-offset`. */
+export const SOURCE_OFFSETS = ['checkpoint', 'beginning'] as const;
+
+/** Parsed flags of `gcs-stream cp` (commander's camel-cased option names). */
+export interface CpFlags {
+  chunkSize?: number;
+  bufferChunks?: number;
+  contentType?: string;
+  metadata?: Record<string, string>;
+  cacheControl?: string;
+  contentEncoding?: string;
+  contentDisposition?: string;
+  ifGenerationMatch?: string;
+  endpoint?: string;
+  validation?: (typeof VALIDATIONS)[number];
+  userProject?: string;
+  checkpoint?: string;
+  resume?: string;
+  sourceOffset?: (typeof SOURCE_OFFSETS)[number];
+  json?: boolean;
+  quiet?: boolean;
+}
+
+/** Parses a positive integer flag value (`--buffer-chunks 4`). */
+export function parseCount(text: string): number {
+  if (!/^\s*\d+\s*$/.test(text) || Number(text) < 1 || !Number.isSafeInteger(Number(text))) {
+    throw new UsageError(`${JSON.stringify(text)} is not a positive integer`);
+  }
+  return Number(text);
+}
+
+/** Adds one `--metadata key=value` to those collected so far (repeatable; a later value for a key wins). */
+export function collectMetadata(text: string, previous: Record<string, string> | undefined): Record<string, string> {
+  const equals = text.indexOf('=');
+  if (equals <= 0) throw new UsageError(`${JSON.stringify(text)} is not key=value`);
+  return { ...previous, [text.slice(0, equals)]: text.slice(equals + 1) };
+}
+
+/** Library options for an upload to `destination` with `flags`, continuing `resume` if given. */
+export function buildUploadOptions(
+  destination: GsLocation,
+  flags: CpFlags,
+  resume?: { checkpoint: UploadCheckpoint; sourceStart: 'checkpoint' | 'beginning' },
+): GcsWriteStreamOptions {
+  const metadata: ObjectMetadata = {};
+  if (flags.cacheControl !== undefined) metadata.cacheControl = flags.cacheControl;
+  if (flags.contentEncoding !== undefined) metadata.contentEncoding = flags.contentEncoding;
+  if (flags.contentDisposition !== undefined) metadata.contentDisposition = flags.contentDisposition;
+  if (flags.metadata !== undefined) metadata.metadata = flags.metadata;
+
+  const options: GcsWriteStreamOptions = { bucket: destination.bucket, name: destination.name };
+  if (Object.keys(metadata).length > 0) options.metadata = metadata;
+  if (flags.chunkSize !== undefined) options.chunkSize = flags.chunkSize;
+  if (flags.bufferChunks !== undefined) options.bufferChunks = flags.bufferChunks;
+  if (flags.contentType !== undefined) options.contentType = flags.contentType;
+  if (flags.ifGenerationMatch !== undefined) options.ifGenerationMatch = flags.ifGenerationMatch;
+  if (flags.endpoint !== undefined) options.apiEndpoint = flags.endpoint;
+  if (flags.userProject !== undefined) options.userProject = flags.userProject;
+  if (flags.validation !== undefined) options.validation = flags.validation === 'none' ? false : flags.validation;
+  if (resume !== undefined) {
+    options.resume = resume.checkpoint;
+    options.sourceStart = resume.sourceStart;
+  }
+  return options;
+}
