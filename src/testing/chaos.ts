@@ -67,6 +67,22 @@ export interface ChaosOptions {
   maxFaults?: number;
 }
 
+/** Options of chaos confined to some uploads (see `LocalGcs.addChaos`). */
+export interface ScopedChaosOptions extends ChaosOptions {
+  /** Only requests of uploads to this bucket are faulted; any bucket when omitted. */
+  bucket?: string;
+  /** Only requests of uploads of this object are faulted; any object when omitted. */
+  object?: string;
+}
+
+/** Chaos added with `LocalGcs.addChaos`. */
+export interface ChaosScope {
+  /** How many faults it has injected so far. */
+  readonly fired: number;
+  /** Stops it; later requests of its uploads fall back to the server-wide chaos, if any. Idempotent. */
+  remove(): void;
+}
+
 /** What chaos is told about a request before it decides. */
 export interface ChaosRequest {
   /** The request's main kind. `cancel` requests are never faulted by chaos. */

@@ -46,13 +46,19 @@ export type HostileVariant =
   | 'bad-range'
   /** 308 whose `Range` claims more bytes than were ever sent. */
   | 'range-beyond'
-  /** 308 whose `Range` is lower than what the server had already confirmed. */
+  /**
+   * 308 whose `Range` is lower than what the server had already confirmed: by the action's `bytes` (default 1); no
+   * `Range` at all ("nothing committed") when that reaches 0.
+   */
   | 'range-backwards'
   /** 200 with a body that is not an object resource (`{"hello":1}`). */
   | 'bad-object'
   /** The open request answers 200 without a `Location` header. */
   | 'no-location'
-  /** The open request answers with a `Location` on another origin (`http://127.0.0.2:1/...`). */
+  /**
+   * The open request answers with a `Location` on another origin: `http://127.0.0.2:1/...`, or the origin given as
+   * the action's `url` (e.g. a second local server, to check that nothing is ever sent there).
+   */
   | 'foreign-location'
   /** The response is sent one byte at a time, one byte per second (see `trickleIntervalMs`). */
   | 'trickle';
@@ -65,7 +71,18 @@ export type FaultAction =
    * Answer `status`. `before` (default): without persisting anything. `after`: persist the bytes (and finalize a
    * final request) first, then answer `status` instead of the real response.
    */
-  | { type: 'status'; status: number; when?: 'before' | 'after'; retryAfterSeconds?: number }
+  | {
+      type: 'status';
+      status: number;
+      when?: 'before' | 'after';
+      retryAfterSeconds?: number;
+      /**
+       * The error message of the response body (default `Injected fault: HTTP <status>.`). `{url}` is replaced by the
+       * request target as received (path and query, upload id included) and `{authorization}` by the request's
+       * `Authorization` header: servers echo such things, and clients must not pass them on into their own errors.
+       */
+      message?: string;
+    }
   /** Persist only the first `bytes` of the body (any amount, aligned or not) and answer 308; never finalizes. */
   | { type: 'partial'; bytes: number }
   /** Process the request fully (finalizing if it is final), then close the connection without a response. */
@@ -81,8 +98,11 @@ export type FaultAction =
   | { type: 'corrupt'; at?: number }
   /** Delay this response by `ms` milliseconds. */
   | { type: 'latency'; ms: number }
-  /** Misbehave as a broken server would; see {@link HostileVariant}. */
-  | { type: 'hostile'; variant: HostileVariant };
+  /**
+   * Misbehave as a broken server would; see {@link HostileVariant}. `url` (an `http(s)` origin) is where
+   * `foreign-location` points; `bytes` is how far `range-backwards` goes back. Other variants ignore both.
+   */
+  | { type: 'hostile'; variant: HostileVariant; url?: string; bytes?: number };
 
 /** A scripted fault: when a request satisfies `match`, the server carries out `action`. */
 export interface FaultRule {
@@ -122,6 +142,17 @@ const HOSTILE_VARIANTS: ReadonlySet<string> = new Set<HostileVariant>([
 
 function isNonNegativeInteger(value: unknown): value is number {
   return typeof value === 'number' && Number.isInteger(value) && value >= 0;
+}
+
+/** Whether `value` is an `http:`/`https:` URL with nothing after its origin but an optional `/`. */
+function isHttpOrigin(value: unknown): boolean {
+  if (typeof value !== 'string') return false;
+  try {
+    const url = new URL(value);
+    return (url.protocol === 'http:' || url.protocol === 'https:') && `${url.origin}/` === url.href;
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -164,6 +195,9 @@ export function validateFaultRule(rule: FaultRule): void {
       if (action.retryAfterSeconds !== undefined && !isNonNegativeInteger(action.retryAfterSeconds)) {
         throw new RangeError('fault rule: status.retryAfterSeconds must be a non-negative integer');
       }
+      if (action.message !== undefined && typeof action.message !== 'string') {
+        throw new TypeError('fault rule: status.message must be a string');
+      }
       return;
     case 'partial':
       if (!isNonNegativeInteger(action.bytes)) {
@@ -195,6 +229,12 @@ export function validateFaultRule(rule: FaultRule): void {
     case 'hostile':
       if (!HOSTILE_VARIANTS.has(action.variant)) {
         throw new RangeError(`fault rule: unknown hostile variant ${String(action.variant)}`);
+      }
+      if (action.url !== undefined && !isHttpOrigin(action.url)) {
+        throw new RangeError(`fault rule: hostile.url must be an http(s) origin, got ${String(action.url)}`);
+      }
+      if (action.bytes !== undefined && !(isNonNegativeInteger(action.bytes) && action.bytes > 0)) {
+        throw new RangeError(`fault rule: hostile.bytes must be a positive integer, got ${String(action.bytes)}`);
       }
       return;
     default: {

@@ -7,7 +7,7 @@ export type { LocalGcsOptions, RequestKind, RequestRecord, RequestStatus } from 
 export { FAULT_KINDS, FaultRules, describeFault, faultMatches, validateFaultRule } from './faults.js';
 export type { FaultAction, FaultContext, FaultKind, FaultMatch, FaultRule, HostileVariant } from './faults.js';
 export { Chaos, DEFAULT_CHAOS_KINDS, DEFAULT_CHAOS_STATUSES, createRng, randomInt } from './chaos.js';
-export type { ChaosKind, ChaosOptions, ChaosRequest, Rng } from './chaos.js';
+export type { ChaosKind, ChaosOptions, ChaosRequest, ChaosScope, Rng, ScopedChaosOptions } from './chaos.js';
 export { crc32cToBase64 } from './object-store.js';
 export type { ObjectMetadata, ObjectResource, StoredObject } from './object-store.js';
 export type { SessionInfo, SessionState } from './sessions.js';

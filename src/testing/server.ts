@@ -4,7 +4,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { Chaos, type ChaosOptions } from './chaos.js';
+import { Chaos, type ChaosOptions, type ChaosScope, type ScopedChaosOptions } from './chaos.js';
 import { kindsOf, parseContentRange, type ContentRange } from './content-range.js';
 import { describeFault, FaultRules, type FaultAction, type FaultContext, type FaultKind, type FaultRule } from './faults.js';
 import {
@@ -248,6 +248,7 @@ export class LocalGcs {
   readonly #sockets = new Set<Socket>();
   readonly #timers = new Set<NodeJS.Timeout>();
   #chaos: Chaos | undefined;
+  readonly #scopedChaos = new Set<{ readonly chaos: Chaos; readonly bucket?: string; readonly object?: string }>();
   #latencyMs: number;
   #url = '';
   #opens = 0;
@@ -363,6 +364,29 @@ export class LocalGcs {
   /** Starts seeded random faults afresh with these options (a new PRNG from the seed), or stops them. */
   setChaos(chaos: ChaosOptions | undefined): void {
     this.#chaos = chaos === undefined ? undefined : new Chaos(chaos, this.#options.seed);
+  }
+
+  /**
+   * Adds seeded random faults confined to the uploads of one object and/or bucket, next to the server-wide chaos of
+   * `setChaos`. A request of such an upload is decided by the first scope that covers it alone, so its faults
+   * depend only on the seed and that upload's own requests: concurrent uploads, each with its own scope, replay
+   * deterministically. Scripted faults still come first. Returns a handle to count its faults and remove it.
+   */
+  addChaos(options: ScopedChaosOptions): ChaosScope {
+    const { bucket, object, ...chaosOptions } = options;
+    if (bucket !== undefined && typeof bucket !== 'string') throw new TypeError('chaos.bucket must be a string');
+    if (object !== undefined && typeof object !== 'string') throw new TypeError('chaos.object must be a string');
+    const scope = { chaos: new Chaos(chaosOptions, this.#options.seed), ...(bucket === undefined ? {} : { bucket }), ...(object === undefined ? {} : { object }) };
+    this.#scopedChaos.add(scope);
+    const scopes = this.#scopedChaos;
+    return {
+      get fired() {
+        return scope.chaos.fired;
+      },
+      remove() {
+        scopes.delete(scope);
+      },
+    };
   }
 
   /** Stops the server: destroys open connections (stalled ones too) and pending timers. Never hangs. */
@@ -701,13 +725,23 @@ export class LocalGcs {
   /** The scripted fault for this request, else a chaos fault, else none; counts and records it. */
   #decide(ex: Exchange, context: FaultContext, chaosRequest: { kind: FaultKind; bodyLength?: number }): FaultAction | undefined {
     let action = this.#rules.take(context);
-    if (action === undefined && this.#chaos !== undefined) action = this.#chaos.pick(chaosRequest);
+    if (action === undefined) action = this.#chaosFor(context)?.pick(chaosRequest);
     if (action === undefined) return undefined;
     this.#faultsInjected += 1;
     ex.record.fault = describeFault(action);
     if (action.type === 'latency') ex.delayMs += action.ms;
     if (action.type === 'hostile' && action.variant === 'trickle') ex.trickle = true;
     return action;
+  }
+
+  /** The chaos that decides for this request: the first scope covering it, else the server-wide one. */
+  #chaosFor(context: FaultContext): Chaos | undefined {
+    for (const scope of this.#scopedChaos) {
+      if (scope.bucket !== undefined && scope.bucket !== context.bucket) continue;
+      if (scope.object !== undefined && scope.object !== context.object) continue;
+      return scope.chaos;
+    }
+    return this.#chaos;
   }
 
   #faultOutcome(ex: Exchange, action: { status: number; retryAfterSeconds?: number; message?: string }): Outcome {
