@@ -232,20 +232,23 @@ export function redact(text: string): string {
   return text.replace(UPLOAD_ID, 'upload_id=<redacted>').replace(BEARER, 'Bearer <redacted>');
 }
 
+/** The errors of a cause chain, outermost first (cycles cut). */
+function causeChain(cause: unknown): Error[] {
+  const chain: Error[] = [];
+  let current: unknown = cause;
+  while (current instanceof Error && !chain.includes(current)) {
+    chain.push(current);
+    current = current.cause;
+  }
+  return chain;
+}
+
 /**
  * A copy of the innermost error of a cause chain (the system error a user can act on), with its code and a
  * redacted message, and nothing else: no request config, no URLs with upload ids, no bodies.
  */
 export function sanitizeCause(cause: unknown): Error {
-  const seen = new Set<unknown>();
-  let current: unknown = cause;
-  let innermost: Error | undefined;
-  while (current instanceof Error && !seen.has(current)) {
-    seen.add(current);
-    innermost = current;
-    current = current.cause;
-  }
-  const source = innermost ?? new Error(String(cause));
+  const source = causeChain(cause).at(-1) ?? new Error(String(cause));
   const copy = new Error(redact(source.message).slice(0, 300));
   copy.name = source.name;
   const code = (source as { code?: unknown }).code;
@@ -256,16 +259,12 @@ export function sanitizeCause(cause: unknown): Error {
 
 /** A short, redacted description of a low-level failure (a system error code, or a message). */
 export function describeCause(cause: unknown): string {
-  const seen = new Set<unknown>();
-  let current: unknown = cause;
   // Network failures arrive wrapped (GaxiosError -> TypeError('fetch failed') -> SystemError); the innermost code
   // is what a user can act on.
   let best: string | undefined;
-  while (current instanceof Error && !seen.has(current)) {
-    seen.add(current);
-    const code = (current as { code?: unknown }).code;
+  for (const error of causeChain(cause)) {
+    const code = (error as { code?: unknown }).code;
     if (typeof code === 'string' && /^[A-Z_]+$/.test(code)) best = code;
-    current = current.cause;
   }
   if (best) return best;
   if (cause instanceof Error) return redact(cause.message).slice(0, 200);

@@ -1,8 +1,9 @@
-import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { startTsx, type Exit, type RunningChild } from './child.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { checkCheckpointTarget, readCheckpointFile } from '../src/cli/checkpoint-file.js';
 import { parseGsUrl } from '../src/cli/gs-url.js';
@@ -25,38 +26,17 @@ writeFileSync(FILE, DATA);
 
 afterAll(() => rmSync(TMP, { recursive: true, force: true }));
 
-interface Exit {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
+type Cli = RunningChild;
 
-interface Cli {
-  child: ChildProcessWithoutNullStreams;
-  stdout: () => string;
-  stderr: () => string;
-  exited: Promise<Exit>;
-}
-
-function childEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, NODE_NO_WARNINGS: '1', ...extra };
-  if (extra.STORAGE_EMULATOR_HOST === undefined) delete env.STORAGE_EMULATOR_HOST;
+function childEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, NODE_NO_WARNINGS: '1' };
+  delete env.STORAGE_EMULATOR_HOST;
   return env;
 }
 
 /** Starts `gcs-stream` from source (tsx), so no build is needed. */
 function startCli(args: string[], env: Record<string, string> = {}): Cli {
-  const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { cwd: ROOT, env: childEnv(env) });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (text: string) => (stdout += text));
-  child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
-  child.stdin.on('error', () => undefined); // EPIPE once the child is gone
-  const exited = new Promise<Exit>((resolve) => {
-    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
-  });
-  return { child, stdout: () => stdout, stderr: () => stderr, exited };
+  return startTsx(CLI, args, { cwd: ROOT, env });
 }
 
 /** Runs `gcs-stream` to completion with `input` on stdin (empty if not given). */

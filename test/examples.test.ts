@@ -1,10 +1,10 @@
 /** Runs every example in examples/ (but the demo, which has its own script) against a local server. */
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { startTsx, type Exit, type RunningChild } from './child.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BUCKET, K256, useLocalGcs } from './helpers.js';
 
@@ -13,24 +13,10 @@ const ROOT = join(import.meta.dirname, '..');
 const TMP = mkdtempSync(join(tmpdir(), 'gcs-stream-examples-'));
 afterAll(() => rmSync(TMP, { recursive: true, force: true }));
 
-interface Exit {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
-function start(example: string, args: string[], env: Record<string, string> = {}): { child: ChildProcessWithoutNullStreams; stdout: () => string; exited: Promise<Exit> } {
-  const childEnv: NodeJS.ProcessEnv = { ...process.env, NODE_NO_WARNINGS: '1', ...env };
-  if (env.STORAGE_EMULATOR_HOST === undefined) delete childEnv.STORAGE_EMULATOR_HOST;
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'examples', example), ...args], { cwd: ROOT, env: childEnv });
-  child.stdin.end();
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (text: string) => (stdout += text));
-  child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
-  const exited = new Promise<Exit>((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
-  return { child, stdout: () => stdout, exited };
+function start(example: string, args: string[], env: Record<string, string> = {}): RunningChild {
+  const running = startTsx(join(ROOT, 'examples', example), args, { cwd: ROOT, env });
+  running.child.stdin.end();
+  return running;
 }
 
 const runExample = (example: string, args: string[], env?: Record<string, string>): Promise<Exit> => start(example, args, env).exited;

@@ -1,0 +1,34 @@
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+
+/** How a child process ended, with everything it printed. */
+export interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** A running child process and its output so far. */
+export interface RunningChild {
+  child: ChildProcessWithoutNullStreams;
+  stdout: () => string;
+  stderr: () => string;
+  exited: Promise<Exit>;
+}
+
+/**
+ * Runs a TypeScript file with `node --import tsx` (no build needed). STORAGE_EMULATOR_HOST is passed on only when
+ * `env` sets it, so that a developer's own setting cannot redirect a test.
+ */
+export function startTsx(file: string, args: string[], options: { cwd: string; env?: Record<string, string> }): RunningChild {
+  const env: NodeJS.ProcessEnv = { ...process.env, NODE_NO_WARNINGS: '1', ...options.env };
+  if (options.env?.STORAGE_EMULATOR_HOST === undefined) delete env.STORAGE_EMULATOR_HOST;
+  const child = spawn(process.execPath, ['--import', 'tsx', file, ...args], { cwd: options.cwd, env });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (text: string) => (stdout += text));
+  child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
+  child.stdin.on('error', () => undefined); // EPIPE once the child is gone
+  const exited = new Promise<Exit>((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
+  return { child, stdout: () => stdout, stderr: () => stderr, exited };
+}
