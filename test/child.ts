@@ -1,3 +1,4 @@
+import type { EventEmitter } from 'node:events';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 
 /** How a child process ended, with everything it printed. */
@@ -31,4 +32,34 @@ export function startTsx(file: string, args: string[], options: { cwd: string; e
   child.stdin.on('error', () => undefined); // EPIPE once the child is gone
   const exited = new Promise<Exit>((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
   return { child, stdout: () => stdout, stderr: () => stderr, exited };
+}
+
+/**
+ * Resolves once `condition()` holds, re-checking it whenever one of `events` fires (never on a timer); rejects
+ * after `timeoutMs` with `what` and `detail()` so that a hang fails with a reason.
+ */
+export function until(
+  condition: () => boolean,
+  what: string,
+  events: Array<[EventEmitter, string]>,
+  detail: () => unknown = () => '',
+  timeoutMs = 30_000,
+): Promise<void> {
+  if (condition()) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const check = (): void => {
+      if (!condition()) return;
+      cleanup();
+      resolve();
+    };
+    const timer = setTimeout(() => {
+      cleanup();
+      reject(new Error(`timed out waiting for ${what} ${JSON.stringify(detail())}`));
+    }, timeoutMs);
+    const cleanup = (): void => {
+      clearTimeout(timer);
+      for (const [emitter, event] of events) emitter.off(event, check);
+    };
+    for (const [emitter, event] of events) emitter.on(event, check);
+  });
 }

@@ -1,9 +1,9 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, watch, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startTsx, type Exit, type RunningChild } from './child.js';
+import { startTsx, until, type Exit, type RunningChild } from './child.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { checkCheckpointTarget, readCheckpointFile } from '../src/cli/checkpoint-file.js';
 import { parseGsUrl } from '../src/cli/gs-url.js';
@@ -46,14 +46,6 @@ function runCli(args: string[], input?: Buffer, env?: Record<string, string>): P
   return cli.exited;
 }
 
-async function waitFor(condition: () => boolean, what: string, detail: () => unknown = () => '', timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} ${JSON.stringify(detail())}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
-
 function readCheckpoint(path: string): UploadCheckpoint | undefined {
   try {
     return JSON.parse(readFileSync(path, 'utf8')) as UploadCheckpoint;
@@ -86,10 +78,16 @@ async function crashedUpload(name: string, upTo: number): Promise<{ checkpointFi
   const cli = startCli(['cp', '-', dest(name), ...endpoint(), '--chunk-size', '256KiB', '--checkpoint', checkpointFile, '--quiet']);
   cli.child.stdin.write(DATA.subarray(0, upTo));
   const whole = Math.floor(upTo / K256) * K256;
-  await waitFor(() => readCheckpoint(checkpointFile)?.bytesCommitted === whole, `a checkpoint at ${whole}`, () => ({
-    checkpoint: readCheckpoint(checkpointFile),
-    stderr: cli.stderr(),
-  }));
+  // The file is written after the commit: wake on changes in its directory.
+  const watcher = watch(TMP);
+  try {
+    await until(() => readCheckpoint(checkpointFile)?.bytesCommitted === whole, `a checkpoint at ${whole}`, [[watcher, 'change'], [ctx.server.activity, 'change']], () => ({
+      checkpoint: readCheckpoint(checkpointFile),
+      stderr: cli.stderr(),
+    }));
+  } finally {
+    watcher.close();
+  }
   cli.child.kill('SIGKILL');
   const exit = await cli.exited;
   expect(exit.signal).toBe('SIGKILL');
@@ -236,8 +234,8 @@ describe('gcs-stream cp', () => {
     cli.child.stdin.write(DATA.subarray(0, 2 * K256 + 1000)); // the pipe stays open: more input could follow
     const session = () => ctx.server.listSessions().find((s) => s.name === name);
     const detail = () => ({ session: session(), stderr: cli.stderr(), exit: cli.child.exitCode });
-    await waitFor(() => (session()?.bytesCommitted ?? 0) >= 2 * K256, 'two committed chunks', detail);
-    await waitFor(() => /^gcs-stream: 512\.0 KiB committed, .* 0 retries, .* elapsed$/m.test(cli.stderr()), 'a progress line', detail);
+    await until(() => (session()?.bytesCommitted ?? 0) >= 2 * K256, 'two committed chunks', [[ctx.server.activity, 'change']], detail);
+    await until(() => /^gcs-stream: 512\.0 KiB committed, .* 0 retries, .* elapsed$/m.test(cli.stderr()), 'a progress line', [[cli.child.stderr, 'data']], detail);
     cli.child.kill('SIGINT');
     const exit = await cli.exited;
     expect(exit.code, exit.stderr).toBe(130);
@@ -251,7 +249,7 @@ describe('gcs-stream cp', () => {
     const cli = startCli(['cp', '-', dest(name), ...endpoint(), '--chunk-size', '256KiB', '--quiet']);
     cli.child.stdin.write(DATA.subarray(0, K256 + 1));
     const session = () => ctx.server.listSessions().find((s) => s.name === name);
-    await waitFor(() => (session()?.bytesCommitted ?? 0) >= K256, 'a committed chunk', () => ({ session: session(), stderr: cli.stderr() }));
+    await until(() => (session()?.bytesCommitted ?? 0) >= K256, 'a committed chunk', [[ctx.server.activity, 'change']], () => ({ session: session(), stderr: cli.stderr() }));
     cli.child.kill('SIGTERM');
     const exit = await cli.exited;
     expect(exit.code).toBe(143);
@@ -319,7 +317,7 @@ describe('gcs-stream cp', () => {
     });
     try {
       for (const run of runs) {
-        await waitFor(() => (run.session()?.bytesCommitted ?? 0) >= 2 * K256, 'two committed chunks', run.session);
+        await until(() => (run.session()?.bytesCommitted ?? 0) >= 2 * K256, 'two committed chunks', [[ctx.server.activity, 'change']], run.session);
       }
       for (const run of runs) process.kill(-run.child.pid!, 'SIGINT');
       for (const run of runs) {

@@ -101,27 +101,26 @@ describe('no leaked sockets, timers or listeners', () => {
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     let killed = false;
-    // Once the uploads are done and the server closed, the process has 5 s to go away on its own.
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
       child.on('exit', (code, signal) => resolve({ code, signal })),
     );
-    const watchdog = setInterval(() => {
-      if (/^identical /m.test(stdout) && !killed) {
-        clearInterval(watchdog);
-        setTimeout(() => {
-          if (child.exitCode === null && child.signalCode === null) {
-            killed = true;
-            child.kill('SIGKILL');
-          }
-        }, 5_000).unref();
-      }
-    }, 50);
+    // Once the uploads are done and the server closed (the child says so), it has 5 s to go away on its own.
+    const watchdog = (): void => {
+      if (!/^identical /m.test(stdout) || killed) return;
+      child.stdout.off('data', watchdog);
+      setTimeout(() => {
+        if (child.exitCode === null && child.signalCode === null) {
+          killed = true;
+          child.kill('SIGKILL');
+        }
+      }, 5_000).unref();
+    };
+    child.stdout.on('data', watchdog);
     const deadline = setTimeout(() => {
       killed = true;
       child.kill('SIGKILL');
     }, 80_000);
     const { code, signal } = await exited;
-    clearInterval(watchdog);
     clearTimeout(deadline);
     expect(stdout, stderr).toMatch(new RegExp(`^identical ${COUNT}$`, 'm'));
     expect({ killed, signal, code }).toEqual({ killed: false, signal: null, code: 0 });

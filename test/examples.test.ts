@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startTsx, type Exit, type RunningChild } from './child.js';
+import { startTsx, until, type Exit, type RunningChild } from './child.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BUCKET, K256, useLocalGcs } from './helpers.js';
 
@@ -26,14 +26,6 @@ function dataFile(label: string, size: number): { path: string; data: Buffer } {
   const path = join(TMP, `${label}.bin`);
   writeFileSync(path, data);
   return { path, data };
-}
-
-async function waitFor(condition: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
 }
 
 /** PUTs `body` to `url`; resolves with the status and the parsed JSON answer. */
@@ -63,7 +55,7 @@ describe('examples', () => {
   it('http-body-to-gcs.ts streams request bodies into objects (endpoint from STORAGE_EMULATOR_HOST)', async () => {
     const server = start('http-body-to-gcs.ts', ['--bucket', BUCKET, '--port', '0'], { STORAGE_EMULATOR_HOST: ctx.server.url });
     try {
-      await waitFor(() => /listening on (http:\S+)/.test(server.stdout()), 'the example to listen');
+      await until(() => /listening on (http:\S+)/.test(server.stdout()), 'the example to listen', [[server.child.stdout, 'data']]);
       const base = /listening on (http:\S+)/.exec(server.stdout())![1]!;
       const bodies = [randomBytes(3 * K256 + 99), randomBytes(10)];
       const answers = await Promise.all(bodies.map((body, i) => put(`${base}/examples/http/${i}.bin`, body)));
@@ -88,9 +80,9 @@ describe('examples', () => {
       aborted.on('error', () => undefined);
       aborted.write(randomBytes(K256 + 5));
       const session = () => ctx.server.listSessions().find((s) => s.name === name);
-      await waitFor(() => session() !== undefined, 'the session to open');
+      await until(() => session() !== undefined, 'the session to open', [[ctx.server.activity, 'change']]);
       aborted.destroy();
-      await waitFor(() => session()?.state === 'cancelled', 'the session to be cancelled');
+      await until(() => session()?.state === 'cancelled', 'the session to be cancelled', [[ctx.server.activity, 'change']]);
       expect(ctx.server.getObject(BUCKET, name)).toBeUndefined();
     } finally {
       server.child.kill('SIGTERM');

@@ -1,6 +1,7 @@
 import { Storage } from '@google-cloud/storage';
 import { crc32c } from '@node-rs/crc32';
 import { createHash } from 'node:crypto';
+import { until } from './child.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   crc32cToBase64,
@@ -642,7 +643,7 @@ describe('server lifecycle', () => {
     const session = await open('stalled', { server });
     server.inject({ match: { kind: 'query' }, action: { type: 'stall' } });
     const pending = query(session).catch((error: unknown) => error);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await until(() => server.requests.some((r) => r.kind === 'query'), 'the query to arrive', [[server.activity, 'change']]);
     await server.close();
     expect(await pending).toBeInstanceOf(Error);
   });

@@ -3,6 +3,7 @@
  * (enough for `@google-cloud/storage` to read objects back), scripted and seeded-random faults.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { Chaos, type ChaosOptions, type ChaosScope, type ScopedChaosOptions } from './chaos.js';
 import { kindsOf, parseContentRange, type ContentRange } from './content-range.js';
@@ -238,6 +239,12 @@ function normalizeOptions(options: LocalGcsOptions): NormalizedOptions {
  * `apiEndpoint`); always {@link LocalGcs.close} it.
  */
 export class LocalGcs {
+  /**
+   * Emits `change` whenever a request arrives and whenever one ends (its records, sessions and objects are then
+   * up to date): await it instead of polling, e.g. `until(() => server.listSessions().length > 0, ...)`.
+   */
+  readonly activity = new EventEmitter();
+
   readonly #options: NormalizedOptions;
   readonly #server: Server;
   readonly #store: ObjectStore;
@@ -408,6 +415,8 @@ export class LocalGcs {
     const trace = headerValue(req, 'x-trace');
     if (trace !== undefined) record.trace = trace;
     this.#records.push(record);
+    this.activity.emit('change');
+    res.once('close', () => this.activity.emit('change'));
     const exchange: Exchange = { req, res, record, delayMs: 0, trickle: false };
     this.#route(exchange).catch((error: unknown) => {
       const message = error instanceof Error ? error.message : String(error);
@@ -767,6 +776,7 @@ export class LocalGcs {
       if (action.ms === undefined) {
         // Never read, never answer: the client's stall detection (or close()) ends it.
         record.status = 'stalled';
+        this.activity.emit('change');
         return undefined;
       }
       await this.#sleep(action.ms);
