@@ -6,7 +6,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { crc32c } from '@node-rs/crc32';
 
 /** An object resource, as the GCS JSON API returns it (`storage#object`). */
-export interface ObjectResource {
+export interface ObjectResource extends Omit<ObjectMetadata, 'contentType' | 'storageClass'> {
   kind: 'storage#object';
   id: string;
   selfLink: string;
@@ -26,13 +26,6 @@ export interface ObjectResource {
   updated: string;
   timeStorageClassUpdated: string;
   storageClass: string;
-  metadata?: Record<string, string>;
-  cacheControl?: string;
-  contentEncoding?: string;
-  contentDisposition?: string;
-  contentLanguage?: string;
-  customTime?: string;
-  kmsKeyName?: string;
 }
 
 /** The writable fields of an object, as given when a session is opened or an object is seeded. */
