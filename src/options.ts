@@ -317,7 +317,7 @@ export function normalizeOptions(given: GcsWriteStreamOptions, env: NodeJS.Proce
     bufferChunks,
     resource: Object.freeze(resource),
     apiEndpoint,
-    isEmulator: env.STORAGE_EMULATOR_HOST !== undefined && options.apiEndpoint === undefined ? true : !isGoogleHost(apiEndpoint),
+    isEmulator: (env.STORAGE_EMULATOR_HOST !== undefined && options.apiEndpoint === undefined) || !isGoogleHost(apiEndpoint),
     authClient: options.authClient,
     query: Object.freeze(query),
     validation,

@@ -22,21 +22,18 @@ import type { ObjectMetadata } from './options.js';
 import { debug, debugEnabled, safeUrl } from './debug.js';
 import { httpAdapter } from './transport.js';
 
-/** The object resource GCS returns when an upload completes (fields this library reads, plus the rest). */
-export interface ObjectResource {
+/** The object resource GCS returns when an upload completes: the writable fields, plus what GCS sets. */
+export interface ObjectResource extends ObjectMetadata {
   name: string;
   bucket: string;
   /** Decimal string. */
   size: string;
   generation?: string;
   metageneration?: string;
-  contentType?: string;
   /** Base64 big-endian CRC32C. */
   crc32c?: string;
   /** Base64 MD5 (absent for composite objects). */
   md5Hash?: string;
-  metadata?: Record<string, string>;
-  [field: string]: unknown;
 }
 
 /** What a DELETE of the session established. */
@@ -98,7 +95,7 @@ export class ResumableSession {
       headers,
       data: JSON.stringify({ ...resource, name }),
     }, signal);
-    if (res.status !== 200 && res.status !== 201) throw statusError(what, res);
+    if (res.status !== 200 && res.status !== 201) throw statusError(what, res, 'endpoint');
     const location = getHeader(res.headers, 'location');
     if (!location) throw new ProtocolError('the session was opened but the response has no Location header', res.status);
     let sessionUrl: URL;
@@ -176,24 +173,27 @@ export class ResumableSession {
 
   /** The live object's metadata, or undefined if there is none (404). */
   async getObject(signal: AbortSignal): Promise<ObjectResource | undefined> {
-    const { apiEndpoint, bucket, name, query } = this.#target;
-    const url = new URL(`${apiEndpoint}/storage/v1/b/${encodeURIComponent(bucket)}/o/${encodeURIComponent(name)}`);
-    if (query.userProject !== undefined) url.searchParams.set('userProject', query.userProject);
     const what = 'Reading the object metadata';
-    const res = await this.#send(what, { url: url.toString(), method: 'GET', headers: { 'User-Agent': USER_AGENT } }, signal);
+    const res = await this.#send(what, { url: this.#objectUrl(), method: 'GET', headers: { 'User-Agent': USER_AGENT } }, signal);
     if (res.status === 404) return undefined;
-    if (res.status !== 200) throw statusError(what, res);
+    if (res.status !== 200) throw statusError(what, res, 'endpoint');
     return parseObject(res);
   }
 
   /** Deletes one generation of the target object (used to withdraw a generation that failed verification). */
   async deleteObject(generation: string, signal: AbortSignal): Promise<boolean> {
+    const url = this.#objectUrl({ generation });
+    const res = await this.#send('Deleting the corrupt generation', { url, method: 'DELETE', headers: { 'User-Agent': USER_AGENT } }, signal);
+    return res.status === 204 || res.status === 200 || res.status === 404;
+  }
+
+  /** The JSON API URL of the target object (with `userProject` when set, and any `extra` parameters). */
+  #objectUrl(extra: Record<string, string> = {}): string {
     const { apiEndpoint, bucket, name, query } = this.#target;
     const url = new URL(`${apiEndpoint}/storage/v1/b/${encodeURIComponent(bucket)}/o/${encodeURIComponent(name)}`);
-    url.searchParams.set('generation', generation);
+    for (const [key, value] of Object.entries(extra)) url.searchParams.set(key, value);
     if (query.userProject !== undefined) url.searchParams.set('userProject', query.userProject);
-    const res = await this.#send('Deleting the corrupt generation', { url: url.toString(), method: 'DELETE', headers: { 'User-Agent': USER_AGENT } }, signal);
-    return res.status === 204 || res.status === 200 || res.status === 404;
+    return url.toString();
   }
 
   #sessionUri(): string {
@@ -325,8 +325,11 @@ function retryAfterMs(res: HttpResponse): number | undefined {
   return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
 }
 
-/** Maps a non-success status to its typed error. */
-function statusError(what: string, res: HttpResponse): GcsUploadError {
+/**
+ * Maps a non-success status to its typed error. `target` says what was addressed: a 404/410 from the session URI
+ * means the session is gone; from the endpoint (open, object metadata) it is an ordinary failure.
+ */
+function statusError(what: string, res: HttpResponse, target: 'session' | 'endpoint' = 'session'): GcsUploadError {
   const message = serverMessage(res);
   switch (res.status) {
     case 401:
@@ -335,7 +338,7 @@ function statusError(what: string, res: HttpResponse): GcsUploadError {
       return new PermissionDeniedError(what, message);
     case 404:
     case 410:
-      return what.startsWith('Opening') ? new HttpStatusError(what, res.status, message) : new SessionExpiredError(res.status);
+      return target === 'endpoint' ? new HttpStatusError(what, res.status, message) : new SessionExpiredError(res.status);
     case 412:
       return new PreconditionFailedError(what, message);
     case 400:

@@ -41,8 +41,19 @@ function debugRetry(event: RetryEvent): void {
   debug('retry', { attempt: event.attempt, delayMs: event.delayMs, code: event.error.code, status: event.error.status });
 }
 
-/** Longest wait for the best-effort DELETE of a failed session. */
-const CANCEL_TIMEOUT_MS = 10_000;
+/** Longest wait for each request made after a failure (the session DELETE, the object lookup). */
+const AFTERMATH_TIMEOUT_MS = 10_000;
+
+/** Runs `request` with a signal that aborts after AFTERMATH_TIMEOUT_MS; leaves no timer behind. */
+async function withDeadline<T>(request: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const deadline = new AbortController();
+  const timer = setTimeout(() => deadline.abort(new Error('timed out')), AFTERMATH_TIMEOUT_MS);
+  try {
+    return await request(deadline.signal);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 /** One resumable upload from open to verified object. */
 export class Uploader {
@@ -97,11 +108,6 @@ export class Uploader {
   /** Resolves once writes may flow: the session is open, or (resuming) its committed offset is known. */
   get ready(): Promise<void> {
     return this.#ready;
-  }
-
-  /** Rejects when the upload is aborted; lets waiters stop waiting. */
-  get aborted(): Promise<never> {
-    return this.#aborted;
   }
 
   /** Starts the upload once; later calls return the same promise. */
@@ -186,7 +192,7 @@ export class Uploader {
     if (cancel.kind === 'completed') {
       candidate = cancel.object;
     } else if (finalSent) {
-      candidate = await this.#lookupObject().catch(() => {
+      candidate = await withDeadline((signal) => this.#session.getObject(signal)).catch(() => {
         lookupFailed = true;
         return undefined;
       });
@@ -212,29 +218,38 @@ export class Uploader {
     return { outcome: 'the session could not be cancelled; without its total size it can never create an object', alive: true };
   }
 
-  /** Whether `object` is this upload's: the same size and checksums, and not the generation a precondition named. */
+  /**
+   * Whether `object` is this upload's: nothing differs from what was written, its CRC32C (or at least MD5) proves
+   * it rather than being absent, and it is not the generation a precondition named.
+   */
   #isOurs(object: ObjectResource): boolean {
     const whole = this.#finalHasher;
     if (whole === undefined || this.#ledger.total === undefined) return false;
-    if (object.size !== String(this.#ledger.total)) return false;
+    if (this.#mismatches(object).length > 0) return false;
     const crc = whole.crc32c;
-    const md5 = whole.md5;
-    if (crc === undefined && md5 === undefined) return false; // nothing to tell our bytes from someone else's
-    if (crc !== undefined && object.crc32c !== crc) return false;
-    if (md5 !== undefined && object.md5Hash !== undefined && object.md5Hash !== md5) return false;
+    if (crc === undefined && whole.md5 === undefined) return false; // nothing to tell our bytes from someone else's
+    if (crc !== undefined && object.crc32c === undefined) return false;
     const expectedOld = this.#options.query.ifGenerationMatch;
     return expectedOld === undefined || object.generation !== expectedOld;
   }
 
-  async #lookupObject(): Promise<ObjectResource | undefined> {
-    const deadline = new AbortController();
-    const timer = setTimeout(() => deadline.abort(new Error('lookup timed out')), CANCEL_TIMEOUT_MS);
-    try {
-      return await this.#session.getObject(deadline.signal);
-    } finally {
-      clearTimeout(timer);
+  /** How `object` differs from what was written: size, and every checksum both sides have. */
+  #mismatches(object: ObjectResource): string[] {
+    const total = this.#ledger.total!;
+    const whole = this.#finalHasher!;
+    const problems: string[] = [];
+    if (object.size !== String(total)) problems.push(`size ${object.size} instead of ${total}`);
+    const crc = whole.crc32c;
+    if (crc !== undefined && object.crc32c !== undefined && object.crc32c !== crc) {
+      problems.push(`crc32c ${object.crc32c} instead of ${crc}`);
     }
+    const md5 = whole.md5;
+    if (md5 !== undefined && object.md5Hash !== undefined && object.md5Hash !== md5) {
+      problems.push(`md5 ${object.md5Hash} instead of ${md5}`);
+    }
+    return problems;
   }
+
 
   /** GCS confirmed bytes up to `committed`: hash them into the committed prefix, free them, report. */
   #commit(committed: number): void {
@@ -272,8 +287,7 @@ export class Uploader {
     try {
       state = await this.#session.query(signal);
     } catch (error) {
-      if (signal.aborted) throw signal.reason;
-      state = await recover(this.#session, this.#budget, error, signal, (e) => this.#retried(e));
+      state = await this.#recoverFrom(error, signal);
     }
     this.#observer.session(checkpoint.uploadUri);
     const start = this.#options.sourceOffset;
@@ -323,6 +337,12 @@ export class Uploader {
       }
       offset += bytes.length;
     };
+  }
+
+  /** After a failed request: an abort ends the upload; anything else goes through the retry budget and recovery. */
+  #recoverFrom(error: unknown, signal: AbortSignal): Promise<SessionState> {
+    if (signal.aborted) return Promise.reject(signal.reason as Error);
+    return recover(this.#session, this.#budget, error, signal, (e) => this.#retried(e));
   }
 
   #retried(event: RetryEvent): void {
@@ -376,8 +396,7 @@ export class Uploader {
       const state = await this.#session.put(span.offset, span.body, span.final ? end : undefined, hash, signal);
       return { state, recovered: false };
     } catch (error) {
-      if (signal.aborted) throw signal.reason;
-      const state = await recover(this.#session, this.#budget, error, signal, (e) => this.#retried(e));
+      const state = await this.#recoverFrom(error, signal);
       debug('recovered', { committed: state.complete ? 'complete' : state.committed, confirmed: this.#ledger.confirmed });
       return { state, recovered: true };
     }
@@ -385,18 +404,7 @@ export class Uploader {
 
   /** The object must have exactly the bytes written: size and every checksum we computed. */
   async #verify(object: ObjectResource, signal: AbortSignal): Promise<ObjectResource> {
-    const total = this.#ledger.total!;
-    const problems: string[] = [];
-    if (object.size !== String(total)) problems.push(`size ${object.size} instead of ${total}`);
-    const whole = this.#finalHasher!;
-    const crc = whole.crc32c;
-    if (crc !== undefined && object.crc32c !== undefined && object.crc32c !== crc) {
-      problems.push(`crc32c ${object.crc32c} instead of ${crc}`);
-    }
-    const md5 = whole.md5;
-    if (md5 !== undefined && object.md5Hash !== undefined && object.md5Hash !== md5) {
-      problems.push(`md5 ${object.md5Hash} instead of ${md5}`);
-    }
+    const problems = this.#mismatches(object);
     if (problems.length === 0) {
       this.window.dispose();
       return object;
@@ -420,15 +428,11 @@ export class Uploader {
 
   /** Best-effort DELETE of the session, bounded in time, never throwing. */
   async #cancel(): Promise<CancelOutcome> {
-    const deadline = new AbortController();
-    const timer = setTimeout(() => deadline.abort(new Error('cancel timed out')), CANCEL_TIMEOUT_MS);
     try {
-      return await this.#session.cancel(deadline.signal);
+      return await withDeadline((signal) => this.#session.cancel(signal));
     } catch {
       // Best effort: an uncancelled session expires on its own within a week.
       return { kind: 'unknown' };
-    } finally {
-      clearTimeout(timer);
     }
   }
 }
