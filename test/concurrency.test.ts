@@ -1,20 +1,13 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalGcs, type LocalGcs } from '../src/testing/index.js';
+import { measurePeakMemory } from './helpers.js';
 import { BUCKET, MiB, runConcurrentUploads } from './soak/chaos-upload.js';
 
 const COUNT = 50;
 const MAX_SIZE = 6 * MiB;
 
-/** A full garbage collection, so that the baseline holds no garbage from earlier work. */
-const collectGarbage = ((): (() => void) => {
-  setFlagsFromString('--expose-gc');
-  const gc = runInNewContext('gc') as unknown;
-  return typeof gc === 'function' ? (gc as () => void) : () => undefined;
-})();
 
 describe(`${COUNT} simultaneous uploads in one process`, () => {
   let server: LocalGcs;
@@ -27,21 +20,9 @@ describe(`${COUNT} simultaneous uploads in one process`, () => {
   });
 
   it('all land intact, and peak memory stays within the sum of their bounds', { timeout: 90_000 }, async () => {
-    collectGarbage();
-    const baseline = process.memoryUsage();
-    let peakBuffers = baseline.arrayBuffers;
-    let peakRss = baseline.rss;
-    const sampler = setInterval(() => {
-      const now = process.memoryUsage();
-      peakBuffers = Math.max(peakBuffers, now.arrayBuffers);
-      peakRss = Math.max(peakRss, now.rss);
-    }, 5);
-    let uploads;
-    try {
-      uploads = await runConcurrentUploads(server, { count: COUNT, seed: 4242, maxSize: MAX_SIZE });
-    } finally {
-      clearInterval(sampler);
-    }
+    const { result: uploads, rssGrowth, bufferGrowth: growth } = await measurePeakMemory(() =>
+      runConcurrentUploads(server, { count: COUNT, seed: 4242, maxSize: MAX_SIZE }),
+    );
 
     expect(uploads.filter((u) => u.error !== undefined).map((u) => `${u.name}: ${String(u.error)}`)).toEqual([]);
     expect(uploads.filter((u) => u.faulted).length).toBeGreaterThanOrEqual(COUNT / 4);
@@ -61,11 +42,10 @@ describe(`${COUNT} simultaneous uploads in one process`, () => {
     // writer its scratch buffer.
     const serverInFlight = uploads.reduce((sum, u) => sum + u.chunkSize, 0);
     const scratch = uploads.reduce((sum, u) => sum + u.writeSize, 0);
-    const growth = peakBuffers - baseline.arrayBuffers;
     console.log(
       `concurrency: ${COUNT} uploads, ${(total / MiB).toFixed(0)} MiB in all; sum of bounds ${(bounds / MiB).toFixed(1)} MiB ` +
         `(+ ${(serverInFlight / MiB).toFixed(1)} MiB of server request bodies, ${(scratch / MiB).toFixed(1)} MiB of writers' buffers); peak ArrayBuffer growth ${(growth / MiB).toFixed(1)} MiB, ` +
-        `peak RSS growth ${((peakRss - baseline.rss) / MiB).toFixed(1)} MiB`,
+        `peak RSS growth ${(rssGrowth / MiB).toFixed(1)} MiB`,
     );
     expect(total).toBeGreaterThan(2 * (bounds + serverInFlight));
     // Slack for garbage not yet collected, sockets' and the HTTP parser's buffers.

@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { afterAll, beforeAll } from 'vitest';
@@ -127,4 +129,30 @@ let counter = 0;
 export function uniqueName(label: string): string {
   counter += 1;
   return `${label}-${process.pid}-${counter}`;
+}
+
+/** A full garbage collection, so that a memory baseline holds no garbage from earlier work. */
+const collectGarbage = ((): (() => void) => {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as unknown;
+  return typeof gc === 'function' ? (gc as () => void) : () => undefined;
+})();
+
+/** Runs `work` while sampling memory every 5 ms; returns its result and the peak growth of RSS and ArrayBuffers. */
+export async function measurePeakMemory<T>(work: () => Promise<T>): Promise<{ result: T; rssGrowth: number; bufferGrowth: number }> {
+  collectGarbage();
+  const baseline = process.memoryUsage();
+  let peakRss = baseline.rss;
+  let peakBuffers = baseline.arrayBuffers;
+  const sampler = setInterval(() => {
+    const now = process.memoryUsage();
+    peakRss = Math.max(peakRss, now.rss);
+    peakBuffers = Math.max(peakBuffers, now.arrayBuffers);
+  }, 5);
+  try {
+    const result = await work();
+    return { result, rssGrowth: peakRss - baseline.rss, bufferGrowth: peakBuffers - baseline.arrayBuffers };
+  } finally {
+    clearInterval(sampler);
+  }
 }

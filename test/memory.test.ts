@@ -2,7 +2,7 @@ import { pipeline } from 'node:stream/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGcsWriteStream } from '../src/index.js';
 import { startLocalGcs, type LocalGcs } from '../src/testing/index.js';
-import { BUCKET, MiB, source } from './helpers.js';
+import { BUCKET, measurePeakMemory, MiB, source } from './helpers.js';
 
 let server: LocalGcs;
 beforeAll(async () => {
@@ -17,24 +17,9 @@ describe('memory bound', () => {
   it('256 MiB through 8 MiB chunks grows memory by far less than the object size', async () => {
     const size = 256 * MiB;
     const chunkSize = 8 * MiB;
-    global.gc?.();
-    const baseline = process.memoryUsage();
-    let peakRss = baseline.rss;
-    let peakBuffers = baseline.arrayBuffers;
-    const sampler = setInterval(() => {
-      const now = process.memoryUsage();
-      peakRss = Math.max(peakRss, now.rss);
-      peakBuffers = Math.max(peakBuffers, now.arrayBuffers);
-    }, 5);
     const stream = createGcsWriteStream({ bucket: BUCKET, name: 'memory-bound', apiEndpoint: server.url, chunkSize });
-    try {
-      await pipeline(source(size, 64 * 1024), stream);
-    } finally {
-      clearInterval(sampler);
-    }
+    const { rssGrowth, bufferGrowth } = await measurePeakMemory(() => pipeline(source(size, 64 * 1024), stream));
     expect(stream.object?.size).toBe(String(size));
-    const rssGrowth = peakRss - baseline.rss;
-    const bufferGrowth = peakBuffers - baseline.arrayBuffers;
     console.log(
       `memory bound: object ${size / MiB} MiB, chunk ${chunkSize / MiB} MiB, peak RSS growth ${(rssGrowth / MiB).toFixed(1)} MiB, ` +
         `peak ArrayBuffer growth ${(bufferGrowth / MiB).toFixed(1)} MiB`,

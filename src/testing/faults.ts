@@ -159,18 +159,21 @@ function isHttpOrigin(value: unknown): boolean {
  * Checks a rule's shape and values, so that a mistyped rule fails where it is written instead of silently never
  * firing. Throws a `TypeError` or `RangeError` naming the offending field.
  */
+/** Throws a RangeError naming `field` unless `value` is a non-negative integer (or absent, when `optional`). */
+function requireCount(field: string, value: unknown, optional: boolean): void {
+  if (optional && value === undefined) return;
+  if (!isNonNegativeInteger(value)) {
+    throw new RangeError(`fault rule: ${field} must be a non-negative integer, got ${String(value)}`);
+  }
+}
+
 export function validateFaultRule(rule: FaultRule): void {
   const { match, action } = rule;
   if (typeof match !== 'object' || match === null) throw new TypeError('fault rule: match must be an object');
   if (match.kind !== undefined && !FAULT_KINDS.includes(match.kind)) {
     throw new RangeError(`fault rule: unknown kind ${String(match.kind)}`);
   }
-  for (const field of ['offset', 'nth', 'session'] as const) {
-    const value = match[field];
-    if (value !== undefined && !isNonNegativeInteger(value)) {
-      throw new RangeError(`fault rule: match.${field} must be a non-negative integer, got ${String(value)}`);
-    }
-  }
+  for (const field of ['offset', 'nth', 'session'] as const) requireCount(`match.${field}`, match[field], true);
   for (const field of ['object', 'bucket'] as const) {
     const value = match[field];
     if (value !== undefined && typeof value !== 'string') throw new TypeError(`fault rule: match.${field} must be a string`);
@@ -181,9 +184,7 @@ export function validateFaultRule(rule: FaultRule): void {
   if (typeof action !== 'object' || action === null) throw new TypeError('fault rule: action must be an object');
   switch (action.type) {
     case 'reset':
-      if (action.afterBytes !== undefined && !isNonNegativeInteger(action.afterBytes)) {
-        throw new RangeError(`fault rule: reset.afterBytes must be a non-negative integer, got ${String(action.afterBytes)}`);
-      }
+      requireCount('reset.afterBytes', action.afterBytes, true);
       return;
     case 'status':
       if (!Number.isInteger(action.status) || action.status < 200 || action.status > 999) {
@@ -192,24 +193,18 @@ export function validateFaultRule(rule: FaultRule): void {
       if (action.when !== undefined && action.when !== 'before' && action.when !== 'after') {
         throw new RangeError(`fault rule: status.when must be 'before' or 'after', got ${String(action.when)}`);
       }
-      if (action.retryAfterSeconds !== undefined && !isNonNegativeInteger(action.retryAfterSeconds)) {
-        throw new RangeError('fault rule: status.retryAfterSeconds must be a non-negative integer');
-      }
+      requireCount('status.retryAfterSeconds', action.retryAfterSeconds, true);
       if (action.message !== undefined && typeof action.message !== 'string') {
         throw new TypeError('fault rule: status.message must be a string');
       }
       return;
     case 'partial':
-      if (!isNonNegativeInteger(action.bytes)) {
-        throw new RangeError(`fault rule: partial.bytes must be a non-negative integer, got ${String(action.bytes)}`);
-      }
+      requireCount('partial.bytes', action.bytes, false);
       return;
     case 'drop-response':
       return;
     case 'stall':
-      if (action.ms !== undefined && !isNonNegativeInteger(action.ms)) {
-        throw new RangeError(`fault rule: stall.ms must be a non-negative integer, got ${String(action.ms)}`);
-      }
+      requireCount('stall.ms', action.ms, true);
       return;
     case 'expire':
       if (action.status !== undefined && action.status !== 404 && action.status !== 410) {
@@ -217,14 +212,10 @@ export function validateFaultRule(rule: FaultRule): void {
       }
       return;
     case 'corrupt':
-      if (action.at !== undefined && !isNonNegativeInteger(action.at)) {
-        throw new RangeError(`fault rule: corrupt.at must be a non-negative integer, got ${String(action.at)}`);
-      }
+      requireCount('corrupt.at', action.at, true);
       return;
     case 'latency':
-      if (!isNonNegativeInteger(action.ms)) {
-        throw new RangeError(`fault rule: latency.ms must be a non-negative integer, got ${String(action.ms)}`);
-      }
+      requireCount('latency.ms', action.ms, false);
       return;
     case 'hostile':
       if (!HOSTILE_VARIANTS.has(action.variant)) {
