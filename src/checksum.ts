@@ -2,15 +2,27 @@
  * Whole-object checksums: a running CRC32C (native, via @node-rs/crc32) and, when asked for, MD5. Both are fed in
  * large contiguous pieces by the chunk buffer, so the native call overhead does not depend on write sizes.
  */
-import { createHash, type Hash } from 'node:crypto';
-import { crc32c } from '@node-rs/crc32';
+import type { Hash } from 'node:crypto';
+import { nodeRequire } from './node-require.js';
 import type { Validation } from './options.js';
+
+const { crc32c } = nodeRequire('@node-rs/crc32') as typeof import('@node-rs/crc32');
+
+/** A new MD5 hash; `node:crypto` is loaded only by uploads that validate with MD5. */
+function md5Hash(): Hash {
+  return (nodeRequire('node:crypto') as typeof import('node:crypto')).createHash('md5');
+}
 
 /** Base64 of a CRC32C value in big-endian byte order, as GCS's `crc32c` field and `X-Goog-Hash` carry it. */
 export function crc32cToBase64(value: number): string {
   const bytes = Buffer.allocUnsafe(4);
   bytes.writeUInt32BE(value >>> 0, 0);
   return bytes.toString('base64');
+}
+
+/** Continues the raw CRC32C `state` of the bytes before `bytes` over them. */
+export function continueCrc32c(state: number, bytes: Uint8Array): number {
+  return bytes.length === 0 ? state : crc32c(bytes, state) >>> 0;
 }
 
 /** The checksums of everything written so far. */
@@ -24,14 +36,7 @@ export class ObjectHasher {
   constructor(validation: Validation, crcState = 0, md5: Hash | undefined = undefined) {
     this.#crc = validation === 'crc32c' || validation === 'both';
     this.#crc32c = crcState;
-    this.#md5 = md5 ?? (validation === 'md5' || validation === 'both' ? createHash('md5') : undefined);
-  }
-
-  /** An independent copy that can be fed further without affecting this one. */
-  clone(): ObjectHasher {
-    const copy = new ObjectHasher(this.#crc ? 'crc32c' : false, this.#crc32c, this.#md5?.copy());
-    copy.#bytes = this.#bytes;
-    return copy;
+    this.#md5 = md5 ?? (validation === 'md5' || validation === 'both' ? md5Hash() : undefined);
   }
 
   /** The raw CRC32C so far (what a checkpoint stores), or undefined when CRC32C is off. */

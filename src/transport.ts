@@ -10,7 +10,8 @@
  * A proxy or mTLS agent that gaxios prepared (`HTTPS_PROXY`, `cert`/`key`) is used instead of ours.
  */
 import http from 'node:http';
-import https from 'node:https';
+import type https from 'node:https';
+import { nodeRequire } from './node-require.js';
 
 /** The parts of a gaxios-prepared request the adapter reads (gaxios 6 and 7 both provide them). */
 export interface AdapterRequest {
@@ -21,6 +22,8 @@ export interface AdapterRequest {
   data?: unknown;
   signal?: AbortSignal;
   agent?: unknown;
+  /** Called once the body has been handed to the OS (see `HttpRequest.onBodySent`). */
+  onBodySent?: unknown;
 }
 
 /** The response shape gaxios expects back from an adapter. */
@@ -34,10 +37,19 @@ export interface AdapterResponse {
   bodyUsed: true;
 }
 
-const agents = {
-  'http:': new http.Agent({ keepAlive: true, keepAliveMsecs: 1_000, maxSockets: 64, scheduling: 'lifo' }),
-  'https:': new https.Agent({ keepAlive: true, keepAliveMsecs: 1_000, maxSockets: 64, scheduling: 'lifo' }),
-};
+const AGENT_OPTIONS: http.AgentOptions = { keepAlive: true, keepAliveMsecs: 1_000, maxSockets: 64, scheduling: 'lifo' };
+const httpAgent = new http.Agent(AGENT_OPTIONS);
+/** `node:https` (and TLS, and OpenSSL's state) is loaded by the first https request: emulator uploads never need it. */
+let httpsStack: { module: typeof https; agent: https.Agent } | undefined;
+
+function stackFor(protocol: string): { module: typeof http | typeof https; agent: http.Agent } {
+  if (protocol !== 'https:') return { module: http, agent: httpAgent };
+  if (httpsStack === undefined) {
+    const module = nodeRequire('node:https') as typeof https;
+    httpsStack = { module, agent: new module.Agent(AGENT_OPTIONS) };
+  }
+  return httpsStack;
+}
 
 /** Cap on response bodies read into memory (object resources and error bodies are small). */
 const MAX_RESPONSE_BYTES = 4 * 1024 * 1024;
@@ -70,8 +82,7 @@ function bodyOf(request: AdapterRequest): Uint8Array | undefined {
 export function httpAdapter(request: AdapterRequest): Promise<AdapterResponse> {
   return new Promise((resolve, reject) => {
     const url = request.url instanceof URL ? request.url : new URL(request.url);
-    const protocol = url.protocol as 'http:' | 'https:';
-    const module = protocol === 'https:' ? https : http;
+    const stack = stackFor(url.protocol);
     const body = bodyOf(request);
     const headers = toHeaderRecord(request.headers);
     headers['content-length'] = String(body?.length ?? 0);
@@ -80,8 +91,8 @@ export function httpAdapter(request: AdapterRequest): Promise<AdapterResponse> {
       reject(signal.reason as Error);
       return;
     }
-    const agent = (request.agent as http.Agent | undefined) ?? agents[protocol];
-    const req = module.request(url, { method: request.method ?? 'GET', headers, agent });
+    const agent = (request.agent as http.Agent | undefined) ?? stack.agent;
+    const req = stack.module.request(url, { method: request.method ?? 'GET', headers, agent });
     let settled = false;
     const finish = (error: Error | undefined, response?: AdapterResponse): void => {
       if (settled) return;
@@ -96,6 +107,7 @@ export function httpAdapter(request: AdapterRequest): Promise<AdapterResponse> {
     };
     signal?.addEventListener('abort', onAbort, { once: true });
     req.on('error', (error) => finish(error));
+    if (typeof request.onBodySent === 'function') req.once('finish', request.onBodySent as () => void);
     req.on('response', (res) => {
       const parts: Buffer[] = [];
       let size = 0;
