@@ -25,6 +25,11 @@ export interface HttpRequest {
   /** Never follow redirects: a 308 is the protocol's "incomplete", not a redirect. */
   redirect: 'manual';
   signal: AbortSignal;
+  /**
+   * Called by the library's transport once the whole body has been handed to the OS; the time from there to the
+   * answer sizes later requests. Wrappers pass it on (spread the options); without it requests keep to one chunk.
+   */
+  onBodySent?: () => void;
 }
 
 /** Response headers as gaxios 7 (`Headers`) or gaxios 6 (a plain object) expose them. */

@@ -1,20 +1,39 @@
 /**
- * The replay window: every byte accepted from the writer and not yet committed by GCS, held in at most
- * `maxChunks` preallocated chunk-sized buffers ("slabs"). Writes are copied in (callers' buffers are never
- * retained); requests are views of a single slab, so nothing is copied on the way out; committed bytes are
- * released and their slab is reused.
+ * The replay window: every byte accepted from the writer and not yet committed by GCS, held in one allocation of
+ * `maxChunks` chunk-sized regions ("slabs"). Writes are copied in (callers' buffers are never retained); requests
+ * are views of the allocation, so nothing is copied on the way out; committed bytes are released and their region
+ * is reused. Because the regions are adjacent, slabs that sit in memory order can go out as one request (see
+ * `nextSpan(whole)`).
+ *
+ * The window is also where accepted bytes pass in order, so it feeds the object's checksums as it fills (in pieces
+ * of at least HASH_STEP, off the request turn) and remembers the CRC32C state at the start of every slab: the state
+ * at any committed offset (what a checkpoint carries) is then known without hashing committed bytes again.
  *
  * Invariant: slabs are in offset order and every slab but the last is full. The window is
  * [windowStart, bytesAccepted); windowStart is the committed offset.
  */
+import { continueCrc32c } from './checksum.js';
 import { CHUNK_ALIGNMENT } from './options.js';
 
 interface Slab {
+  /** Index of the slab's region in the allocation. */
+  region: number;
   buf: Buffer;
   /** Absolute object offset of buf[0]. */
   start: number;
   /** Bytes of buf in use. */
   filled: number;
+  /** Raw CRC32C state of the object's bytes before `start`, when CRC32C is computed. */
+  crcBefore: number | undefined;
+  /** performance.now() when the first byte arrived. */
+  fillStartedAt: number;
+}
+
+/** What the window feeds every accepted byte to, in order (an ObjectHasher). */
+export interface FillHasher {
+  update(bytes: Uint8Array): void;
+  /** Raw CRC32C of everything fed so far, or undefined when CRC32C is not computed. */
+  readonly crcState: number | undefined;
 }
 
 /** The next request to send: bytes from the committed offset, and whether they end the object. */
@@ -25,13 +44,20 @@ export interface Span {
   final: boolean;
 }
 
-/** Bytes accepted but not committed, in bounded, reused chunk buffers. */
+/**
+ * Held bytes are hashed once this many have accumulated (and whenever a slab fills): large pieces keep the native
+ * call overhead independent of write sizes, small enough ones keep each hashing step short.
+ */
+const HASH_STEP = 1024 * 1024;
+
+/** Bytes accepted but not committed, in a bounded, reused allocation. */
 export class ChunkBuffer {
   readonly #chunkSize: number;
   readonly #maxChunks: number;
   readonly #slabs: Slab[] = [];
-  readonly #spare: Buffer[] = [];
-  #allocated = 0;
+  /** Free region indexes; the lowest is taken first, so slabs tend to follow each other in memory. */
+  #free: number[];
+  #memory: Buffer | undefined;
   #accepted: number;
   #windowStart: number;
   #ended = false;
@@ -41,18 +67,30 @@ export class ChunkBuffer {
   /** Bytes below this offset are already committed (a resumed session): they are handed to #onSkip, not held. */
   #skipUntil = 0;
   #onSkip: ((bytes: Uint8Array) => void) | undefined;
+  readonly #hasher: FillHasher | undefined;
+  /** Everything below this offset has been fed to #hasher (skipped bytes are fed by #onSkip). */
+  #hashedUpTo: number;
+  #lastFillMs: number | undefined;
+  /** The last write did not fit: the writer holds bytes beyond the window, so its last full slab is not the end. */
+  #overflow = false;
 
-  /** `startOffset` is the object offset of the first byte the writer will supply (non-zero when resuming). */
-  constructor(chunkSize: number, maxChunks: number, startOffset = 0) {
+  /**
+   * `startOffset` is the object offset of the first byte the writer will supply (non-zero when resuming); `hasher`,
+   * if given, is fed every held byte in order and must already cover the bytes before `startOffset`.
+   */
+  constructor(chunkSize: number, maxChunks: number, startOffset = 0, hasher?: FillHasher) {
     this.#chunkSize = chunkSize;
     this.#maxChunks = maxChunks;
     this.#accepted = startOffset;
     this.#windowStart = startOffset;
+    this.#hashedUpTo = startOffset;
+    this.#hasher = hasher;
+    this.#free = Array.from({ length: maxChunks }, (_, i) => i);
   }
 
   /**
    * The session already holds everything below `offset`: the writer's bytes up to there are passed to `onSkip`
-   * (to be hashed) instead of being held and sent. Only valid before anything was written.
+   * (which must feed them to the hasher) instead of being held and sent. Only valid before anything was written.
    */
   skipTo(offset: number, onSkip: (bytes: Uint8Array) => void): void {
     if (offset < this.#accepted || this.#slabs.length > 0) throw new RangeError('skipTo must precede writes');
@@ -81,9 +119,14 @@ export class ChunkBuffer {
     return this.#ended;
   }
 
-  /** Bytes currently allocated for slabs (the memory bound in use). */
+  /** Bytes currently allocated for the window (the memory bound in use). */
   get bytesAllocated(): number {
-    return this.#allocated * this.#chunkSize;
+    return this.#memory?.length ?? 0;
+  }
+
+  /** Milliseconds the writer took to fill the most recently filled slab, from its first byte to its last. */
+  get lastFillMs(): number | undefined {
+    return this.#lastFillMs;
   }
 
   /** Bytes that can be copied in right now without waiting for a commit. */
@@ -102,6 +145,7 @@ export class ChunkBuffer {
       const skip = Math.min(src.length - from, this.#skipUntil - this.#accepted);
       this.#onSkip?.(src.subarray(from, from + skip));
       this.#accepted += skip;
+      this.#hashedUpTo = this.#accepted;
       copied += skip;
       if (this.#accepted === this.#skipUntil) this.#notifyReader();
     }
@@ -111,8 +155,7 @@ export class ChunkBuffer {
       if (!last || last.filled === this.#chunkSize) {
         if (this.#slabs.length >= this.#maxChunks) break;
         const previousFull = last !== undefined;
-        last = { buf: this.#takeBuffer(), start: this.#accepted, filled: 0 };
-        this.#slabs.push(last);
+        last = this.#newSlab();
         // A byte beyond a full chunk proves that chunk is not the last: it can go out now (see nextSpan).
         if (previousFull) this.#notifyReader();
       }
@@ -122,9 +165,16 @@ export class ChunkBuffer {
       this.#accepted += n;
       copied += n;
       remaining -= n;
-      // With no room for another slab the full chunk must go now (see nextSpan).
-      if (last.filled === this.#chunkSize && this.#slabs.length >= this.#maxChunks) this.#notifyReader();
+      if (last.filled === this.#chunkSize) {
+        this.#lastFillMs = performance.now() - last.fillStartedAt;
+        this.#hashHeld();
+        // With no room for another slab the full chunk must go now (see nextSpan).
+        if (this.#slabs.length >= this.#maxChunks) this.#notifyReader();
+      } else if (this.#accepted - this.#hashedUpTo >= HASH_STEP) {
+        this.#hashHeld();
+      }
     }
+    this.#overflow = remaining > 0;
     return copied;
   }
 
@@ -150,11 +200,32 @@ export class ChunkBuffer {
   }
 
   /**
-   * The next request body, or undefined if there is not yet enough data: a full chunk starting at the committed
-   * offset, or (after `end()`) the rest of the object when it fits in one slab. Never copies, except to realign
-   * after the server committed an unaligned offset.
+   * The raw CRC32C state of the object's bytes below `offset` (within the window), or undefined when no CRC32C is
+   * computed. Costs nothing at a slab boundary or at the end of what was accepted; elsewhere it hashes part of one
+   * slab.
    */
-  nextSpan(): Span | undefined {
+  crcAt(offset: number): number | undefined {
+    if (this.#hasher?.crcState === undefined) return undefined;
+    if (offset < this.#windowStart || offset > this.#accepted) {
+      throw new RangeError(`crcAt(${offset}) outside the window [${this.#windowStart}, ${this.#accepted}]`);
+    }
+    if (offset >= this.#hashedUpTo) this.#hashHeld();
+    if (offset === this.#hashedUpTo) return this.#hasher.crcState;
+    for (const slab of this.#slabs) {
+      if (offset < slab.start || offset >= slab.start + slab.filled) continue;
+      return continueCrc32c(slab.crcBefore!, slab.buf.subarray(0, offset - slab.start));
+    }
+    throw new RangeError(`crcAt(${offset}): no slab holds it`);
+  }
+
+  /**
+   * The next request body, or undefined if there is not yet enough data. By default: a full chunk starting at the
+   * committed offset, or (after `end()`) the rest of the object when it fits in one slab. With `whole`: nothing
+   * until the window is full or ended, then every held byte that sits contiguously in memory, as one request (fewer
+   * round trips when the server, not the writer, is the bottleneck). Never copies, except to realign after the
+   * server committed an unaligned offset.
+   */
+  nextSpan(whole = false): Span | undefined {
     const first = this.#slabs[0];
     if (this.#accepted < this.#skipUntil) return undefined;
     if (!first) {
@@ -163,19 +234,23 @@ export class ChunkBuffer {
     const skip = this.#windowStart - first.start;
     if (skip % CHUNK_ALIGNMENT !== 0) {
       this.#realign();
-      return this.nextSpan();
+      return this.nextSpan(whole);
+    }
+    if (whole) {
+      if (!this.#ended && this.spaceAvailable > 0) return undefined;
+      // Slabs that follow each other in memory form one contiguous body; all but the last of them are full.
+      let count = 1;
+      while (count < this.#slabs.length && this.#slabs[count]!.region === this.#slabs[count - 1]!.region + 1) count++;
+      const final = this.#ended && count === this.#slabs.length;
+      return this.#span(count, final);
     }
     const full = first.filled === this.#chunkSize;
-    if (this.#ended && this.#slabs.length === 1) {
-      return { offset: this.#windowStart, body: first.buf.subarray(skip, first.filled), final: true };
-    }
-    // A full chunk goes out as soon as it is known not to be the last (a byte follows it), or when the writer could
-    // not go on otherwise. Holding it until then lets an object whose size is a multiple of the chunk end with the
-    // data-carrying request instead of an extra empty `bytes */TOTAL` round trip.
-    if (full && (this.#slabs.length > 1 || this.spaceAvailable === 0)) {
-      // Every chunk but the last must be a multiple of 256 KiB; skip is aligned, so chunkSize - skip is too.
-      return { offset: this.#windowStart, body: first.buf.subarray(skip, first.filled), final: false };
-    }
+    if (this.#ended && this.#slabs.length === 1) return this.#span(1, true);
+    // A full chunk goes out as soon as it is known not to be the last (a byte follows it, or the writer holds bytes
+    // that did not fit), or when the writer could not go on otherwise. Holding it until then lets an object whose
+    // size is a multiple of the chunk end with the data-carrying request instead of an extra empty `bytes */TOTAL`
+    // round trip.
+    if (full && (this.#slabs.length > 1 || this.#overflow || this.spaceAvailable === 0)) return this.#span(1, false);
     return undefined;
   }
 
@@ -184,6 +259,8 @@ export class ChunkBuffer {
     if (offset < this.#windowStart || offset > this.#accepted) {
       throw new RangeError(`release(${offset}) outside the window [${this.#windowStart}, ${this.#accepted}]`);
     }
+    // Bytes must be hashed before they are dropped.
+    if (offset > this.#hashedUpTo) this.#hashHeld();
     this.#windowStart = offset;
     let freed = false;
     while (this.#slabs.length > 0) {
@@ -192,7 +269,7 @@ export class ChunkBuffer {
       // Keep the last slab while it still has room: the writer is filling it.
       if (end > offset || (this.#slabs.length === 1 && first.filled < this.#chunkSize)) break;
       this.#slabs.shift();
-      this.#spare.push(first.buf);
+      this.#freeRegion(first.region);
       freed = true;
     }
     if (freed) this.#notifyWriter();
@@ -216,26 +293,62 @@ export class ChunkBuffer {
   dispose(): void {
     this.#disposed = true;
     this.#slabs.length = 0;
-    this.#spare.length = 0;
+    this.#memory = undefined;
     this.#notifyWriter();
     this.#notifyReader();
   }
 
-  #takeBuffer(): Buffer {
-    const reused = this.#spare.pop();
-    if (reused) return reused;
-    this.#allocated += 1;
+  /** A span of the first `count` slabs (contiguous in memory) from the committed offset. */
+  #span(count: number, final: boolean): Span {
+    const first = this.#slabs[0]!;
+    const last = this.#slabs[count - 1]!;
+    if (final) this.#hashHeld();
+    const base = first.region * this.#chunkSize;
+    const body = this.#memory!.subarray(base + (this.#windowStart - first.start), last.region * this.#chunkSize + last.filled);
+    // Every chunk but the last must be a multiple of 256 KiB: the skip is aligned and every slab but the last full.
+    return { offset: this.#windowStart, body, final };
+  }
+
+  #newSlab(): Slab {
     // allocUnsafeSlow: a dedicated allocation, not a slice of Node's shared pool that could pin other memory.
-    return Buffer.allocUnsafeSlow(this.#chunkSize);
+    this.#memory ??= Buffer.allocUnsafeSlow(this.#chunkSize * this.#maxChunks);
+    const region = this.#free.shift()!;
+    const start = region * this.#chunkSize;
+    this.#hashHeld();
+    const slab: Slab = {
+      region,
+      buf: this.#memory.subarray(start, start + this.#chunkSize),
+      start: this.#accepted,
+      filled: 0,
+      crcBefore: this.#hasher?.crcState,
+      fillStartedAt: performance.now(),
+    };
+    this.#slabs.push(slab);
+    return slab;
+  }
+
+  #freeRegion(region: number): void {
+    this.#free.push(region);
+    this.#free.sort((a, b) => a - b);
+  }
+
+  /** Feeds the held bytes not yet hashed to the hasher. */
+  #hashHeld(): void {
+    const hasher = this.#hasher;
+    if (hasher === undefined || this.#hashedUpTo >= this.#accepted) return;
+    this.visit(this.#hashedUpTo, this.#accepted, (bytes) => hasher.update(bytes));
+    this.#hashedUpTo = this.#accepted;
   }
 
   /**
    * The server committed an offset that is not 256 KiB aligned relative to its slab. Shift the whole window so
    * that the committed offset sits at the start of the first slab; the next full chunk is then aligned again.
-   * Rare (GCS commits aligned amounts), so an in-place move of the window is fine.
+   * Rare (GCS commits aligned amounts), so an in-place move of the window, and rehashing it for the slabs' new
+   * CRC32C states, are fine.
    */
   #realign(): void {
     const shift = this.#windowStart - this.#slabs[0]!.start;
+    let crc = this.crcAt(this.#windowStart);
     for (let i = 0; i < this.#slabs.length; i++) {
       const slab = this.#slabs[i]!;
       slab.buf.copyWithin(0, Math.min(shift, slab.filled), slab.filled);
@@ -247,9 +360,11 @@ export class ChunkBuffer {
         slab.buf.set(next.buf.subarray(0, take), slab.filled);
         slab.filled += take;
       }
+      slab.crcBefore = crc;
+      if (crc !== undefined) crc = continueCrc32c(crc, slab.buf.subarray(0, slab.filled));
     }
     while (this.#slabs.length > 1 && this.#slabs.at(-1)!.filled === 0) {
-      this.#spare.push(this.#slabs.pop()!.buf);
+      this.#freeRegion(this.#slabs.pop()!.region);
     }
     this.#notifyWriter();
   }

@@ -57,6 +57,9 @@ export interface SessionTarget {
 
 const USER_AGENT = 'gcs-resumable-stream/0.1';
 
+/** The parts of a request each method fills in; #send adds the rest. */
+type SendRequest = Pick<HttpRequest, 'url' | 'method' | 'headers' | 'data' | 'onBodySent'>;
+
 /** The wire protocol of one resumable upload session. */
 export class ResumableSession {
   readonly #client: AuthorizedClient;
@@ -121,7 +124,14 @@ export class ResumableSession {
    * Uploads `body` at `offset`. With `total` the request ends the object (and carries `hash`, the
    * `X-Goog-Hash` value). Returns what the server committed, or the object if the upload completed.
    */
-  async put(offset: number, body: Uint8Array, total: number | undefined, hash: string | undefined, signal: AbortSignal): Promise<SessionState> {
+  async put(
+    offset: number,
+    body: Uint8Array,
+    total: number | undefined,
+    hash: string | undefined,
+    signal: AbortSignal,
+    onBodySent?: () => void,
+  ): Promise<SessionState> {
     const end = offset + body.length - 1;
     const range =
       body.length === 0 ? `bytes */${total ?? '*'}` : `bytes ${offset}-${end}/${total ?? '*'}`;
@@ -133,7 +143,9 @@ export class ResumableSession {
         : body.length === 0
           ? `Finalizing the upload at ${total} bytes`
           : `Uploading the final bytes ${offset}-${end} of ${total}`;
-    const res = await this.#send(what, { url: this.#sessionUri(), method: 'PUT', headers, data: body }, signal);
+    const request: SendRequest = { url: this.#sessionUri(), method: 'PUT', headers, data: body };
+    if (onBodySent) request.onBodySent = onBodySent;
+    const res = await this.#send(what, request, signal);
     return parseState(what, res);
   }
 
@@ -204,7 +216,7 @@ export class ResumableSession {
   /** One request with a deadline; failures without a response become NetworkError or RequestTimeoutError. */
   async #send(
     what: string,
-    request: Pick<HttpRequest, 'url' | 'method' | 'headers' | 'data'>,
+    request: SendRequest,
     signal: AbortSignal,
   ): Promise<HttpResponse> {
     signal.throwIfAborted();

@@ -10,7 +10,8 @@ import type { UploadCheckpoint } from './checkpoint.js';
 import { ChecksumMismatchError, GcsUploadError, NoProgressError, ProtocolError, SourceMismatchError, UploadAbortedError } from './errors.js';
 import type { NormalizedOptions } from './options.js';
 import { asUploadError, reconcile, recover, type Ledger } from './recover.js';
-import { RetryBudget, type RetryEvent } from './retry.js';
+import { RequestPacer } from './pacing.js';
+import { RetryBudget, sleep, type RetryEvent } from './retry.js';
 import { debug } from './debug.js';
 import { ResumableSession, type CancelOutcome, type ObjectResource, type SessionState } from './session.js';
 
@@ -61,11 +62,12 @@ export class Uploader {
   readonly #options: NormalizedOptions;
   readonly #observer: UploadObserver;
   readonly #session: ResumableSession;
-  /** Checksums of the committed prefix [0, confirmed): exactly what a checkpoint needs. */
+  /** Checksums of every byte accepted so far, fed by the window as it fills. */
   readonly #hasher: ObjectHasher;
-  /** Checksums of the whole object, computed when the final request is built. */
+  /** Checksums of the whole object, set once the final request is built (the writer has ended). */
   #finalHasher: ObjectHasher | undefined;
   readonly #budget: RetryBudget;
+  readonly #pacer: RequestPacer;
   readonly #ready: Promise<void>;
   #resolveReady!: () => void;
   readonly #abort = new AbortController();
@@ -80,8 +82,9 @@ export class Uploader {
     this.#observer = observer;
     const resumeCrc = options.sourceOffset > 0 ? options.resume?.crc32c : undefined;
     this.#hasher = new ObjectHasher(options.validation, resumeCrc ?? 0);
-    this.window = new ChunkBuffer(options.chunkSize, options.bufferChunks, options.sourceOffset);
+    this.window = new ChunkBuffer(options.chunkSize, options.bufferChunks, options.sourceOffset, this.#hasher);
     this.#budget = new RetryBudget(options.retry);
+    this.#pacer = new RequestPacer(options.bufferChunks);
     const client = options.authClient ?? defaultAuthClient(options.isEmulator);
     this.#session = new ResumableSession(client, options, options.retry.stallTimeoutMs, options.resume?.uploadUri);
     this.#ledger.confirmed = options.sourceOffset;
@@ -251,17 +254,18 @@ export class Uploader {
   }
 
 
-  /** GCS confirmed bytes up to `committed`: hash them into the committed prefix, free them, report. */
+  /** GCS confirmed bytes up to `committed`: free them, report. */
   #commit(committed: number): void {
-    this.window.visit(this.#ledger.confirmed, committed, (bytes) => this.#hasher.update(bytes));
+    const crc = this.window.crcAt(committed);
     this.#ledger.confirmed = committed;
     this.window.release(committed);
     this.#budget.progressed();
     this.#observer.progress({ bytesAccepted: this.window.bytesAccepted, bytesCommitted: committed });
-    this.#emitCheckpoint();
+    this.#emitCheckpoint(crc);
   }
 
-  #emitCheckpoint(): void {
+  /** Reports the committed state; `crc` is the CRC32C state of the committed prefix. */
+  #emitCheckpoint(crc: number | undefined): void {
     const uploadUri = this.#session.uri;
     if (uploadUri === undefined) return;
     const checkpoint: UploadCheckpoint = {
@@ -271,7 +275,6 @@ export class Uploader {
       name: this.#options.name,
       bytesCommitted: this.#ledger.confirmed,
     };
-    const crc = this.#hasher.crcState;
     if (crc !== undefined) checkpoint.crc32c = crc;
     this.#observer.checkpoint(checkpoint);
   }
@@ -355,7 +358,7 @@ export class Uploader {
       try {
         const uri = await this.#session.open(signal);
         this.#observer.session(uri);
-        this.#emitCheckpoint();
+        this.#emitCheckpoint(this.window.crcAt(this.#ledger.confirmed));
         return;
       } catch (error) {
         if (signal.aborted) throw signal.reason;
@@ -365,11 +368,27 @@ export class Uploader {
     }
   }
 
+  /**
+   * The next request body. When the pacer prefers whole-window requests, a ready chunk is held until the window
+   * fills or ends, but never longer than one measured answer wait: a source that pauses does not hold data back.
+   */
   async #nextSpan(signal: AbortSignal): Promise<Span> {
+    let holdUntil: number | undefined;
     for (;;) {
       signal.throwIfAborted();
-      const span = this.window.nextSpan();
+      const whole = this.#options.adaptiveRequests && this.#pacer.wholeWindow(this.window.lastFillMs);
+      const span = this.window.nextSpan(whole);
       if (span) return span;
+      if (whole && this.window.nextSpan(false) !== undefined) {
+        const now = performance.now();
+        holdUntil ??= now + this.#pacer.latencyMs!;
+        if (now >= holdUntil) return this.window.nextSpan(false)!;
+        const cancelHold = new AbortController();
+        await Promise.race([this.window.dataChanged(), sleep(holdUntil - now, cancelHold.signal).catch(() => undefined), this.#aborted]).finally(
+          () => cancelHold.abort(),
+        );
+        continue;
+      }
       if (this.window.ended && this.window.bytesAccepted < this.window.skipUntil) {
         throw new SourceMismatchError(
           `the source ended after ${this.window.bytesAccepted} bytes, but the session already holds ${this.window.skipUntil}`,
@@ -386,14 +405,16 @@ export class Uploader {
     let hash: string | undefined;
     if (span.final) {
       this.#ledger.total = end;
-      // The whole-object checksums: the committed prefix's, continued over the bytes still held.
-      const whole = this.#hasher.clone();
-      this.window.visit(this.#ledger.confirmed, end, (bytes) => whole.update(bytes));
-      this.#finalHasher = whole;
-      hash = whole.header();
+      // The window has fed every byte to the hasher by the time it hands out the final span.
+      this.#finalHasher = this.#hasher;
+      hash = this.#hasher.header();
     }
+    let sentAt: number | undefined;
     try {
-      const state = await this.#session.put(span.offset, span.body, span.final ? end : undefined, hash, signal);
+      const state = await this.#session.put(span.offset, span.body, span.final ? end : undefined, hash, signal, () => {
+        sentAt = performance.now();
+      });
+      if (!span.final && sentAt !== undefined) this.#pacer.observe(sentAt, performance.now());
       return { state, recovered: false };
     } catch (error) {
       const state = await this.#recoverFrom(error, signal);

@@ -84,13 +84,18 @@ export function source(size: number, writeSize: number | (() => number)): Readab
   });
 }
 
-/** Options pointing at the local server with fast retries; `extra` overrides. */
+/**
+ * Options pointing at the local server with fast retries; `extra` overrides. Requests keep to one chunk
+ * (`adaptiveRequests: false`) so that faults aimed at a chunk's offset find exactly that request whatever the
+ * timing; adaptive.test.ts covers the adaptive sizing, under faults too, and the chaos test runs with the default.
+ */
 export function streamOptions(server: LocalGcs, name: string, extra: Partial<GcsWriteStreamOptions> = {}): GcsWriteStreamOptions {
   return {
     bucket: BUCKET,
     name,
     apiEndpoint: server.url,
     chunkSize: K256,
+    adaptiveRequests: false,
     ...extra,
     retry: { ...FAST_RETRY, ...(extra.retry ?? {}) },
   };

@@ -1,0 +1,127 @@
+/**
+ * Adaptive request sizes: while answers are slow and the source is fast, a request carries the whole window
+ * (bufferChunks x chunkSize) instead of one chunk. These tests use a server that delays every answer by 25 ms and a
+ * source that fills a chunk in a single write, so the pacer's choice is far from its threshold.
+ */
+import { once } from 'node:events';
+import { pipeline } from 'node:stream/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createGcsWriteStream, type GcsResumableWritable } from '../src/index.js';
+import { RequestPacer } from '../src/pacing.js';
+import { startLocalGcs, type FaultAction, type LocalGcs } from '../src/testing/index.js';
+import { contentAt, expectedDigest, K256, KiB, MiB, source, storedDigest, streamOptions, uniqueName } from './helpers.js';
+
+const LATENCY_MS = 25;
+const WINDOW = 2 * K256;
+
+let server: LocalGcs;
+beforeAll(async () => {
+  server = await startLocalGcs({ latencyMs: LATENCY_MS });
+});
+afterAll(async () => {
+  await server.close();
+});
+
+/** Body sizes of the upload's data requests, in order. */
+function bodySizes(name: string): number[] {
+  return server.requests.filter((r) => r.object === name && (r.kind === 'chunk' || r.kind === 'final')).map((r) => r.bytesReceived);
+}
+
+describe('the pacer (pure decisions)', () => {
+  it('prefers the whole window only once answers take longer than refilling the rest of it', () => {
+    const pacer = new RequestPacer(2);
+    expect(pacer.wholeWindow(1)).toBe(false); // nothing measured yet
+    pacer.observe(0, 30);
+    expect(pacer.wholeWindow(undefined)).toBe(false);
+    expect(pacer.wholeWindow(1)).toBe(true); // 30 ms answers, 1 ms to fill a chunk
+    expect(pacer.wholeWindow(20)).toBe(false); // 2 chunks take 40 ms to fill: sending one chunk early wins
+    pacer.observe(0, 2);
+    pacer.observe(0, 2);
+    expect(pacer.latencyMs).toBeCloseTo(9, 5);
+    expect(pacer.wholeWindow(1)).toBe(true);
+    expect(pacer.wholeWindow(5)).toBe(false);
+  });
+
+  it('with three chunks, needs answers slower than 1.5 chunk fills; with one chunk, never', () => {
+    const three = new RequestPacer(3);
+    three.observe(0, 15);
+    expect(three.wholeWindow(9)).toBe(true);
+    expect(three.wholeWindow(11)).toBe(false);
+    const one = new RequestPacer(1);
+    one.observe(0, 1_000);
+    expect(one.wholeWindow(0)).toBe(false);
+  });
+});
+
+describe('adaptive request sizes against slow answers', () => {
+  it('sends the whole window per request once answers are slow, and the object is byte-identical', async () => {
+    const name = uniqueName('adaptive-whole');
+    const size = 4 * MiB + 100;
+    await pipeline(source(size, MiB), createGcsWriteStream(streamOptions(server, name, { adaptiveRequests: true })));
+    expect(storedDigest(server, name)).toBe(expectedDigest(size));
+    const sizes = bodySizes(name);
+    expect(Math.max(...sizes)).toBe(WINDOW);
+    expect(sizes.filter((s) => s === WINDOW).length).toBeGreaterThanOrEqual(5);
+  });
+
+  it('keeps to one chunk per request with adaptiveRequests: false', async () => {
+    const name = uniqueName('adaptive-off');
+    const size = 2 * MiB + 100;
+    await pipeline(source(size, MiB), createGcsWriteStream(streamOptions(server, name, { adaptiveRequests: false })));
+    expect(storedDigest(server, name)).toBe(expectedDigest(size));
+    expect(Math.max(...bodySizes(name))).toBe(K256);
+  });
+
+  it('does not hold a ready chunk back for longer than an answer when the source pauses', async () => {
+    const name = uniqueName('adaptive-pause');
+    const stream = createGcsWriteStream(streamOptions(server, name, { adaptiveRequests: true }));
+    const failed = once(stream, 'error');
+    failed.catch(() => undefined);
+    const committed = (bytes: number): Promise<void> => waitForCommit(stream, bytes);
+    let pos = 0;
+    const write = (n: number): void => {
+      stream.write(contentAt(pos, n));
+      pos += n;
+    };
+    // Fast first, so that slow answers make the pacer prefer whole windows; the last full chunk is followed by one
+    // byte (so it is known not to be the last), and then the source waits for that chunk to be committed. Holding
+    // the chunk until the window fills would wait for ever.
+    write(2 * MiB + K256 + 1);
+    await committed(2 * MiB + K256);
+    write(300 * KiB);
+    stream.end();
+    await Promise.race([once(stream, 'finish'), failed]);
+    expect(storedDigest(server, name)).toBe(expectedDigest(pos));
+  });
+});
+
+/** Resolves once the stream reports at least `bytes` committed. */
+async function waitForCommit(stream: GcsResumableWritable, bytes: number): Promise<void> {
+  while (stream.bytesCommitted < bytes) await once(stream, 'progress');
+}
+
+describe('faults during whole-window requests: the object is byte-identical', () => {
+  const FAULTS: Array<[string, FaultAction]> = [
+    ['connection reset mid-body', { type: 'reset' }],
+    ['503 after persisting', { type: 'status', status: 503, when: 'after' }],
+    ['persisting 64 KiB (unaligned) of it', { type: 'partial', bytes: 64 * KiB }],
+    ['persisting one chunk of it', { type: 'partial', bytes: K256 }],
+    ['response dropped after committing', { type: 'drop-response' }],
+  ];
+  for (const [label, action] of FAULTS) {
+    it(label, async () => {
+      const name = uniqueName('adaptive-fault');
+      // The first whole-window request starts at 512 KiB (see the module comment of chunk-buffer.ts: the window's
+      // regions must be in memory order); the one at 1 MiB is well inside whole-window pacing.
+      server.inject({ match: { kind: 'chunk', offset: MiB, object: name }, action });
+      const size = 3 * MiB + 7;
+      await pipeline(
+        source(size, MiB),
+        createGcsWriteStream(streamOptions(server, name, { adaptiveRequests: true, retry: { stallTimeoutMs: 2_000 } })),
+      );
+      expect(storedDigest(server, name)).toBe(expectedDigest(size));
+      const faulted = server.requests.find((r) => r.object === name && r.fault !== undefined);
+      expect(faulted?.contentRange).toBe(`bytes ${MiB}-${MiB + WINDOW - 1}/*`);
+    });
+  }
+});
