@@ -50,13 +50,16 @@ export interface Span {
  */
 const HASH_STEP = 1024 * 1024;
 
+/** How many slab fill times `fastestRecentFillMs` looks back over. */
+const RECENT_FILLS = 4;
+
 /** Bytes accepted but not committed, in a bounded, reused allocation. */
 export class ChunkBuffer {
   readonly #chunkSize: number;
   readonly #maxChunks: number;
   readonly #slabs: Slab[] = [];
-  /** Free region indexes; the lowest is taken first, so slabs tend to follow each other in memory. */
-  #free: number[];
+  /** Free region indexes (unordered; see #takeRegion). */
+  readonly #free: number[];
   #memory: Buffer | undefined;
   #accepted: number;
   #windowStart: number;
@@ -70,7 +73,8 @@ export class ChunkBuffer {
   readonly #hasher: FillHasher | undefined;
   /** Everything below this offset has been fed to #hasher (skipped bytes are fed by #onSkip). */
   #hashedUpTo: number;
-  #lastFillMs: number | undefined;
+  /** Fill times of the most recently filled slabs (ms, oldest first). */
+  readonly #fills: number[] = [];
   /** The last write did not fit: the writer holds bytes beyond the window, so its last full slab is not the end. */
   #overflow = false;
 
@@ -124,9 +128,11 @@ export class ChunkBuffer {
     return this.#memory?.length ?? 0;
   }
 
-  /** Milliseconds the writer took to fill the most recently filled slab, from its first byte to its last. */
-  get lastFillMs(): number | undefined {
-    return this.#lastFillMs;
+  /** The shortest time the writer took to fill one of the last few slabs, first byte to last (ms). */
+  get fastestRecentFillMs(): number | undefined {
+    let fastest: number | undefined;
+    for (const ms of this.#fills) if (fastest === undefined || ms < fastest) fastest = ms;
+    return fastest;
   }
 
   /** Bytes that can be copied in right now without waiting for a commit. */
@@ -166,7 +172,7 @@ export class ChunkBuffer {
       copied += n;
       remaining -= n;
       if (last.filled === this.#chunkSize) {
-        this.#lastFillMs = performance.now() - last.fillStartedAt;
+        if (this.#fills.push(performance.now() - last.fillStartedAt) > RECENT_FILLS) this.#fills.shift();
         this.#hashHeld();
         // With no room for another slab the full chunk must go now (see nextSpan).
         if (this.#slabs.length >= this.#maxChunks) this.#notifyReader();
@@ -289,6 +295,17 @@ export class ChunkBuffer {
     });
   }
 
+  /** Wakes every waiter without changing anything (they re-check their own conditions, e.g. an abort). */
+  interrupt(): void {
+    this.#notifyWriter();
+    this.#notifyReader();
+  }
+
+  /** Whether `dispose()` was called: the upload has ended and nothing more is accepted. */
+  get disposed(): boolean {
+    return this.#disposed;
+  }
+
   /** Drops every buffer (after the upload ended, either way). */
   dispose(): void {
     this.#disposed = true;
@@ -312,7 +329,7 @@ export class ChunkBuffer {
   #newSlab(): Slab {
     // allocUnsafeSlow: a dedicated allocation, not a slice of Node's shared pool that could pin other memory.
     this.#memory ??= Buffer.allocUnsafeSlow(this.#chunkSize * this.#maxChunks);
-    const region = this.#free.shift()!;
+    const region = this.#takeRegion();
     const start = region * this.#chunkSize;
     this.#hashHeld();
     const slab: Slab = {
@@ -327,9 +344,18 @@ export class ChunkBuffer {
     return slab;
   }
 
+  /** The lowest free region: slabs then tend to follow each other in memory. */
+  #takeRegion(): number {
+    let at = 0;
+    for (let i = 1; i < this.#free.length; i++) if (this.#free[i]! < this.#free[at]!) at = i;
+    const region = this.#free[at]!;
+    this.#free[at] = this.#free.at(-1)!;
+    this.#free.pop();
+    return region;
+  }
+
   #freeRegion(region: number): void {
     this.#free.push(region);
-    this.#free.sort((a, b) => a - b);
   }
 
   /** Feeds the held bytes not yet hashed to the hasher. */

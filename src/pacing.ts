@@ -2,12 +2,15 @@
  * How much each request carries. A session takes one request at a time, so every request ends with a wait for the
  * answer during which nothing is sent. Two ways to use the window of `bufferChunks` chunks:
  *  - one chunk per request: the writer refills the other chunks while it is in flight (best when the writer is the
- *    slower side, or the answer comes quickly);
- *  - the whole window per request: half the waits (or fewer) for the same bytes, but the writer can only refill
- *    once the answer has freed the window (best when answers are slow: a WAN round trip, a busy server).
- * With window W = n chunks, a writer that fills a chunk in F ms and an answer that takes L ms after the body was
- * sent, the whole window wins when L > F * n / (n - 1). Both are measured as the upload goes, so the choice
- * follows the link and the source.
+ *    slower side, or answers come quickly);
+ *  - the whole window per request: a fraction of the waits for the same bytes, but the writer can only refill once
+ *    the answer has freed the window (best when answers are slow: a WAN round trip, a busy server).
+ * In an ideal model (writer and socket never compete) the whole window wins when the answer wait L exceeds
+ * n / (n - 1) chunk fills. In Node they share one thread: while a request is being written to the socket the writer
+ * gets a fraction of the event loop, so chunk fills measured during one-chunk requests overstate the writer's own
+ * pace (measured on the benchmark's loopback: 8 MiB fills took 20-60 ms next to a request, 4-8 ms without). The rule
+ * is therefore L > F, with F the fastest recent chunk fill: the writer could have refilled a chunk within the wait
+ * alone.
  */
 
 export class RequestPacer {
@@ -29,10 +32,9 @@ export class RequestPacer {
     this.#latencyMs = this.#latencyMs === undefined ? sample : (this.#latencyMs + sample) / 2;
   }
 
-  /** Whether the next request should wait for, and carry, the whole window; `fillMs`: the writer's last chunk. */
+  /** Whether the next request should wait for, and carry, the whole window; `fillMs`: the writer's chunk fill. */
   wholeWindow(fillMs: number | undefined): boolean {
-    const n = this.#chunks;
-    if (n < 2 || fillMs === undefined || this.#latencyMs === undefined) return false;
-    return this.#latencyMs * (n - 1) > fillMs * n;
+    if (this.#chunks < 2 || fillMs === undefined || this.#latencyMs === undefined) return false;
+    return this.#latencyMs > fillMs;
   }
 }

@@ -232,7 +232,7 @@ export class ResumableSession {
       const options: HttpRequest & { adapter: typeof httpAdapter } = {
         ...request,
         responseType: 'text',
-        validateStatus: (status) => status !== 401,
+        validateStatus: acceptAllBut401,
         retry: false,
         redirect: 'manual',
         signal: controller.signal,
@@ -251,6 +251,11 @@ export class ResumableSession {
       signal.removeEventListener('abort', onAbort);
     }
   }
+}
+
+/** Every status is the library's to interpret, except 401, which auth clients answer with one token refresh. */
+function acceptAllBut401(status: number): boolean {
+  return status !== 401;
 }
 
 /** Turns what a failed request threw into the error to report. */

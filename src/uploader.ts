@@ -11,7 +11,7 @@ import { ChecksumMismatchError, GcsUploadError, NoProgressError, ProtocolError, 
 import type { NormalizedOptions } from './options.js';
 import { asUploadError, reconcile, recover, type Ledger } from './recover.js';
 import { RequestPacer } from './pacing.js';
-import { RetryBudget, sleep, type RetryEvent } from './retry.js';
+import { RetryBudget, type RetryEvent } from './retry.js';
 import { debug } from './debug.js';
 import { ResumableSession, type CancelOutcome, type ObjectResource, type SessionState } from './session.js';
 
@@ -71,7 +71,6 @@ export class Uploader {
   readonly #ready: Promise<void>;
   #resolveReady!: () => void;
   readonly #abort = new AbortController();
-  readonly #aborted: Promise<never>;
   readonly #ledger: Ledger = { confirmed: 0, sentEnd: 0, total: undefined };
   /** Set once #verify withdrew (true) or failed to withdraw (false) a generation that did not match. */
   #withdrawn: boolean | undefined;
@@ -92,10 +91,6 @@ export class Uploader {
     this.#ready = new Promise((resolve) => {
       this.#resolveReady = resolve;
     });
-    this.#aborted = new Promise<never>((_, reject) => {
-      this.#abort.signal.addEventListener('abort', () => reject(this.#abort.signal.reason as Error), { once: true });
-    });
-    this.#aborted.catch(() => undefined);
   }
 
   /** The session URI once known. */
@@ -121,7 +116,11 @@ export class Uploader {
 
   /** Stops everything in flight; the upload then fails with `reason` and cancels its session. */
   abort(reason: GcsUploadError): void {
-    if (!this.#abort.signal.aborted) this.#abort.abort(reason);
+    if (this.#abort.signal.aborted) return;
+    this.#abort.abort(reason);
+    // Waits on the window check the signal when woken. (Racing each wait against a long-lived "aborted" promise
+    // instead would leave one reaction on it per wait: memory that grows with the upload.)
+    this.window.interrupt();
   }
 
   async #run(): Promise<ObjectResource> {
@@ -298,7 +297,10 @@ export class Uploader {
     if (state.complete) {
       this.window.skipTo(Number.MAX_SAFE_INTEGER, guard);
       this.#resolveReady();
-      while (!this.window.ended) await Promise.race([this.window.dataChanged(), this.#aborted]);
+      while (!this.window.ended) {
+        await this.window.dataChanged();
+        signal.throwIfAborted();
+      }
       const total = this.window.bytesAccepted;
       this.#ledger.total = total;
       this.#finalHasher = this.#hasher;
@@ -376,17 +378,18 @@ export class Uploader {
     let holdUntil: number | undefined;
     for (;;) {
       signal.throwIfAborted();
-      const whole = this.#options.adaptiveRequests && this.#pacer.wholeWindow(this.window.lastFillMs);
+      const whole = this.#options.adaptiveRequests && this.#pacer.wholeWindow(this.window.fastestRecentFillMs);
       const span = this.window.nextSpan(whole);
       if (span) return span;
       if (whole && this.window.nextSpan(false) !== undefined) {
         const now = performance.now();
         holdUntil ??= now + this.#pacer.latencyMs!;
         if (now >= holdUntil) return this.window.nextSpan(false)!;
-        const cancelHold = new AbortController();
-        await Promise.race([this.window.dataChanged(), sleep(holdUntil - now, cancelHold.signal).catch(() => undefined), this.#aborted]).finally(
-          () => cancelHold.abort(),
-        );
+        let timer: NodeJS.Timeout | undefined;
+        const held = new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, holdUntil! - now);
+        });
+        await Promise.race([this.window.dataChanged(), held]).finally(() => clearTimeout(timer));
         continue;
       }
       if (this.window.ended && this.window.bytesAccepted < this.window.skipUntil) {
@@ -394,7 +397,7 @@ export class Uploader {
           `the source ended after ${this.window.bytesAccepted} bytes, but the session already holds ${this.window.skipUntil}`,
         );
       }
-      await Promise.race([this.window.dataChanged(), this.#aborted]);
+      await this.window.dataChanged();
     }
   }
 

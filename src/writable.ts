@@ -183,7 +183,13 @@ export class GcsResumableWritable extends Writable {
         offset = 0;
       }
       if (index === chunks.length) return;
-      await Promise.race([window.spaceChanged(), this.#uploader.start()]).catch(() => undefined);
+      // The window wakes its writer when space frees and when the upload ends (dispose), never leaving anything
+      // attached to the long-lived upload promise per wait.
+      await window.spaceChanged();
+      if (window.disposed) {
+        await this.#uploader.start();
+        throw new UploadAbortedError();
+      }
       if (this.#failure) throw this.#failure;
       if (this.destroyed) throw new UploadAbortedError();
     }
