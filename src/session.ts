@@ -80,7 +80,7 @@ export class ResumableSession {
   }
 
   /** Starts a session: POST the object resource, read the session URI from `Location`. */
-  async open(signal: AbortSignal): Promise<string> {
+  async open(signal: AbortSignal, onBodySent?: () => void): Promise<string> {
     const { apiEndpoint, bucket, name, resource, query } = this.#target;
     const url = new URL(`${apiEndpoint}/upload/storage/v1/b/${encodeURIComponent(bucket)}/o`);
     url.searchParams.set('uploadType', 'resumable');
@@ -92,12 +92,9 @@ export class ResumableSession {
     };
     if (typeof resource.contentType === 'string') headers['X-Upload-Content-Type'] = resource.contentType;
     const what = 'Opening the upload session';
-    const res = await this.#send(what, {
-      url: url.toString(),
-      method: 'POST',
-      headers,
-      data: JSON.stringify({ ...resource, name }),
-    }, signal);
+    const request: SendRequest = { url: url.toString(), method: 'POST', headers, data: JSON.stringify({ ...resource, name }) };
+    if (onBodySent) request.onBodySent = onBodySent;
+    const res = await this.#send(what, request, signal);
     if (res.status !== 200 && res.status !== 201) throw statusError(what, res, 'endpoint');
     const location = getHeader(res.headers, 'location');
     if (!location) throw new ProtocolError('the session was opened but the response has no Location header', res.status);

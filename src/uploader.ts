@@ -358,7 +358,12 @@ export class Uploader {
   async #open(signal: AbortSignal): Promise<void> {
     for (;;) {
       try {
-        const uri = await this.#session.open(signal);
+        let sentAt: number | undefined;
+        const uri = await this.#session.open(signal, () => {
+          sentAt = performance.now();
+        });
+        // The session's answer time is the pacer's first latency sample.
+        if (sentAt !== undefined) this.#pacer.observe(sentAt, performance.now());
         this.#observer.session(uri);
         this.#emitCheckpoint(this.window.crcAt(this.#ledger.confirmed));
         return;
