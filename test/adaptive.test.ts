@@ -4,6 +4,7 @@
  * source that fills a chunk in a single write, so the pacer's choice is far from its threshold.
  */
 import { once } from 'node:events';
+import { OAuth2Client } from 'google-auth-library';
 import { pipeline } from 'node:stream/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGcsWriteStream, type GcsResumableWritable } from '../src/index.js';
@@ -58,6 +59,16 @@ describe('adaptive request sizes against slow answers', () => {
     const sizes = bodySizes(name);
     expect(Math.max(...sizes)).toBe(WINDOW);
     expect(sizes.filter((s) => s === WINDOW).length).toBeGreaterThanOrEqual(5);
+  });
+
+  it('sizes requests the same through a google-auth-library client (the body-sent hook passes through gaxios)', async () => {
+    const name = uniqueName('adaptive-gaxios');
+    const authClient = new OAuth2Client();
+    authClient.setCredentials({ access_token: 'ya29.test', expiry_date: Date.now() + 3_600_000 });
+    const size = 3 * MiB;
+    await pipeline(source(size, MiB), createGcsWriteStream(streamOptions(server, name, { adaptiveRequests: true, authClient })));
+    expect(storedDigest(server, name)).toBe(expectedDigest(size));
+    expect(Math.max(...bodySizes(name))).toBe(WINDOW);
   });
 
   it('keeps to one chunk per request with adaptiveRequests: false', async () => {

@@ -44,7 +44,7 @@ describe('interoperability', () => {
       },
     };
     ctx.server.inject({ match: { kind: 'chunk', offset: K256, object: name }, action: { type: 'status', status: 503 } });
-    const stream = createGcsWriteStream({ bucket: BUCKET, name, apiEndpoint: ctx.server.url, chunkSize: K256, authClient: client, retry: { initialDelayMs: 1, maxDelayMs: 2 } });
+    const stream = createGcsWriteStream({ bucket: BUCKET, name, apiEndpoint: ctx.server.url, chunkSize: K256, adaptiveRequests: false, authClient: client, retry: { initialDelayMs: 1, maxDelayMs: 2 } });
     await pipeline(source(2 * K256 + 5, 50_000), stream);
     expect(storedDigest(ctx.server, name)).toBe(expectedDigest(2 * K256 + 5));
     expect(seen[0]).toBe('POST');

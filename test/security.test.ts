@@ -67,6 +67,7 @@ async function failingUpload(server: LocalGcs, rules: FaultRule[], size = 3 * K2
     name,
     apiEndpoint: server.url,
     chunkSize: K256,
+    adaptiveRequests: false, // the faults aim at the request at offset 256 KiB
     authClient: bearerClient(),
     retry: RETRY,
   });
@@ -178,7 +179,7 @@ describe('NODE_DEBUG=gcs-resumable-stream output', () => {
       for (const name of ['ok', 'bad']) {
         const authClient = new OAuth2Client();
         authClient.setCredentials({ access_token: ${JSON.stringify(TOKEN)}, expiry_date: Date.now() + 86400000 });
-        const stream = createGcsWriteStream({ bucket: 'debug-bucket', name, apiEndpoint: server.url, chunkSize: K256, authClient,
+        const stream = createGcsWriteStream({ bucket: 'debug-bucket', name, apiEndpoint: server.url, chunkSize: K256, adaptiveRequests: false, authClient,
           retry: { initialDelayMs: 1, maxDelayMs: 5, stallTimeoutMs: 2000 } });
         stream.on('session', (uri) => console.log('upload-id ' + new URL(uri).searchParams.get('upload_id')));
         const outcome = await pipeline(Readable.from([data]), stream).then(() => 'finished', (e) => e.code);

@@ -26,6 +26,7 @@ describe('regression: NetworkError keeps the gaxios request (session URI, chunk 
       name,
       apiEndpoint: ctx.server.url,
       chunkSize: K256,
+      adaptiveRequests: false, // the fault aims at the request at offset 256 KiB
       authClient,
       retry: { initialDelayMs: 1, maxDelayMs: 5, maxAttempts: 2, stallTimeoutMs: 2_000 },
     });
