@@ -5,9 +5,10 @@
  * is reused. Because the regions are adjacent, slabs that sit in memory order can go out as one request (see
  * `nextSpan(whole)`).
  *
- * The window is also where accepted bytes pass in order, so it feeds the object's checksums as it fills (in pieces
- * of at least HASH_STEP, off the request turn) and remembers the CRC32C state at the start of every slab: the state
- * at any committed offset (what a checkpoint carries) is then known without hashing committed bytes again.
+ * The window also feeds the object's checksums, in order, but not as it fills: `hashSome()` is called while a
+ * request is in flight (the writer and the socket then have nothing for the CPU), and only a commit, a checkpoint
+ * or the final request forces what is left. Hashing passes every slab's start and records the CRC32C state there,
+ * so the state at any committed offset (what a checkpoint carries) costs at most part of one slab.
  *
  * Invariant: slabs are in offset order and every slab but the last is full. The window is
  * [windowStart, bytesAccepted); windowStart is the committed offset.
@@ -23,7 +24,7 @@ interface Slab {
   start: number;
   /** Bytes of buf in use. */
   filled: number;
-  /** Raw CRC32C state of the object's bytes before `start`, when CRC32C is computed. */
+  /** Raw CRC32C state of the object's bytes before `start`: set once hashing reaches `start` (CRC32C on). */
   crcBefore: number | undefined;
   /** performance.now() when the first byte arrived. */
   fillStartedAt: number;
@@ -43,12 +44,6 @@ export interface Span {
   /** True when `body` reaches the end of the object (the request carries the total size). */
   final: boolean;
 }
-
-/**
- * Held bytes are hashed once this many have accumulated (and whenever a slab fills): large pieces keep the native
- * call overhead independent of write sizes, small enough ones keep each hashing step short.
- */
-const HASH_STEP = 1024 * 1024;
 
 /** How many slab fill times `fastestRecentFillMs` looks back over. */
 const RECENT_FILLS = 4;
@@ -173,11 +168,8 @@ export class ChunkBuffer {
       remaining -= n;
       if (last.filled === this.#chunkSize) {
         if (this.#fills.push(performance.now() - last.fillStartedAt) > RECENT_FILLS) this.#fills.shift();
-        this.#hashHeld();
         // With no room for another slab the full chunk must go now (see nextSpan).
         if (this.#slabs.length >= this.#maxChunks) this.#notifyReader();
-      } else if (this.#accepted - this.#hashedUpTo >= HASH_STEP) {
-        this.#hashHeld();
       }
     }
     this.#overflow = remaining > 0;
@@ -215,7 +207,7 @@ export class ChunkBuffer {
     if (offset < this.#windowStart || offset > this.#accepted) {
       throw new RangeError(`crcAt(${offset}) outside the window [${this.#windowStart}, ${this.#accepted}]`);
     }
-    if (offset >= this.#hashedUpTo) this.#hashHeld();
+    if (offset > this.#hashedUpTo) this.#hashHeld(offset - this.#hashedUpTo);
     if (offset === this.#hashedUpTo) return this.#hasher.crcState;
     for (const slab of this.#slabs) {
       if (offset < slab.start || offset >= slab.start + slab.filled) continue;
@@ -266,7 +258,7 @@ export class ChunkBuffer {
       throw new RangeError(`release(${offset}) outside the window [${this.#windowStart}, ${this.#accepted}]`);
     }
     // Bytes must be hashed before they are dropped.
-    if (offset > this.#hashedUpTo) this.#hashHeld();
+    if (offset > this.#hashedUpTo) this.#hashHeld(offset - this.#hashedUpTo);
     this.#windowStart = offset;
     let freed = false;
     while (this.#slabs.length > 0) {
@@ -293,6 +285,16 @@ export class ChunkBuffer {
     return new Promise((resolve) => {
       this.#wakeWriter = resolve;
     });
+  }
+
+  /**
+   * Hashes up to `maxBytes` of the held bytes not hashed yet (call while a request is in flight); returns whether
+   * any remain.
+   */
+  hashSome(maxBytes: number): boolean {
+    if (this.#disposed) return false;
+    this.#hashHeld(maxBytes);
+    return this.#hasher !== undefined && this.#hashedUpTo < this.#accepted;
   }
 
   /** Wakes every waiter without changing anything (they re-check their own conditions, e.g. an abort). */
@@ -331,13 +333,12 @@ export class ChunkBuffer {
     this.#memory ??= Buffer.allocUnsafeSlow(this.#chunkSize * this.#maxChunks);
     const region = this.#takeRegion();
     const start = region * this.#chunkSize;
-    this.#hashHeld();
     const slab: Slab = {
       region,
       buf: this.#memory.subarray(start, start + this.#chunkSize),
       start: this.#accepted,
       filled: 0,
-      crcBefore: this.#hasher?.crcState,
+      crcBefore: this.#hashedUpTo === this.#accepted ? this.#hasher?.crcState : undefined,
       fillStartedAt: performance.now(),
     };
     this.#slabs.push(slab);
@@ -358,12 +359,25 @@ export class ChunkBuffer {
     this.#free.push(region);
   }
 
-  /** Feeds the held bytes not yet hashed to the hasher. */
-  #hashHeld(): void {
+  /**
+   * Feeds up to `limit` held bytes not yet hashed to the hasher, in order, recording the CRC32C state at every slab
+   * start it passes.
+   */
+  #hashHeld(limit = Infinity): void {
     const hasher = this.#hasher;
-    if (hasher === undefined || this.#hashedUpTo >= this.#accepted) return;
-    this.visit(this.#hashedUpTo, this.#accepted, (bytes) => hasher.update(bytes));
-    this.#hashedUpTo = this.#accepted;
+    if (hasher === undefined) return;
+    let budget = limit;
+    for (const slab of this.#slabs) {
+      if (budget <= 0 || this.#hashedUpTo >= this.#accepted) return;
+      const end = slab.start + slab.filled;
+      if (slab.start === this.#hashedUpTo) slab.crcBefore = hasher.crcState;
+      if (end <= this.#hashedUpTo) continue;
+      const from = this.#hashedUpTo - slab.start;
+      const to = Math.min(slab.filled, from + budget);
+      hasher.update(slab.buf.subarray(from, to));
+      budget -= to - from;
+      this.#hashedUpTo = slab.start + to;
+    }
   }
 
   /**

@@ -42,6 +42,9 @@ function debugRetry(event: RetryEvent): void {
   debug('retry', { attempt: event.attempt, delayMs: event.delayMs, code: event.error.code, status: event.error.status });
 }
 
+/** Bytes hashed per turn of the event loop while a request is in flight: about 0.25 ms of native CRC32C. */
+const HASH_STEP = 1024 * 1024;
+
 /** Longest wait for each request made after a failure (the session DELETE, the object lookup). */
 const AFTERMATH_TIMEOUT_MS = 10_000;
 
@@ -75,6 +78,7 @@ export class Uploader {
   /** Set once #verify withdrew (true) or failed to withdraw (false) a generation that did not match. */
   #withdrawn: boolean | undefined;
   #result: Promise<ObjectResource> | undefined;
+  #hashing = false;
 
   constructor(options: NormalizedOptions, observer: UploadObserver) {
     this.#options = options;
@@ -419,9 +423,11 @@ export class Uploader {
     }
     let sentAt: number | undefined;
     try {
-      const state = await this.#session.put(span.offset, span.body, span.final ? end : undefined, hash, signal, () => {
+      const answer = this.#session.put(span.offset, span.body, span.final ? end : undefined, hash, signal, () => {
         sentAt = performance.now();
       });
+      this.#hashWhileWaiting();
+      const state = await answer;
       if (!span.final && sentAt !== undefined) this.#pacer.observe(sentAt, performance.now());
       return { state, recovered: false };
     } catch (error) {
@@ -429,6 +435,21 @@ export class Uploader {
       debug('recovered', { committed: state.complete ? 'complete' : state.committed, confirmed: this.#ledger.confirmed });
       return { state, recovered: true };
     }
+  }
+
+  /**
+   * Hashes held bytes a step per turn of the event loop until caught up: while a request is in flight the CPU
+   * would otherwise wait, and the writer then fills without hashing (commits and the final request hash whatever is
+   * left themselves).
+   */
+  #hashWhileWaiting(): void {
+    if (this.#hashing) return;
+    this.#hashing = true;
+    const step = (): void => {
+      if (this.window.hashSome(HASH_STEP)) setImmediate(step);
+      else this.#hashing = false;
+    };
+    setImmediate(step);
   }
 
   /** The object must have exactly the bytes written: size and every checksum we computed. */

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { ChunkBuffer } from '../src/chunk-buffer.js';
-import { ObjectHasher } from '../src/checksum.js';
+import { continueCrc32c, ObjectHasher } from '../src/checksum.js';
 
 const K256 = 256 * 1024;
 
@@ -111,6 +111,27 @@ describe('ChunkBuffer (the replay window)', () => {
     const span = buf.nextSpan()!;
     expect(span).toMatchObject({ offset: 1000 + K256 + 10, final: true });
     expect(span.body.equals(data.subarray(K256 + 10))).toBe(true);
+  });
+
+  it('knows the CRC32C state at every committed offset, whenever hashing happened (deferred, partial, realigned)', () => {
+    const data = bytes(7 * K256 + 999, 7);
+    const crcOf = (n: number): number => continueCrc32c(0, data.subarray(0, n));
+    for (const hashStep of [0, 1000, K256, 10 * K256]) {
+      const hasher = new ObjectHasher('crc32c');
+      const buf = new ChunkBuffer(2 * K256, 3, 0, hasher);
+      let pos = 0;
+      const commits = [1000, 1000 + 2 * K256, 3 * K256, 3 * K256 + 5, 5 * K256, 7 * K256 + 999];
+      for (const commit of commits) {
+        while (buf.bytesAccepted < commit) pos += buf.write(data.subarray(pos, Math.min(data.length, pos + 100_000)));
+        if (pos === data.length) buf.end();
+        if (hashStep > 0) buf.hashSome(hashStep);
+        // Let the window hand out (and realign for) its next span, as the uploader would.
+        buf.nextSpan();
+        expect(buf.crcAt(commit)).toBe(crcOf(commit));
+        buf.release(commit);
+      }
+      expect(hasher.crcState).toBe(crcOf(data.length));
+    }
   });
 
   it('gives an empty final span for an empty object', () => {
