@@ -172,7 +172,10 @@ export class ChunkBuffer {
         if (this.#slabs.length >= this.#maxChunks) this.#notifyReader();
       }
     }
-    this.#overflow = remaining > 0;
+    const overflow = remaining > 0;
+    // Bytes that did not fit prove the held data is not the end of the object (see nextSpan).
+    if (overflow && !this.#overflow) this.#notifyReader();
+    this.#overflow = overflow;
     return copied;
   }
 
@@ -220,10 +223,11 @@ export class ChunkBuffer {
    * The next request body, or undefined if there is not yet enough data. By default: a full chunk starting at the
    * committed offset, or (after `end()`) the rest of the object when it fits in one slab. With `whole`: nothing
    * until the window is full or ended, then every held byte that sits contiguously in memory, as one request (fewer
-   * round trips when the server, not the writer, is the bottleneck). Never copies, except to realign after the
-   * server committed an unaligned offset.
+   * round trips when the server, not the writer, is the bottleneck). A full window goes once the writer shows more
+   * bytes or ends (so that an object that ends there is finalized by that request, not by an extra empty one), or
+   * at once with `force`. Never copies, except to realign after the server committed an unaligned offset.
    */
-  nextSpan(whole = false): Span | undefined {
+  nextSpan(whole = false, force = false): Span | undefined {
     const first = this.#slabs[0];
     if (this.#accepted < this.#skipUntil) return undefined;
     if (!first) {
@@ -232,10 +236,10 @@ export class ChunkBuffer {
     const skip = this.#windowStart - first.start;
     if (skip % CHUNK_ALIGNMENT !== 0) {
       this.#realign();
-      return this.nextSpan(whole);
+      return this.nextSpan(whole, force);
     }
     if (whole) {
-      if (!this.#ended && this.spaceAvailable > 0) return undefined;
+      if (!this.#ended && (this.spaceAvailable > 0 || !(this.#overflow || force))) return undefined;
       // Slabs that follow each other in memory form one contiguous body; all but the last of them are full.
       let count = 1;
       while (count < this.#slabs.length && this.#slabs[count]!.region === this.#slabs[count - 1]!.region + 1) count++;

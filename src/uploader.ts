@@ -381,7 +381,8 @@ export class Uploader {
 
   /**
    * The next request body. When the pacer prefers whole-window requests, a ready chunk is held until the window
-   * fills or ends, but never longer than one measured answer wait: a source that pauses does not hold data back.
+   * fills (and the writer shows more) or ends, but never longer than one measured answer wait: a source that pauses
+   * does not hold data back.
    */
   async #nextSpan(signal: AbortSignal): Promise<Span> {
     let holdUntil: number | undefined;
@@ -393,7 +394,7 @@ export class Uploader {
       if (whole && this.window.nextSpan(false) !== undefined) {
         const now = performance.now();
         holdUntil ??= now + this.#pacer.latencyMs!;
-        if (now >= holdUntil) return this.window.nextSpan(false)!;
+        if (now >= holdUntil) return this.window.nextSpan(true, true) ?? this.window.nextSpan(false)!;
         let timer: NodeJS.Timeout | undefined;
         const held = new Promise<void>((resolve) => {
           timer = setTimeout(resolve, holdUntil! - now);

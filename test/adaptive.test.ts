@@ -71,6 +71,16 @@ describe('adaptive request sizes against slow answers', () => {
     expect(Math.max(...bodySizes(name))).toBe(WINDOW);
   });
 
+  it('finalizes an exact multiple of the window with its last data request, not an extra empty one', async () => {
+    const name = uniqueName('adaptive-multiple');
+    const size = 4 * MiB;
+    await pipeline(source(size, MiB), createGcsWriteStream(streamOptions(server, name, { adaptiveRequests: true })));
+    expect(storedDigest(server, name)).toBe(expectedDigest(size));
+    const ranges = server.requests.filter((r) => r.object === name && r.contentRange !== undefined).map((r) => r.contentRange);
+    expect(ranges.at(-1)).toBe(`bytes ${size - WINDOW}-${size - 1}/${size}`);
+    expect(ranges.filter((r) => r!.startsWith('bytes */'))).toEqual([]);
+  });
+
   it('keeps to one chunk per request with adaptiveRequests: false', async () => {
     const name = uniqueName('adaptive-off');
     const size = 2 * MiB + 100;

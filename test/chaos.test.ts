@@ -42,6 +42,7 @@ describe('chaos scoped to an upload replays from its seed whatever else the serv
       name,
       apiEndpoint: server.url,
       chunkSize: 256 * 1024,
+      adaptiveRequests: false, // request sizes must depend on the seed alone, not on timing
       retry: { initialDelayMs: 0, maxDelayMs: 2, maxAttempts: 20, stallTimeoutMs: 5_000 },
     });
     await pipeline(Readable.from([contentAt(0, 0, size)]), stream);

@@ -134,6 +134,25 @@ describe('ChunkBuffer (the replay window)', () => {
     }
   });
 
+  it('holds a full window for a whole-window request until the writer shows more or ends (or it is forced)', () => {
+    const data = bytes(4 * K256 + 1);
+    const ended = new ChunkBuffer(K256, 2);
+    expect(ended.write(data.subarray(0, 2 * K256))).toBe(2 * K256);
+    expect(ended.nextSpan(true)).toBeUndefined();
+    ended.end();
+    expect(ended.nextSpan(true)).toMatchObject({ offset: 0, final: true });
+    expect(ended.nextSpan(true)!.body.equals(data.subarray(0, 2 * K256))).toBe(true);
+
+    const more = new ChunkBuffer(K256, 2);
+    expect(more.write(data)).toBe(2 * K256); // the rest did not fit: not the end
+    expect(more.nextSpan(true)).toMatchObject({ offset: 0, final: false });
+    expect(more.nextSpan(true)!.body.length).toBe(2 * K256);
+
+    const paused = new ChunkBuffer(K256, 2);
+    paused.write(data.subarray(0, 2 * K256));
+    expect(paused.nextSpan(true, true)).toMatchObject({ offset: 0, final: false });
+  });
+
   it('gives an empty final span for an empty object', () => {
     const buf = new ChunkBuffer(K256, 2);
     buf.end();

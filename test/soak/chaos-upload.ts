@@ -139,6 +139,12 @@ export interface UploadPlan {
   chaos: Omit<ScopedChaosOptions, 'object' | 'bucket'> | undefined;
   faults: PlannedFault[];
   abort: AbortPlan | undefined;
+  /**
+   * Request sizing: adaptive (the default: timing decides between one chunk and the whole buffer per request, so a
+   * replay may shape requests differently) or fixed to one chunk (requests, and so the faults that fire, depend on
+   * the seed alone).
+   */
+  adaptiveRequests: boolean;
 }
 
 const CHUNK_SIZES = [ALIGNMENT, 2 * ALIGNMENT, 4 * ALIGNMENT] as const;
@@ -287,6 +293,7 @@ export function planUpload(seed: number): UploadPlan {
       how: pick(rng, ['destroy', 'destroy-silent', 'signal', 'source-error'] as const),
     };
   }
+  const adaptiveRequests = rng() < 0.5;
   return {
     seed,
     name: `chaos/${seed}`,
@@ -302,6 +309,7 @@ export function planUpload(seed: number): UploadPlan {
     chaos,
     faults,
     abort,
+    adaptiveRequests,
   };
 }
 
@@ -312,7 +320,7 @@ export function describePlan(plan: UploadPlan): string {
     `size=${plan.size} chunk=${plan.chunkSize / KiB}KiB buffers=${plan.bufferChunks} writer=${plan.writer} ` +
     `maxWrite=${plan.maxWrite} validation=${plan.validation} retry=${JSON.stringify(plan.retry)} ` +
     `chaos=${plan.chaos ? `p${plan.chaos.probability}/${(plan.chaos.kinds ?? []).join(',')}/stall<=${plan.chaos.stallMaxMs}` : 'none'} ` +
-    `faults=[${faults}] abort=${plan.abort ? `${plan.abort.how}@${plan.abort.at}` : 'none'}`
+    `faults=[${faults}] abort=${plan.abort ? `${plan.abort.how}@${plan.abort.at}` : 'none'} adaptive=${plan.adaptiveRequests}`
   );
 }
 
@@ -508,6 +516,7 @@ export async function runChaosUpload(server: LocalGcs, seed: number, timeLimitMs
       apiEndpoint: server.url,
       chunkSize: plan.chunkSize,
       bufferChunks: plan.bufferChunks,
+      adaptiveRequests: plan.adaptiveRequests,
       validation: plan.validation,
       retry: plan.retry,
       ...(plan.abort?.how === 'signal' ? { signal: controller.signal } : {}),
