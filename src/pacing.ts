@@ -15,10 +15,16 @@
 
 export class RequestPacer {
   readonly #chunks: number;
+  readonly #windowBytes: number;
+  readonly #stallTimeoutMs: number;
   #latencyMs: number | undefined;
+  /** Request time per body byte (start to answer) of the latest request that carried data. */
+  #msPerByte: number | undefined;
 
-  constructor(bufferChunks: number) {
+  constructor(bufferChunks: number, chunkSize: number, stallTimeoutMs: number) {
     this.#chunks = bufferChunks;
+    this.#windowBytes = bufferChunks * chunkSize;
+    this.#stallTimeoutMs = stallTimeoutMs;
   }
 
   /** Smoothed time from a request's body being handed to the OS to its answer, once measured. */
@@ -26,15 +32,24 @@ export class RequestPacer {
     return this.#latencyMs;
   }
 
-  /** A non-final request's body was handed to the OS at `sentAt`; its answer arrived at `answeredAt`. */
-  observe(sentAt: number, answeredAt: number): void {
+  /**
+   * A request that started at `startedAt` with `bytes` of body had it handed to the OS at `sentAt` and was answered
+   * at `answeredAt` (a non-final one: the final answer includes finalizing the object).
+   */
+  observe(startedAt: number, sentAt: number, answeredAt: number, bytes: number): void {
     const sample = Math.max(0, answeredAt - sentAt);
     this.#latencyMs = this.#latencyMs === undefined ? sample : (this.#latencyMs + sample) / 2;
+    if (bytes > 0) this.#msPerByte = Math.max(0, answeredAt - startedAt) / bytes;
   }
 
-  /** Whether the next request should wait for, and carry, the whole window; `fillMs`: the writer's chunk fill. */
+  /**
+   * Whether the next request should wait for, and carry, the whole window; `fillMs`: the writer's chunk fill. Never
+   * when a whole window would take more than half of `retry.stallTimeoutMs` at the last request's pace: that
+   * deadline was sized for one chunk.
+   */
   wholeWindow(fillMs: number | undefined): boolean {
     if (this.#chunks < 2 || fillMs === undefined || this.#latencyMs === undefined) return false;
+    if (this.#msPerByte !== undefined && this.#msPerByte * this.#windowBytes > this.#stallTimeoutMs / 2) return false;
     return this.#latencyMs > fillMs;
   }
 }

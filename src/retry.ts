@@ -16,7 +16,8 @@ export interface RetrySettings {
   multiplier: number;
   /**
    * A request that has no complete response after this long is abandoned and counts as a failed attempt. It must
-   * exceed the time one chunk takes to send on the slowest link you expect.
+   * exceed the time one chunk takes to send on the slowest link you expect (adaptive requests carry more than one
+   * chunk only while that would take less than half of it).
    */
   stallTimeoutMs: number;
 }

@@ -87,7 +87,7 @@ export class Uploader {
     this.#hasher = new ObjectHasher(options.validation, resumeCrc ?? 0);
     this.window = new ChunkBuffer(options.chunkSize, options.bufferChunks, options.sourceOffset, this.#hasher);
     this.#budget = new RetryBudget(options.retry);
-    this.#pacer = new RequestPacer(options.bufferChunks);
+    this.#pacer = new RequestPacer(options.bufferChunks, options.chunkSize, options.retry.stallTimeoutMs);
     const client = options.authClient ?? defaultAuthClient(options.isEmulator);
     this.#session = new ResumableSession(client, options, options.retry.stallTimeoutMs, options.resume?.uploadUri);
     this.#ledger.confirmed = options.sourceOffset;
@@ -362,12 +362,13 @@ export class Uploader {
   async #open(signal: AbortSignal): Promise<void> {
     for (;;) {
       try {
+        const startedAt = performance.now();
         let sentAt: number | undefined;
         const uri = await this.#session.open(signal, () => {
           sentAt = performance.now();
         });
         // The session's answer time is the pacer's first latency sample.
-        if (sentAt !== undefined) this.#pacer.observe(sentAt, performance.now());
+        if (sentAt !== undefined) this.#pacer.observe(startedAt, sentAt, performance.now(), 0);
         this.#observer.session(uri);
         this.#emitCheckpoint(this.window.crcAt(this.#ledger.confirmed));
         return;
@@ -422,6 +423,7 @@ export class Uploader {
       this.#finalHasher = this.#hasher;
       hash = this.#hasher.header();
     }
+    const startedAt = performance.now();
     let sentAt: number | undefined;
     try {
       const answer = this.#session.put(span.offset, span.body, span.final ? end : undefined, hash, signal, () => {
@@ -429,7 +431,7 @@ export class Uploader {
       });
       this.#hashWhileWaiting();
       const state = await answer;
-      if (!span.final && sentAt !== undefined) this.#pacer.observe(sentAt, performance.now());
+      if (!span.final && sentAt !== undefined) this.#pacer.observe(startedAt, sentAt, performance.now(), span.body.length);
       return { state, recovered: false };
     } catch (error) {
       const state = await this.#recoverFrom(error, signal);

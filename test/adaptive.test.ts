@@ -30,22 +30,30 @@ function bodySizes(name: string): number[] {
 
 describe('the pacer (pure decisions)', () => {
   it('prefers the whole window once answers take longer than the writer needs to fill a chunk', () => {
-    const pacer = new RequestPacer(2);
+    const pacer = new RequestPacer(2, K256, 60_000);
     expect(pacer.wholeWindow(1)).toBe(false); // nothing measured yet
-    pacer.observe(0, 30);
+    pacer.observe(0, 0, 30, 0);
     expect(pacer.wholeWindow(undefined)).toBe(false);
     expect(pacer.wholeWindow(1)).toBe(true); // 30 ms answers, 1 ms to fill a chunk
     expect(pacer.wholeWindow(40)).toBe(false); // a slow writer: sending each chunk as it fills wins
-    pacer.observe(0, 2);
-    pacer.observe(0, 2);
+    pacer.observe(0, 0, 2, 0);
+    pacer.observe(0, 0, 2, 0);
     expect(pacer.latencyMs).toBeCloseTo(9, 5);
     expect(pacer.wholeWindow(8)).toBe(true);
     expect(pacer.wholeWindow(10)).toBe(false);
   });
 
+  it('never when a whole window would take more than half the stall timeout at the pace of the last request', () => {
+    const pacer = new RequestPacer(2, MiB, 10_000);
+    pacer.observe(0, 1_000, 1_100, MiB); // 1.1 s per MiB: a 2 MiB window would take 2.2 s
+    expect(pacer.wholeWindow(1)).toBe(true);
+    pacer.observe(0, 2_900, 3_000, MiB); // 3 s per MiB: 6 s > 5 s
+    expect(pacer.wholeWindow(1)).toBe(false);
+  });
+
   it('never with a single chunk buffer', () => {
-    const one = new RequestPacer(1);
-    one.observe(0, 1_000);
+    const one = new RequestPacer(1, K256, 60_000);
+    one.observe(0, 0, 1_000, 0);
     expect(one.wholeWindow(0)).toBe(false);
   });
 });
