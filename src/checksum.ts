@@ -30,13 +30,12 @@ export class ObjectHasher {
   readonly #md5: Hash | undefined;
   readonly #crc: boolean;
   #crc32c = 0;
-  #bytes = 0;
 
   /** `crcState` continues a CRC32C from a checkpoint (the raw CRC of the object's first bytes). */
-  constructor(validation: Validation, crcState = 0, md5: Hash | undefined = undefined) {
+  constructor(validation: Validation, crcState = 0) {
     this.#crc = validation === 'crc32c' || validation === 'both';
     this.#crc32c = crcState;
-    this.#md5 = md5 ?? (validation === 'md5' || validation === 'both' ? md5Hash() : undefined);
+    this.#md5 = validation === 'md5' || validation === 'both' ? md5Hash() : undefined;
   }
 
   /** The raw CRC32C so far (what a checkpoint stores), or undefined when CRC32C is off. */
@@ -44,17 +43,11 @@ export class ObjectHasher {
     return this.#crc ? this.#crc32c >>> 0 : undefined;
   }
 
-  /** Bytes hashed so far. */
-  get bytesHashed(): number {
-    return this.#bytes;
-  }
-
   /** Adds the next bytes of the object, in order. */
   update(bytes: Uint8Array): void {
     if (bytes.length === 0) return;
-    if (this.#crc) this.#crc32c = crc32c(bytes, this.#crc32c);
+    if (this.#crc) this.#crc32c = continueCrc32c(this.#crc32c, bytes);
     this.#md5?.update(bytes);
-    this.#bytes += bytes.length;
   }
 
   /** Base64 CRC32C of the bytes so far, or undefined when CRC32C validation is off. */

@@ -185,21 +185,6 @@ export class ChunkBuffer {
     this.#notifyReader();
   }
 
-  /** Calls `fn` with the held bytes of [from, to), in order, as views (no copy). */
-  visit(from: number, to: number, fn: (bytes: Buffer) => void): void {
-    if (from < this.#windowStart || to > this.#accepted) {
-      throw new RangeError(`visit(${from}, ${to}) outside the window [${this.#windowStart}, ${this.#accepted}]`);
-    }
-    for (const slab of this.#slabs) {
-      if (from >= to) return;
-      const slabEnd = slab.start + slab.filled;
-      if (slabEnd <= from) continue;
-      const end = Math.min(slabEnd, to);
-      fn(slab.buf.subarray(from - slab.start, end - slab.start));
-      from = end;
-    }
-  }
-
   /**
    * The raw CRC32C state of the object's bytes below `offset` (within the window), or undefined when no CRC32C is
    * computed. Costs nothing at a slab boundary or at the end of what was accepted; elsewhere it hashes part of one

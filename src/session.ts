@@ -92,9 +92,7 @@ export class ResumableSession {
     };
     if (typeof resource.contentType === 'string') headers['X-Upload-Content-Type'] = resource.contentType;
     const what = 'Opening the upload session';
-    const request: SendRequest = { url: url.toString(), method: 'POST', headers, data: JSON.stringify({ ...resource, name }) };
-    if (onBodySent) request.onBodySent = onBodySent;
-    const res = await this.#send(what, request, signal);
+    const res = await this.#send(what, { url: url.toString(), method: 'POST', headers, data: JSON.stringify({ ...resource, name }), onBodySent }, signal);
     if (res.status !== 200 && res.status !== 201) throw statusError(what, res, 'endpoint');
     const location = getHeader(res.headers, 'location');
     if (!location) throw new ProtocolError('the session was opened but the response has no Location header', res.status);
@@ -140,9 +138,7 @@ export class ResumableSession {
         : body.length === 0
           ? `Finalizing the upload at ${total} bytes`
           : `Uploading the final bytes ${offset}-${end} of ${total}`;
-    const request: SendRequest = { url: this.#sessionUri(), method: 'PUT', headers, data: body };
-    if (onBodySent) request.onBodySent = onBodySent;
-    const res = await this.#send(what, request, signal);
+    const res = await this.#send(what, { url: this.#sessionUri(), method: 'PUT', headers, data: body, onBodySent }, signal);
     return parseState(what, res);
   }
 

@@ -93,12 +93,12 @@ export interface AdapterResponse {
 }
 
 const AGENT_OPTIONS: http.AgentOptions = { keepAlive: true, keepAliveMsecs: 1_000, maxSockets: 64, scheduling: 'lifo' };
-const httpAgent = new http.Agent(AGENT_OPTIONS);
+const httpStack = { module: http, agent: new http.Agent(AGENT_OPTIONS) };
 /** `node:https` (and TLS, and OpenSSL's state) is loaded by the first https request: emulator uploads never need it. */
 let httpsStack: { module: typeof https; agent: https.Agent } | undefined;
 
 function stackFor(protocol: string): { module: typeof http | typeof https; agent: http.Agent } {
-  if (protocol !== 'https:') return { module: http, agent: httpAgent };
+  if (protocol !== 'https:') return httpStack;
   if (httpsStack === undefined) {
     const module = nodeRequire('node:https') as typeof https;
     httpsStack = { module, agent: new module.Agent(AGENT_OPTIONS) };

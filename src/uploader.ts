@@ -65,10 +65,11 @@ export class Uploader {
   readonly #options: NormalizedOptions;
   readonly #observer: UploadObserver;
   readonly #session: ResumableSession;
-  /** Checksums of every byte accepted so far, fed by the window as it fills. */
+  /**
+   * Checksums of every byte accepted so far, fed by the window (while requests are in flight, and in full before it
+   * hands out the final span): the whole object's once `#ledger.total` is set.
+   */
   readonly #hasher: ObjectHasher;
-  /** Checksums of the whole object, set once the final request is built (the writer has ended). */
-  #finalHasher: ObjectHasher | undefined;
   readonly #budget: RetryBudget;
   readonly #pacer: RequestPacer;
   readonly #ready: Promise<void>;
@@ -229,8 +230,8 @@ export class Uploader {
    * it rather than being absent, and it is not the generation a precondition named.
    */
   #isOurs(object: ObjectResource): boolean {
-    const whole = this.#finalHasher;
-    if (whole === undefined || this.#ledger.total === undefined) return false;
+    if (this.#ledger.total === undefined) return false;
+    const whole = this.#hasher;
     if (this.#mismatches(object).length > 0) return false;
     const crc = whole.crc32c;
     if (crc === undefined && whole.md5 === undefined) return false; // nothing to tell our bytes from someone else's
@@ -242,7 +243,7 @@ export class Uploader {
   /** How `object` differs from what was written: size, and every checksum both sides have. */
   #mismatches(object: ObjectResource): string[] {
     const total = this.#ledger.total!;
-    const whole = this.#finalHasher!;
+    const whole = this.#hasher;
     const problems: string[] = [];
     if (object.size !== String(total)) problems.push(`size ${object.size} instead of ${total}`);
     const crc = whole.crc32c;
@@ -255,7 +256,6 @@ export class Uploader {
     }
     return problems;
   }
-
 
   /** GCS confirmed bytes up to `committed`: free them, report. */
   #commit(committed: number): void {
@@ -307,7 +307,6 @@ export class Uploader {
       }
       const total = this.window.bytesAccepted;
       this.#ledger.total = total;
-      this.#finalHasher = this.#hasher;
       const object = await this.#verify(state.object, signal);
       this.#ledger.confirmed = total;
       return object;
@@ -419,8 +418,6 @@ export class Uploader {
     let hash: string | undefined;
     if (span.final) {
       this.#ledger.total = end;
-      // The window has fed every byte to the hasher by the time it hands out the final span.
-      this.#finalHasher = this.#hasher;
       hash = this.#hasher.header();
     }
     const startedAt = performance.now();
