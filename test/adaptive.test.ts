@@ -102,7 +102,6 @@ describe('adaptive request sizes against slow answers', () => {
     const stream = createGcsWriteStream(streamOptions(server, name, { adaptiveRequests: true }));
     const failed = once(stream, 'error');
     failed.catch(() => undefined);
-    const committed = (bytes: number): Promise<void> => waitForCommit(stream, bytes);
     let pos = 0;
     const write = (n: number): void => {
       stream.write(contentAt(pos, n));
@@ -112,7 +111,7 @@ describe('adaptive request sizes against slow answers', () => {
     // byte (so it is known not to be the last), and then the source waits for that chunk to be committed. Holding
     // the chunk until the window fills would wait for ever.
     write(2 * MiB + K256 + 1);
-    await committed(2 * MiB + K256);
+    await waitForCommit(stream, 2 * MiB + K256);
     write(300 * KiB);
     stream.end();
     await Promise.race([once(stream, 'finish'), failed]);
