@@ -118,10 +118,21 @@ export interface NormalizedOptions {
 
 const BUCKET_NAME = /^[a-z0-9][a-z0-9._-]*[a-z0-9]$/;
 
-/** Throws `InvalidArgumentError` unless `bucket` is a syntactically valid GCS bucket name. */
-export function validateBucketName(bucket: unknown): asserts bucket is string {
+/**
+ * Throws `InvalidArgumentError` unless `bucket` can name a bucket. With `strict` (a Google endpoint) it must follow
+ * GCS's naming rules, which GCS would otherwise answer with a 400 after the session request; emulators have rules of
+ * their own (most accept any name, such as `b`), so for them it only has to be one path segment.
+ */
+export function validateBucketName(bucket: unknown, strict = true): asserts bucket is string {
   if (typeof bucket !== 'string' || bucket.length === 0) {
     throw new InvalidArgumentError('bucket must be a non-empty string');
+  }
+  if (!strict) {
+    // eslint-disable-next-line no-control-regex
+    if (bucket.length > 222 || /[/\u0000-\u001f\u007f]/.test(bucket)) {
+      throw new InvalidArgumentError(`bucket ${JSON.stringify(bucket)} must be at most 222 characters without "/" or control characters`);
+    }
+    return;
   }
   const maxLength = bucket.includes('.') ? 222 : 63;
   if (bucket.length < 3 || bucket.length > maxLength || !BUCKET_NAME.test(bucket)) {
@@ -239,12 +250,13 @@ export function normalizeOptions(given: GcsWriteStreamOptions, env: NodeJS.Proce
     ...derived,
     ...stripUndefined(given),
   };
-  validateBucketName(options.bucket);
+  const apiEndpoint = resolveEndpoint(options.apiEndpoint, env);
+  const isEmulator = (env.STORAGE_EMULATOR_HOST !== undefined && options.apiEndpoint === undefined) || !isGoogleHost(apiEndpoint);
+  validateBucketName(options.bucket, !isEmulator);
   validateObjectName(options.name);
   const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
   validateChunkSize(chunkSize);
   const bufferChunks = positiveInt('bufferChunks', options.bufferChunks ?? DEFAULT_BUFFER_CHUNKS, 1);
-  const apiEndpoint = resolveEndpoint(options.apiEndpoint, env);
   if (options.adaptiveRequests !== undefined && typeof options.adaptiveRequests !== 'boolean') {
     throw new InvalidArgumentError('adaptiveRequests must be a boolean');
   }
@@ -329,7 +341,7 @@ export function normalizeOptions(given: GcsWriteStreamOptions, env: NodeJS.Proce
     adaptiveRequests: options.adaptiveRequests ?? true,
     resource: Object.freeze(resource),
     apiEndpoint,
-    isEmulator: (env.STORAGE_EMULATOR_HOST !== undefined && options.apiEndpoint === undefined) || !isGoogleHost(apiEndpoint),
+    isEmulator,
     authClient: options.authClient,
     query: Object.freeze(query),
     validation,

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { createGcsWriteStream, InvalidArgumentError, type GcsWriteStreamOptions } from '../src/index.js';
-import { BUCKET, useLocalGcs } from './helpers.js';
+import { BUCKET, K256, KiB, upload, useLocalGcs } from './helpers.js';
 
 const ctx = useLocalGcs();
+const GOOGLE = 'https://storage.googleapis.com';
 
 describe('bad input fails fast, before any request', () => {
   const cases: Array<[string, Record<string, unknown>, RegExp]> = [
@@ -11,8 +12,12 @@ describe('bad input fails fast, before any request', () => {
     ['chunkSize negative', { chunkSize: -262144 }, /chunkSize/],
     ['chunkSize fractional', { chunkSize: 262144.5 }, /chunkSize/],
     ['empty bucket', { bucket: '' }, /bucket must be a non-empty string/],
-    ['invalid bucket', { bucket: 'Bad_Bucket!' }, /not a valid bucket name/],
-    ['bucket too short', { bucket: 'ab' }, /not a valid bucket name/],
+    // GCS's naming rules apply against Google's endpoint (nothing is sent: validation fails first)...
+    ['invalid bucket, Google endpoint', { bucket: 'Bad_Bucket!', apiEndpoint: GOOGLE }, /not a valid bucket name/],
+    ['bucket too short, Google endpoint', { bucket: 'ab', apiEndpoint: GOOGLE }, /not a valid bucket name/],
+    // ...an emulator only needs one path segment.
+    ['bucket with a slash, emulator', { bucket: 'a/b' }, /without "\/" or control characters/],
+    ['bucket with a control character, emulator', { bucket: 'a\u0001b' }, /without "\/" or control characters/],
     ['empty name', { name: '' }, /name must be a non-empty string/],
     ['name too long', { name: 'é'.repeat(513) }, /1026 UTF-8 bytes/],
     ['name with LF', { name: 'a\nb' }, /carriage return or line feed/],
@@ -34,6 +39,12 @@ describe('bad input fails fast, before any request', () => {
       expect(ctx.server.requests.length).toBe(before);
     });
   }
+
+  it('an emulator takes bucket names GCS would refuse, such as "b"', async () => {
+    const { error } = await upload(ctx.server, 'one-letter-bucket', 3 * K256 + 5, 64 * KiB, { bucket: 'b' });
+    expect(error).toBeUndefined();
+    expect(ctx.server.getObject('b', 'one-letter-bucket')?.data.length).toBe(3 * K256 + 5);
+  });
 
   it('a name of exactly 1024 UTF-8 bytes is accepted', () => {
     const stream = createGcsWriteStream({ bucket: BUCKET, name: 'a'.repeat(1024), apiEndpoint: ctx.server.url });
