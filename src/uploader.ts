@@ -141,6 +141,7 @@ export class Uploader {
       for (;;) {
         const span = await this.#nextSpan(signal);
         const { state, recovered } = await this.#send(span, signal);
+        if (state.complete && this.#ledger.total === undefined) await this.#withdrawPremature(state.object, signal);
         const outcome = reconcile(state, this.#ledger);
         if (outcome.complete) {
           const object = await this.#verify(outcome.object, signal);
@@ -192,8 +193,10 @@ export class Uploader {
     }
     const cancel = await this.#cancel();
     const userAborted = failure instanceof UploadAbortedError;
-    if (cancel.kind === 'cancelled') return { outcome: 'the session was cancelled and no object was created', alive: false };
     const finalSent = this.#ledger.total !== undefined;
+    // After the final request, a 499 alone does not prove there is no object: some emulators answer every DELETE
+    // with 499, even for a session that has already finalized. The object lookup below settles it.
+    if (cancel.kind === 'cancelled' && !finalSent) return { outcome: 'the session was cancelled and no object was created', alive: false };
     let candidate: ObjectResource | undefined;
     let lookupFailed = false;
     if (cancel.kind === 'completed') {
@@ -450,6 +453,23 @@ export class Uploader {
       else this.#hashing = false;
     };
     setImmediate(step);
+  }
+
+  /**
+   * The session reported a finished object although no request carried the total size: a server that finalizes on
+   * a status query (some emulators do; GCS never does) published a truncated object. Withdraw that generation
+   * (it is this session's, so nothing else is touched) and fail with what happened.
+   */
+  async #withdrawPremature(object: ObjectResource, signal: AbortSignal): Promise<never> {
+    const deleted = await this.#deleteGeneration(object, signal);
+    this.#withdrawn = deleted;
+    throw new ProtocolError(
+      `the server finalized the object at ${object.size} bytes before the client sent its total size ` +
+        `(${this.window.bytesAccepted} bytes were written; GCS never does this, some emulators do on a status query); ` +
+        (deleted
+          ? 'that truncated generation was deleted'
+          : `deleting that truncated generation failed: delete gs://${this.#options.bucket}/${this.#options.name}#${object.generation ?? '?'} by hand`),
+    );
   }
 
   /** The object must have exactly the bytes written: size and every checksum we computed. */
