@@ -35,6 +35,15 @@ export interface GcsResumableWritable {
   off(event: string | symbol, listener: (...args: never[]) => void): this;
 }
 
+/**
+ * The queue in front of the window (`writableHighWaterMark`): 256 KiB. Writes are copied into the window at once, so
+ * the queue only fills while the window is full. With Node's default of 16 KiB every write of a typical source (64
+ * KiB from a file or a socket) returned false, and the source paused and resumed once per write; measured on the
+ * benchmark (1 GiB in 64 KiB writes, 8 MiB chunks), that round trip cost about a fifth of the client's CPU. The
+ * memory bound grows by as much: `chunkSize × bufferChunks` plus at most 256 KiB (and one write) of queued writes.
+ */
+const QUEUE_BYTES = 256 * 1024;
+
 /** A Writable that streams everything written to it into one GCS object through a resumable upload. */
 // eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
 export class GcsResumableWritable extends Writable {
@@ -46,7 +55,11 @@ export class GcsResumableWritable extends Writable {
   /** Validates `options` (throwing `InvalidArgumentError` synchronously) and opens the session right away. */
   constructor(options: GcsWriteStreamOptions) {
     const normalized = normalizeOptions(options);
-    super({ decodeStrings: true, ...(normalized.signal ? { signal: normalized.signal } : {}) });
+    super({
+      decodeStrings: true,
+      highWaterMark: QUEUE_BYTES,
+      ...(normalized.signal ? { signal: normalized.signal } : {}),
+    });
     this.#options = normalized;
     this.#uploader = new Uploader(normalized, {
       session: (uri) => this.emit('session', uri),

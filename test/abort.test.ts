@@ -8,12 +8,13 @@ import { contentAt, K256, storedDigest, streamOptions, uniqueName, useLocalGcs }
 const ctx = useLocalGcs();
 
 /** A source that yields `good` bytes and then fails. */
-function failingSource(good: number): Readable {
+/** `good` bytes of content, then (once `fail` resolves) an error. */
+function failingSource(good: number, fail: Promise<unknown>): Readable {
   let sent = 0;
   return new Readable({
     read() {
       if (sent >= good) {
-        this.destroy(new Error('source exploded'));
+        void fail.then(() => this.destroy(new Error('source exploded')));
         return;
       }
       const n = Math.min(64 * 1024, good - sent);
@@ -28,7 +29,8 @@ describe('errors and aborts before end() never finalize the object', () => {
     const name = uniqueName('source-error');
     const stream = createGcsWriteStream(streamOptions(ctx.server, name));
     const cancelledBefore = ctx.server.cancelledSessions;
-    await expect(pipeline(failingSource(3 * K256 + 10), stream)).rejects.toThrow('source exploded');
+    // The source fails once the session exists (before that there is nothing to cancel: an unused session expires).
+    await expect(pipeline(failingSource(3 * K256 + 10, once(stream, 'session')), stream)).rejects.toThrow('source exploded');
     await once(stream, 'close').catch(() => undefined);
     expect(stream.destroyed).toBe(true);
     expect(storedDigest(ctx.server, name)).toBeUndefined();

@@ -1,0 +1,31 @@
+import { finished } from 'node:stream/promises';
+import { describe, expect, it } from 'vitest';
+import { createGcsWriteStream } from '../src/index.js';
+import { contentAt, expectedDigest, K256, KiB, MiB, storedDigest, streamOptions, uniqueName, useLocalGcs } from './helpers.js';
+
+const ctx = useLocalGcs();
+
+describe('backpressure: a queue of 256 KiB in front of the window', () => {
+  it('a 64 KiB write returns true while the window has room: a piping source does not pause on every write', () => {
+    const stream = createGcsWriteStream(streamOptions(ctx.server, uniqueName('hwm'), { chunkSize: 8 * MiB }));
+    expect(stream.writableHighWaterMark).toBe(K256);
+    expect(stream.write(contentAt(0, 64 * KiB))).toBe(true);
+    stream.destroy();
+  });
+
+  it('once the window is full, writes queue up to the highWaterMark, then write() says wait; every byte arrives', async () => {
+    const name = uniqueName('hwm-full');
+    const stream = createGcsWriteStream(streamOptions(ctx.server, name, { chunkSize: K256, bufferChunks: 2 }));
+    expect(stream.writableHighWaterMark).toBe(K256);
+    const piece = 64 * KiB;
+    let written = 0;
+    // Synchronously, so nothing can be sent meanwhile: the window (512 KiB) fills, then the queue.
+    while (stream.write(contentAt(written, piece))) written += piece;
+    written += piece;
+    expect(written).toBeLessThanOrEqual(2 * K256 + K256 + piece);
+    expect(stream.writableLength).toBeLessThanOrEqual(K256 + piece);
+    stream.end();
+    await finished(stream);
+    expect(storedDigest(ctx.server, name)).toBe(expectedDigest(written));
+  });
+});
