@@ -67,9 +67,10 @@ export interface GcsWriteStreamOptions extends Preconditions {
   /** Chunk buffers held at most (the memory bound is `chunkSize * bufferChunks`). Default 2, minimum 1. */
   bufferChunks?: number;
   /**
-   * Let requests grow to the whole buffer (`chunkSize * bufferChunks`) while the server's answers take longer than
-   * the source needs to refill it (a WAN round trip, a busy server): fewer round trips for the same bytes, same
-   * memory. Measured continuously; with a slow source or quick answers each request carries one chunk.
+   * Let requests grow to the whole buffer (`chunkSize * bufferChunks`) while the fixed part of the server's answer
+   * time (a WAN round trip, a slow-to-answer server) exceeds `bufferChunks / (bufferChunks - 1)` chunk fills of the
+   * source: fewer round trips for the same bytes, same memory. Measured as the upload goes; with a slow source or
+   * quick answers each request carries one chunk.
    * Default true; false: always one chunk per request.
    */
   adaptiveRequests?: boolean;

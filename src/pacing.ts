@@ -1,23 +1,29 @@
 /**
  * How much each request carries. A session takes one request at a time, so every request ends with a wait for the
- * answer during which nothing is sent. Two ways to use the window of `bufferChunks` chunks:
+ * answer. Two ways to use the window of `bufferChunks` (n) chunks:
  *  - one chunk per request: the writer refills the other chunks while it is in flight (best when the writer is the
  *    slower side, or answers come quickly);
  *  - the whole window per request: a fraction of the waits for the same bytes, but the writer can only refill once
- *    the answer has freed the window (best when answers are slow: a WAN round trip, a busy server).
- * In an ideal model (writer and socket never compete) the whole window wins when the answer wait L exceeds
- * n / (n - 1) chunk fills. In Node they share one thread: while a request is being written to the socket the writer
- * gets a fraction of the event loop, so chunk fills measured during one-chunk requests overstate the writer's own
- * pace (measured on the benchmark's loopback: 8 MiB fills took 20-60 ms next to a request, 4-8 ms without). The rule
- * is therefore L > F, with F the fastest recent chunk fill: the writer could have refilled a chunk within the wait
- * alone.
+ *    the answer has freed the window, so filling and sending no longer overlap.
+ * The whole window wins when the part of the wait that moves no bytes, the fixed latency L0 (a WAN round trip, a
+ * server's think time), exceeds n / (n - 1) chunk fills F: it saves (n - 1) waits per window and costs the n fills
+ * it no longer overlaps.
+ *
+ * L0 is not the answer time of a data request: that also holds the server reading the tail of the body out of the
+ * socket buffers (measured on the benchmark's loopback: 4-14 ms per 16 MiB answer at zero added latency, against
+ * 2 ms for the session request), time in which the link is busy and filling does overlap. So L0 is the answer time
+ * of a request without a body (the session request), lowered by any faster data answer later (the network got
+ * quicker); it is never raised by data answers.
  */
 
 export class RequestPacer {
   readonly #chunks: number;
   readonly #windowBytes: number;
   readonly #stallTimeoutMs: number;
+  /** Smoothed answer time of all requests (what a held chunk may wait). */
   #latencyMs: number | undefined;
+  /** Smoothed answer time of requests without a body. */
+  #bodilessMs: number | undefined;
   /** Request time per body byte (start to answer) of the latest request that carried data. */
   #msPerByte: number | undefined;
 
@@ -32,6 +38,12 @@ export class RequestPacer {
     return this.#latencyMs;
   }
 
+  /** The estimate of L0 (see the module comment), once measured. */
+  get fixedLatencyMs(): number | undefined {
+    if (this.#bodilessMs === undefined) return this.#latencyMs;
+    return this.#latencyMs === undefined ? this.#bodilessMs : Math.min(this.#bodilessMs, this.#latencyMs);
+  }
+
   /**
    * A request that started at `startedAt` with `bytes` of body had it handed to the OS at `sentAt` and was answered
    * at `answeredAt` (a non-final one: the final answer includes finalizing the object).
@@ -39,7 +51,8 @@ export class RequestPacer {
   observe(startedAt: number, sentAt: number, answeredAt: number, bytes: number): void {
     const sample = Math.max(0, answeredAt - sentAt);
     this.#latencyMs = this.#latencyMs === undefined ? sample : (this.#latencyMs + sample) / 2;
-    if (bytes > 0) this.#msPerByte = Math.max(0, answeredAt - startedAt) / bytes;
+    if (bytes === 0) this.#bodilessMs = this.#bodilessMs === undefined ? sample : (this.#bodilessMs + sample) / 2;
+    else this.#msPerByte = Math.max(0, answeredAt - startedAt) / bytes;
   }
 
   /**
@@ -48,8 +61,9 @@ export class RequestPacer {
    * deadline was sized for one chunk.
    */
   wholeWindow(fillMs: number | undefined): boolean {
-    if (this.#chunks < 2 || fillMs === undefined || this.#latencyMs === undefined) return false;
+    const fixed = this.fixedLatencyMs;
+    if (this.#chunks < 2 || fillMs === undefined || fixed === undefined) return false;
     if (this.#msPerByte !== undefined && this.#msPerByte * this.#windowBytes > this.#stallTimeoutMs / 2) return false;
-    return this.#latencyMs > fillMs;
+    return fixed * (this.#chunks - 1) > fillMs * this.#chunks;
   }
 }

@@ -29,18 +29,33 @@ function bodySizes(name: string): number[] {
 }
 
 describe('the pacer (pure decisions)', () => {
-  it('prefers the whole window once answers take longer than the writer needs to fill a chunk', () => {
+  it('prefers the whole window once the fixed latency exceeds n / (n - 1) chunk fills (two fills for two chunks)', () => {
     const pacer = new RequestPacer(2, K256, 60_000);
     expect(pacer.wholeWindow(1)).toBe(false); // nothing measured yet
-    pacer.observe(0, 0, 30, 0);
+    pacer.observe(0, 0, 30, 0); // the session request: 30 ms without a body
     expect(pacer.wholeWindow(undefined)).toBe(false);
     expect(pacer.wholeWindow(1)).toBe(true); // 30 ms answers, 1 ms to fill a chunk
-    expect(pacer.wholeWindow(40)).toBe(false); // a slow writer: sending each chunk as it fills wins
+    expect(pacer.wholeWindow(14)).toBe(true);
+    expect(pacer.wholeWindow(16)).toBe(false); // a slower writer: sending each chunk as it fills wins
     pacer.observe(0, 0, 2, 0);
     pacer.observe(0, 0, 2, 0);
-    expect(pacer.latencyMs).toBeCloseTo(9, 5);
-    expect(pacer.wholeWindow(8)).toBe(true);
-    expect(pacer.wholeWindow(10)).toBe(false);
+    expect(pacer.fixedLatencyMs).toBeCloseTo(9, 5);
+    expect(pacer.wholeWindow(4)).toBe(true);
+    expect(pacer.wholeWindow(5)).toBe(false);
+  });
+
+  it('data answers lower the fixed latency but never raise it: their wait includes the server draining the body', () => {
+    const pacer = new RequestPacer(2, MiB, 60_000);
+    pacer.observe(0, 0, 2, 0); // a quick session request (loopback)
+    for (let i = 0; i < 4; i++) pacer.observe(0, 10, 22, MiB); // 12 ms waits after each 1 MiB body
+    expect(pacer.latencyMs).toBeGreaterThan(10);
+    expect(pacer.fixedLatencyMs).toBe(2);
+    expect(pacer.wholeWindow(4)).toBe(false); // by the answer time alone (> 10 ms) it would have been true
+    const slow = new RequestPacer(2, MiB, 60_000);
+    slow.observe(0, 0, 40, 0);
+    for (let i = 0; i < 4; i++) slow.observe(0, 10, 12, MiB); // the network got quicker
+    expect(slow.fixedLatencyMs).toBeLessThan(5);
+    expect(slow.wholeWindow(4)).toBe(false);
   });
 
   it('never when a whole window would take more than half the stall timeout at the pace of the last request', () => {
