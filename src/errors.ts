@@ -217,6 +217,16 @@ export class SourceMismatchError extends GcsUploadError {
   }
 }
 
+/** The source's length differs from the declared `size`: no object was created. */
+export class SizeMismatchError extends GcsUploadError {
+  constructor(message: string) {
+    super('ERR_GCS_UPLOAD_SIZE_MISMATCH', `${message}; nothing was finalized: check the source, or leave size unset for data of unknown length`);
+  }
+  protected override sessionUsable(): boolean {
+    return false;
+  }
+}
+
 /** HTTP statuses GCS documents as transient. */
 export const RETRYABLE_STATUSES: ReadonlySet<number> = new Set([408, 429, 500, 502, 503, 504]);
 

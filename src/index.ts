@@ -25,6 +25,7 @@ export {
   RequestTimeoutError,
   RetryExhaustedError,
   SessionExpiredError,
+  SizeMismatchError,
   SourceMismatchError,
   UploadAbortedError,
 } from './errors.js';

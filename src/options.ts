@@ -62,6 +62,13 @@ export interface GcsWriteStreamOptions extends Preconditions {
    * `'beginning'`: at byte 0 (the stream skips, and checks, what the session already has).
    */
   sourceStart?: 'checkpoint' | 'beginning';
+  /**
+   * The object's exact size in bytes, when it is known up front (a file's size). It is declared to GCS
+   * (`X-Upload-Content-Length`), and a source that writes more, or ends with fewer bytes, fails the stream with a
+   * `SizeMismatchError` before anything is finalized: a source cut short never becomes a short object. Default:
+   * unknown.
+   */
+  size?: number;
   /** Bytes per request: a positive multiple of 262,144. Default 8 MiB. */
   chunkSize?: number;
   /** Chunk buffers held at most (the memory bound is `chunkSize * bufferChunks`). Default 2, minimum 1. */
@@ -100,6 +107,8 @@ export interface GcsWriteStreamOptions extends Preconditions {
 export interface NormalizedOptions {
   readonly bucket: string;
   readonly name: string;
+  /** The declared object size, if known. */
+  readonly size: number | undefined;
   readonly chunkSize: number;
   readonly bufferChunks: number;
   readonly adaptiveRequests: boolean;
@@ -309,6 +318,14 @@ export function normalizeOptions(given: GcsWriteStreamOptions, env: NodeJS.Proce
     throw new InvalidArgumentError('signal must be an AbortSignal');
   }
 
+  const size = options.size;
+  if (size !== undefined && (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0)) {
+    throw new InvalidArgumentError(`size must be a non-negative integer number of bytes, got ${String(size)}`);
+  }
+  if (size !== undefined && resume !== undefined && size < resume.bytesCommitted) {
+    throw new InvalidArgumentError(`size ${size} is less than the ${resume.bytesCommitted} bytes the checkpoint's session already holds`);
+  }
+
   const sourceStart = options.sourceStart ?? 'checkpoint';
   if (sourceStart !== 'checkpoint' && sourceStart !== 'beginning') {
     throw new InvalidArgumentError(`sourceStart must be 'checkpoint' or 'beginning', got ${String(sourceStart)}`);
@@ -337,6 +354,7 @@ export function normalizeOptions(given: GcsWriteStreamOptions, env: NodeJS.Proce
   return Object.freeze({
     bucket: options.bucket,
     name: options.name,
+    size,
     chunkSize,
     bufferChunks,
     adaptiveRequests: options.adaptiveRequests ?? true,

@@ -53,6 +53,8 @@ export interface SessionTarget {
   name: string;
   resource: Readonly<ObjectMetadata>;
   query: Readonly<Record<string, string>>;
+  /** The object's size, when declared up front. */
+  size?: number | undefined;
 }
 
 const USER_AGENT = 'gcs-resumable-stream/0.1';
@@ -91,6 +93,7 @@ export class ResumableSession {
       'User-Agent': USER_AGENT,
     };
     if (typeof resource.contentType === 'string') headers['X-Upload-Content-Type'] = resource.contentType;
+    if (this.#target.size !== undefined) headers['X-Upload-Content-Length'] = String(this.#target.size);
     const what = 'Opening the upload session';
     const res = await this.#send(what, { url: url.toString(), method: 'POST', headers, data: JSON.stringify({ ...resource, name }), onBodySent }, signal);
     if (res.status !== 200 && res.status !== 201) throw statusError(what, res, 'endpoint');

@@ -4,7 +4,7 @@
  * ends the window and waits for the verified object, `_destroy` aborts and cancels. It never builds a request.
  */
 import { Writable } from 'node:stream';
-import { GcsUploadError, UploadAbortedError } from './errors.js';
+import { GcsUploadError, SizeMismatchError, UploadAbortedError } from './errors.js';
 import { normalizeOptions, type GcsWriteStreamOptions, type NormalizedOptions } from './options.js';
 import type { UploadCheckpoint } from './checkpoint.js';
 import type { RetryEvent } from './retry.js';
@@ -126,6 +126,7 @@ export class GcsResumableWritable extends Writable {
       callback(this.#failure);
       return;
     }
+    if (this.#options.size !== undefined && this.#exceedsSize(chunk.length, callback)) return;
     // Fast path: the whole write fits in the window (no closure, no promise: this runs once per write).
     const copied = this.#uploader.window.write(chunk);
     if (copied === chunk.length) {
@@ -140,6 +141,7 @@ export class GcsResumableWritable extends Writable {
       callback(this.#failure);
       return;
     }
+    if (this.#options.size !== undefined && this.#exceedsSize(chunks.reduce((sum, entry) => sum + entry.chunk.length, 0), callback)) return;
     this.#acceptSlowly(
       chunks.map((entry) => entry.chunk),
       0,
@@ -148,6 +150,11 @@ export class GcsResumableWritable extends Writable {
   }
 
   override _final(callback: (error?: Error | null) => void): void {
+    const size = this.#options.size;
+    if (size !== undefined && this.bytesAccepted !== size) {
+      this.#failSize(new SizeMismatchError(`The source ended after ${this.bytesAccepted} of the declared ${size} bytes`), callback);
+      return;
+    }
     this.#uploader.window.end();
     this.#uploader.start().then(
       (object) => {
@@ -179,6 +186,21 @@ export class GcsResumableWritable extends Writable {
       },
       (failure: unknown) => callback(ownFailure ? error : silent ? null : (failure as Error)),
     );
+  }
+
+  /** With a declared size: fails the stream (and the upload, before anything is sent) if `incoming` bytes exceed it. */
+  #exceedsSize(incoming: number, callback: (error?: Error | null) => void): boolean {
+    const size = this.#options.size!;
+    const after = this.bytesAccepted + incoming;
+    if (after <= size) return false;
+    this.#failSize(new SizeMismatchError(`The source wrote more than the declared size of ${size} bytes (${after} so far)`), callback);
+    return true;
+  }
+
+  /** The upload fails with `error` (cancelling the session), and so does the write or end that found it. */
+  #failSize(error: SizeMismatchError, callback: (error?: Error | null) => void): void {
+    this.#uploader.abort(error);
+    callback(error);
   }
 
   /**

@@ -26,6 +26,8 @@ export interface SessionInfo {
   state: SessionState;
   /** Bytes persisted so far. */
   bytesCommitted: number;
+  /** The size the client announced when opening it (`X-Upload-Content-Length`), if it did. */
+  declaredSize?: number;
 }
 
 /** What a session is opened with. */
@@ -179,6 +181,7 @@ export class UploadSession {
       name: this.spec.name,
       state: this.#state,
       bytesCommitted: this.#committed,
+      ...(this.spec.declaredSize === undefined ? {} : { declaredSize: this.spec.declaredSize }),
     };
   }
 }
