@@ -91,7 +91,7 @@ async function cp(sourceArg: string, destinationArg: string, flags: CpFlags): Pr
   // Loaded only now: --help, --version and usage errors answer without loading the library and its HTTP stack.
   const { createGcsWriteStream } = await import('./index.js');
   const upload = createGcsWriteStream(
-    buildUploadOptions(destination, flags, checkpoint === undefined ? undefined : { checkpoint, sourceStart }),
+    buildUploadOptions(destination, flags, checkpoint === undefined ? undefined : { checkpoint, sourceStart }, plan.size),
   );
   const reporter = createProgressReporter({
     stream: process.stderr,

@@ -129,6 +129,8 @@ describe('gcs-stream cp', () => {
     });
     expect(exit.stderr).toMatch(new RegExp(`^gcs-stream: uploaded 1\\.0 MiB to gs://${BUCKET}/${name} in .*, 0 retries, generation \\d+$`, 'm'));
     expect(exit.stderr).not.toContain('\u001b['); // no terminal control sequences in logs
+    // A regular file's size is declared up front (a file that changes while it is read fails instead).
+    expect(ctx.server.listSessions().find((s) => s.name === name)?.declaredSize).toBe(SIZE);
   });
 
   it('uploads stdin (endpoint from STORAGE_EMULATOR_HOST); --quiet prints nothing', async () => {

@@ -53,6 +53,7 @@ export function buildUploadOptions(
   destination: GsLocation,
   flags: CpFlags,
   resume?: { checkpoint: UploadCheckpoint; sourceStart: 'checkpoint' | 'beginning' },
+  size?: number,
 ): GcsWriteStreamOptions {
   const metadata: ObjectMetadata = {};
   if (flags.cacheControl !== undefined) metadata.cacheControl = flags.cacheControl;
@@ -69,6 +70,9 @@ export function buildUploadOptions(
   if (flags.endpoint !== undefined) options.apiEndpoint = flags.endpoint;
   if (flags.userProject !== undefined) options.userProject = flags.userProject;
   if (flags.validation !== undefined) options.validation = flags.validation === 'none' ? false : flags.validation;
+  // A regular file's size is declared: a file that shrinks or grows while it is read fails the upload instead of
+  // storing whatever was read.
+  if (size !== undefined) options.size = size;
   if (resume !== undefined) {
     options.resume = resume.checkpoint;
     options.sourceStart = resume.sourceStart;
