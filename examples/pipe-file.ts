@@ -20,7 +20,8 @@ if (file === undefined || destination === null) {
 }
 
 const size = statSync(file).size;
-const upload = createGcsWriteStream({ bucket: destination[1]!, name: destination[2]!, apiEndpoint: values.endpoint });
+// Declaring the size makes a file that changes while it is read fail the upload instead of storing a torn copy.
+const upload = createGcsWriteStream({ bucket: destination[1]!, name: destination[2]!, apiEndpoint: values.endpoint, size });
 const started = Date.now();
 upload.on('progress', ({ bytesCommitted }) => {
   const percent = size === 0 ? 100 : Math.floor((bytesCommitted / size) * 100);
