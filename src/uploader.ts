@@ -461,8 +461,7 @@ export class Uploader {
    * (it is this session's, so nothing else is touched) and fail with what happened.
    */
   async #withdrawPremature(object: ObjectResource, signal: AbortSignal): Promise<never> {
-    const deleted = await this.#deleteGeneration(object, signal);
-    this.#withdrawn = deleted;
+    const deleted = await this.#withdraw(object, signal);
     throw new ProtocolError(
       `the server finalized the object at ${object.size} bytes before the client sent its total size ` +
         `(${this.window.bytesAccepted} bytes were written; GCS never does this, some emulators do on a status query); ` +
@@ -479,21 +478,25 @@ export class Uploader {
       this.window.dispose();
       return object;
     }
-    const deleted = await this.#deleteGeneration(object, signal);
-    this.#withdrawn = deleted;
+    const deleted = await this.#withdraw(object, signal);
     throw new ChecksumMismatchError(
       `The stored object does not match what was written (${problems.join(', ')}); ` +
         (deleted ? 'the corrupt generation was deleted' : 'deleting the corrupt generation failed: delete it by hand'),
     );
   }
 
-  async #deleteGeneration(object: ObjectResource, signal: AbortSignal): Promise<boolean> {
-    if (object.generation === undefined) return false;
-    try {
-      return await this.#session.deleteObject(object.generation, signal);
-    } catch {
-      return false;
+  /** Deletes a generation this session should not have published; records (and returns) whether that worked. */
+  async #withdraw(object: ObjectResource, signal: AbortSignal): Promise<boolean> {
+    let deleted = false;
+    if (object.generation !== undefined) {
+      try {
+        deleted = await this.#session.deleteObject(object.generation, signal);
+      } catch {
+        deleted = false;
+      }
     }
+    this.#withdrawn = deleted;
+    return deleted;
   }
 
   /** Best-effort DELETE of the session, bounded in time, never throwing. */
