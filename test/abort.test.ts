@@ -7,7 +7,6 @@ import { contentAt, K256, storedDigest, streamOptions, uniqueName, useLocalGcs }
 
 const ctx = useLocalGcs();
 
-/** A source that yields `good` bytes and then fails. */
 /** `good` bytes of content, then (once `fail` resolves) an error. */
 function failingSource(good: number, fail: Promise<unknown>): Readable {
   let sent = 0;
