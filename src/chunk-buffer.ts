@@ -72,12 +72,19 @@ export class ChunkBuffer {
   readonly #fills: number[] = [];
   /** The last write did not fit: the writer holds bytes beyond the window, so its last full slab is not the end. */
   #overflow = false;
+  /**
+   * The object's declared size, if any. GCS completes such a session as soon as that many bytes arrive, so the
+   * bytes that reach it are held until `end()`: they go out in the final request, never in one the server would
+   * finalize before the writer is done (a writer that then wrote more would have replaced the object).
+   */
+  readonly #declaredSize: number | undefined;
 
   /**
    * `startOffset` is the object offset of the first byte the writer will supply (non-zero when resuming); `hasher`,
    * if given, is fed every held byte in order and must already cover the bytes before `startOffset`.
    */
-  constructor(chunkSize: number, maxChunks: number, startOffset = 0, hasher?: FillHasher) {
+  constructor(chunkSize: number, maxChunks: number, startOffset = 0, hasher?: FillHasher, declaredSize?: number) {
+    this.#declaredSize = declaredSize;
     this.#chunkSize = chunkSize;
     this.#maxChunks = maxChunks;
     this.#accepted = startOffset;
@@ -223,16 +230,20 @@ export class ChunkBuffer {
       this.#realign();
       return this.nextSpan(whole, force);
     }
+    // At the declared size the last slab waits for end() (see #declaredSize); the others may go.
+    const usable = !this.#ended && this.#accepted === this.#declaredSize ? this.#slabs.length - 1 : this.#slabs.length;
     if (whole) {
       if (!this.#ended && (this.spaceAvailable > 0 || !(this.#overflow || force))) return undefined;
+      if (usable === 0) return undefined;
       // Slabs that follow each other in memory form one contiguous body; all but the last of them are full.
       let count = 1;
-      while (count < this.#slabs.length && this.#slabs[count]!.region === this.#slabs[count - 1]!.region + 1) count++;
+      while (count < usable && this.#slabs[count]!.region === this.#slabs[count - 1]!.region + 1) count++;
       const final = this.#ended && count === this.#slabs.length;
       return this.#span(count, final);
     }
     const full = first.filled === this.#chunkSize;
     if (this.#ended && this.#slabs.length === 1) return this.#span(1, true);
+    if (usable === 0) return undefined;
     // A full chunk goes out as soon as it is known not to be the last (a byte follows it, or the writer holds bytes
     // that did not fit), or when the writer could not go on otherwise. Holding it until then lets an object whose
     // size is a multiple of the chunk end with the data-carrying request instead of an extra empty `bytes */TOTAL`

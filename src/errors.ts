@@ -15,6 +15,8 @@ export interface UploadContext {
   outcome: string;
   /** Whether the session is still alive and could be resumed. */
   sessionAlive: boolean;
+  /** The object the session created, when one is known to exist although the stream failed (e.g. aborted late). */
+  object?: { readonly generation?: string | undefined } | undefined;
 }
 
 /** Base class of every error this library throws or emits. */
@@ -37,6 +39,11 @@ export class GcsUploadError extends Error {
   resumable: boolean;
   /** The session URI (non-enumerable; a bearer capability, never in messages). */
   declare readonly uploadUri: string | undefined;
+  /**
+   * The object resource, when the upload's object exists although the stream failed: `destroy()` came after GCS
+   * had finalized it, or a listener threw after it completed. Undefined otherwise.
+   */
+  object: unknown;
 
   constructor(
     code: string,
@@ -51,6 +58,7 @@ export class GcsUploadError extends Error {
     this.bytesCommitted = undefined;
     this.bytesAccepted = undefined;
     this.resumable = false;
+    this.object = undefined;
     Object.defineProperty(this, 'uploadUri', { value: undefined, enumerable: false, writable: true });
   }
 
@@ -61,8 +69,14 @@ export class GcsUploadError extends Error {
     this.bytesAccepted = ctx.bytesAccepted;
     Object.defineProperty(this, 'uploadUri', { value: ctx.uploadUri, enumerable: false, writable: false });
     this.resumable = ctx.uploadUri !== undefined && ctx.sessionAlive && this.sessionUsable();
+    this.object = ctx.object;
     const where = `gs://${ctx.bucket}/${ctx.name}`;
-    this.message += ` [${where}: ${ctx.bytesCommitted} of ${ctx.bytesAccepted} bytes committed; ${ctx.outcome}]`;
+    // A resumed session can hold more than this stream's source supplied.
+    const counts =
+      ctx.bytesCommitted <= ctx.bytesAccepted
+        ? `${ctx.bytesCommitted} of ${ctx.bytesAccepted} bytes committed`
+        : `the session holds ${ctx.bytesCommitted} bytes, the source supplied ${ctx.bytesAccepted}`;
+    this.message += ` [${where}: ${counts}; ${ctx.outcome}]`;
     return this;
   }
 
@@ -215,6 +229,28 @@ export class SourceMismatchError extends GcsUploadError {
   constructor(message: string) {
     super('ERR_GCS_UPLOAD_SOURCE_MISMATCH', `Cannot resume: ${message}; resume with the same source`);
   }
+}
+
+/**
+ * A `session`, `progress`, `retry` or `checkpoint` listener threw. That is a bug in the caller's code, not a fault
+ * to retry: the upload stops at once (its session is cancelled) and the listener's exception is the `cause`.
+ */
+export class ListenerError extends GcsUploadError {
+  /** The event whose listener threw. */
+  readonly event: string;
+  constructor(event: string, cause: unknown) {
+    super('ERR_GCS_UPLOAD_LISTENER', `A '${event}' listener threw (${describeListenerCause(cause)}); the upload was stopped`, { cause });
+    this.event = event;
+  }
+  protected override sessionUsable(): boolean {
+    return false;
+  }
+}
+
+function describeListenerCause(cause: unknown): string {
+  const text = cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause);
+  const oneLine = redact(text).replace(/\s+/g, ' ').trim();
+  return oneLine.length > 200 ? `${oneLine.slice(0, 200)}...` : oneLine;
 }
 
 /** The source's length differs from the declared `size`: no object was created. */

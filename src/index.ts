@@ -17,6 +17,7 @@ export {
   GcsUploadError,
   HttpStatusError,
   InvalidArgumentError,
+  ListenerError,
   NetworkError,
   NoProgressError,
   PermissionDeniedError,

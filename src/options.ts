@@ -344,6 +344,14 @@ export function normalizeOptions(given: GcsWriteStreamOptions, env: NodeJS.Proce
         "resume: MD5 cannot be continued from a checkpoint; use validation 'crc32c' or sourceStart 'beginning'",
       );
     }
+    if (sourceStart === 'beginning' && resume.bytesCommitted > 0 && resume.crc32c === undefined) {
+      // Without it the source's first bytes cannot be checked against the session's, and a different source
+      // would be spliced onto them.
+      throw new InvalidArgumentError(
+        `resume: the checkpoint has no crc32c state, so the source's first ${resume.bytesCommitted} bytes cannot be ` +
+          'checked against the bytes the session holds; start a new upload (checkpoints of this version always carry it)',
+      );
+    }
     if (sourceStart === 'checkpoint' && validation !== false && resume.crc32c === undefined) {
       throw new InvalidArgumentError(
         "resume: the checkpoint has no crc32c state; use sourceStart 'beginning' or validation false",

@@ -131,8 +131,11 @@ export class ResumableSession {
     onBodySent?: () => void,
   ): Promise<SessionState> {
     const end = offset + body.length - 1;
+    // A declared size is said in every Content-Range of the session: GCS completes the upload once that many bytes
+    // have arrived, whatever a request says, so the header should agree with what will happen.
+    const rangeTotal = total ?? this.#target.size;
     const range =
-      body.length === 0 ? `bytes */${total ?? '*'}` : `bytes ${offset}-${end}/${total ?? '*'}`;
+      body.length === 0 ? `bytes */${rangeTotal ?? '*'}` : `bytes ${offset}-${end}/${rangeTotal ?? '*'}`;
     const headers: Record<string, string> = { 'Content-Range': range, 'User-Agent': USER_AGENT };
     if (total !== undefined && hash !== undefined) headers['X-Goog-Hash'] = hash;
     const what =

@@ -7,7 +7,15 @@ import { defaultAuthClient } from './auth.js';
 import { ChunkBuffer, type Span } from './chunk-buffer.js';
 import { ObjectHasher } from './checksum.js';
 import type { UploadCheckpoint } from './checkpoint.js';
-import { ChecksumMismatchError, GcsUploadError, NoProgressError, ProtocolError, SourceMismatchError, UploadAbortedError } from './errors.js';
+import {
+  ChecksumMismatchError,
+  GcsUploadError,
+  ListenerError,
+  NoProgressError,
+  ProtocolError,
+  SourceMismatchError,
+  UploadAbortedError,
+} from './errors.js';
 import type { NormalizedOptions } from './options.js';
 import { asUploadError, reconcile, recover, type Ledger } from './recover.js';
 import { RequestPacer } from './pacing.js';
@@ -17,10 +25,16 @@ import { ResumableSession, type CancelOutcome, type ObjectResource, type Session
 
 /** How a failed upload ended: an object after all, or words for the error message. */
 interface Settlement {
+  /** The upload completed after all: the stream succeeds with it. */
   object?: ObjectResource;
+  /** The upload's object exists, but the stream fails anyway (the user aborted too late): reported on the error. */
+  existing?: ObjectResource;
   outcome: string;
   alive: boolean;
 }
+
+/** Which of the computed checksums a comparison uses (see #mismatches). */
+type Checksums = 'validated' | 'all';
 
 /** Progress counters; both only grow. */
 export interface UploadProgress {
@@ -36,6 +50,29 @@ export interface UploadObserver {
   progress(progress: UploadProgress): void;
   retry(event: RetryEvent): void;
   checkpoint(checkpoint: UploadCheckpoint): void;
+}
+
+/**
+ * The observer, with every call guarded: a listener that throws is a bug in the caller's code, not a transient
+ * fault, so it must not reach the retry loop (which would retry it, and open a new session each time). `fail`
+ * stops the upload with a ListenerError instead.
+ */
+function guardObserver(observer: UploadObserver, fail: (error: ListenerError) => void): UploadObserver {
+  const guard =
+    <T>(event: keyof UploadObserver, call: (value: T) => void) =>
+    (value: T): void => {
+      try {
+        call(value);
+      } catch (error) {
+        fail(new ListenerError(event, error));
+      }
+    };
+  return {
+    session: guard('session', (uri: string) => observer.session(uri)),
+    progress: guard('progress', (progress: UploadProgress) => observer.progress(progress)),
+    retry: guard('retry', (event: RetryEvent) => observer.retry(event)),
+    checkpoint: guard('checkpoint', (checkpoint: UploadCheckpoint) => observer.checkpoint(checkpoint)),
+  };
 }
 
 function debugRetry(event: RetryEvent): void {
@@ -78,15 +115,21 @@ export class Uploader {
   readonly #ledger: Ledger = { confirmed: 0, sentEnd: 0, total: undefined };
   /** Set once #verify withdrew (true) or failed to withdraw (false) a generation that did not match. */
   #withdrawn: boolean | undefined;
+  /**
+   * The resumed session had completed before this stream took it over: its object was created by an earlier
+   * process, and is never this stream's to withdraw, whatever happens here.
+   */
+  #completedBeforeResume = false;
   #result: Promise<ObjectResource> | undefined;
   #hashing = false;
 
   constructor(options: NormalizedOptions, observer: UploadObserver) {
     this.#options = options;
-    this.#observer = observer;
-    const resumeCrc = options.sourceOffset > 0 ? options.resume?.crc32c : undefined;
-    this.#hasher = new ObjectHasher(options.validation, resumeCrc ?? 0);
-    this.window = new ChunkBuffer(options.chunkSize, options.bufferChunks, options.sourceOffset, this.#hasher);
+    this.#observer = guardObserver(observer, (error) => this.abort(error));
+    // Continuing from a checkpoint's offset, the CRC32C goes on from the checkpoint's state (unknown without one).
+    const crcBefore = options.sourceOffset > 0 ? options.resume?.crc32c : 0;
+    this.#hasher = new ObjectHasher(options.validation, crcBefore);
+    this.window = new ChunkBuffer(options.chunkSize, options.bufferChunks, options.sourceOffset, this.#hasher, options.size);
     this.#budget = new RetryBudget(options.retry);
     this.#pacer = new RequestPacer(options.bufferChunks, options.chunkSize, options.retry.stallTimeoutMs);
     const client = options.authClient ?? defaultAuthClient(options.isEmulator);
@@ -141,7 +184,12 @@ export class Uploader {
       for (;;) {
         const span = await this.#nextSpan(signal);
         const { state, recovered } = await this.#send(span, signal);
-        if (state.complete && this.#ledger.total === undefined) await this.#withdrawPremature(state.object, signal);
+        if (state.complete && this.#ledger.total === undefined) {
+          if (!this.#reachedDeclaredSize(state.object)) await this.#withdrawPremature(state.object, signal);
+          // GCS completes a session with a declared size once that many bytes arrived: the success it is.
+          this.window.hashSome(Infinity);
+          this.#ledger.total = this.#options.size;
+        }
         const outcome = reconcile(state, this.#ledger);
         if (outcome.complete) {
           const object = await this.#verify(outcome.object, signal);
@@ -177,6 +225,7 @@ export class Uploader {
         uploadUri: this.#session.uri,
         outcome: settled.outcome,
         sessionAlive: settled.alive,
+        object: settled.existing,
       });
     }
   }
@@ -188,6 +237,9 @@ export class Uploader {
    */
   async #settle(failure: GcsUploadError): Promise<Settlement> {
     if (this.#session.uri === undefined) return { outcome: 'no session was opened', alive: false };
+    if (this.#completedBeforeResume) {
+      return { outcome: 'the session had completed before this stream resumed it; the stored object was left as it is', alive: false };
+    }
     if (this.#withdrawn !== undefined) {
       return { outcome: this.#withdrawn ? 'the corrupt generation was deleted' : 'the corrupt generation could not be deleted: delete it', alive: false };
     }
@@ -209,7 +261,11 @@ export class Uploader {
     }
     if (candidate !== undefined && this.#isOurs(candidate)) {
       if (userAborted) {
-        return { outcome: `the upload had already completed: generation ${candidate.generation ?? '?'} exists`, alive: false };
+        return {
+          outcome: `the upload had already completed: generation ${candidate.generation ?? '?'} holds every byte written (see error.object)`,
+          alive: false,
+          existing: candidate,
+        };
       }
       debug('completed despite the failure', { generation: candidate.generation });
       this.#ledger.confirmed = this.#ledger.total!;
@@ -221,9 +277,12 @@ export class Uploader {
     }
     if (cancel.kind === 'gone') return { outcome: 'the session no longer exists and no object was created', alive: false };
     if (finalSent) {
-      return lookupFailed
-        ? { outcome: `the final request was sent and its outcome is unknown: check whether gs://${this.#options.bucket}/${this.#options.name} was replaced`, alive: false }
-        : { outcome: 'no object was created', alive: false };
+      if (lookupFailed) {
+        return { outcome: `the final request was sent and its outcome is unknown: check whether gs://${this.#options.bucket}/${this.#options.name} was replaced`, alive: false };
+      }
+      return candidate === undefined
+        ? { outcome: 'no object of that name exists: no object was created', alive: false }
+        : { outcome: `the stored object (generation ${candidate.generation ?? '?'}) is not this upload's: no object was created`, alive: false };
     }
     return { outcome: 'the session could not be cancelled; without its total size it can never create an object', alive: true };
   }
@@ -235,7 +294,7 @@ export class Uploader {
   #isOurs(object: ObjectResource): boolean {
     if (this.#ledger.total === undefined) return false;
     const whole = this.#hasher;
-    if (this.#mismatches(object).length > 0) return false;
+    if (this.#mismatches(object, 'all').length > 0) return false;
     const crc = whole.crc32c;
     if (crc === undefined && whole.md5 === undefined) return false; // nothing to tell our bytes from someone else's
     if (crc !== undefined && object.crc32c === undefined) return false;
@@ -243,13 +302,17 @@ export class Uploader {
     return expectedOld === undefined || object.generation !== expectedOld;
   }
 
-  /** How `object` differs from what was written: size, and every checksum both sides have. */
-  #mismatches(object: ObjectResource): string[] {
+  /**
+   * How `object` differs from what was written: size, and every checksum both sides have. `validated` compares the
+   * checksums the validation mode asks for (verifying a finished upload); `all` every checksum computed (telling
+   * this upload's bytes from another object's).
+   */
+  #mismatches(object: ObjectResource, checksums: Checksums): string[] {
     const total = this.#ledger.total!;
     const whole = this.#hasher;
     const problems: string[] = [];
     if (object.size !== String(total)) problems.push(`size ${object.size} instead of ${total}`);
-    const crc = whole.crc32c;
+    const crc = checksums === 'all' ? whole.crc32c : whole.validatedCrc32c;
     if (crc !== undefined && object.crc32c !== undefined && object.crc32c !== crc) {
       problems.push(`crc32c ${object.crc32c} instead of ${crc}`);
     }
@@ -302,6 +365,10 @@ export class Uploader {
     const start = this.#options.sourceOffset;
     const guard = this.#skipGuard(checkpoint, start);
     if (state.complete) {
+      // An earlier process finished this session: the source must be the bytes of that object, and the object is
+      // left alone whatever this stream finds.
+      this.#completedBeforeResume = true;
+      this.#ledger.confirmed = Number(state.object.size);
       this.window.skipTo(Number.MAX_SAFE_INTEGER, guard);
       this.#resolveReady();
       while (!this.window.ended) {
@@ -310,9 +377,15 @@ export class Uploader {
       }
       const total = this.window.bytesAccepted;
       this.#ledger.total = total;
-      const object = await this.#verify(state.object, signal);
+      const problems = this.#mismatches(state.object, 'all');
+      if (problems.length > 0) {
+        throw new SourceMismatchError(
+          `the session had already completed, and its object differs from this source (${problems.join(', ')}); the stored object was left as it is`,
+        );
+      }
+      this.window.dispose();
       this.#ledger.confirmed = total;
-      return object;
+      return state.object;
     }
     if (state.committed < checkpoint.bytesCommitted) {
       throw new ProtocolError(
@@ -462,18 +535,29 @@ export class Uploader {
    */
   async #withdrawPremature(object: ObjectResource, signal: AbortSignal): Promise<never> {
     const deleted = await this.#withdraw(object, signal);
+    // Truncated only if the writer had supplied more than the object holds; otherwise the writer had not ended yet.
+    const what = Number(object.size) < this.window.bytesAccepted ? 'truncated generation' : 'generation';
     throw new ProtocolError(
       `the server finalized the object at ${object.size} bytes before the client sent its total size ` +
         `(${this.window.bytesAccepted} bytes were written; GCS never does this, some emulators do on a status query); ` +
         (deleted
-          ? 'that truncated generation was deleted'
-          : `deleting that truncated generation failed: delete gs://${this.#options.bucket}/${this.#options.name}#${object.generation ?? '?'} by hand`),
+          ? `that ${what} was deleted`
+          : `deleting that ${what} failed: delete gs://${this.#options.bucket}/${this.#options.name}#${object.generation ?? '?'} by hand`),
     );
   }
 
-  /** The object must have exactly the bytes written: size and every checksum we computed. */
+  /**
+   * Whether the session completed because it received the declared size (GCS completes such a session whatever
+   * the request said): every byte up to the size was sent and the object has that size.
+   */
+  #reachedDeclaredSize(object: ObjectResource): boolean {
+    const size = this.#options.size;
+    return size !== undefined && this.#ledger.sentEnd === size && this.window.bytesAccepted === size && object.size === String(size);
+  }
+
+  /** The object must have exactly the bytes written: size and every checksum the validation mode computes. */
   async #verify(object: ObjectResource, signal: AbortSignal): Promise<ObjectResource> {
-    const problems = this.#mismatches(object);
+    const problems = this.#mismatches(object, 'validated');
     if (problems.length === 0) {
       this.window.dispose();
       return object;

@@ -4,7 +4,7 @@
  * ends the window and waits for the verified object, `_destroy` aborts and cancels. It never builds a request.
  */
 import { Writable } from 'node:stream';
-import { GcsUploadError, SizeMismatchError, UploadAbortedError } from './errors.js';
+import { GcsUploadError, ListenerError, SizeMismatchError, UploadAbortedError } from './errors.js';
 import { normalizeOptions, type GcsWriteStreamOptions, type NormalizedOptions } from './options.js';
 import type { UploadCheckpoint } from './checkpoint.js';
 import type { RetryEvent } from './retry.js';
@@ -159,7 +159,15 @@ export class GcsResumableWritable extends Writable {
     this.#uploader.start().then(
       (object) => {
         this.#object = object;
-        this.emit('progress', { bytesAccepted: this.bytesAccepted, bytesCommitted: this.bytesCommitted });
+        try {
+          this.emit('progress', { bytesAccepted: this.bytesAccepted, bytesCommitted: this.bytesCommitted });
+        } catch (error) {
+          // The object exists (`object` says which); the caller's listener failed, and the stream says so.
+          const failure = new ListenerError('progress', error);
+          failure.object = object;
+          callback(failure);
+          return;
+        }
         callback();
       },
       (error: unknown) => callback(error as Error),
@@ -184,7 +192,12 @@ export class GcsResumableWritable extends Writable {
         this.#object = object;
         callback(error);
       },
-      (failure: unknown) => callback(ownFailure ? error : silent ? null : (failure as Error)),
+      (failure: unknown) => {
+        // Aborted after GCS had finalized: the object exists and the failure names it.
+        const existing = failure instanceof GcsUploadError ? failure.object : undefined;
+        if (existing !== undefined) this.#object = existing as ObjectResource;
+        callback(ownFailure ? error : silent ? null : (failure as Error));
+      },
     );
   }
 

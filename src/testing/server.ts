@@ -240,8 +240,8 @@ function normalizeOptions(options: LocalGcsOptions): NormalizedOptions {
  */
 export class LocalGcs {
   /**
-   * Emits `change` whenever a request arrives and whenever one ends (its records, sessions and objects are then
-   * up to date): await it instead of polling, e.g. `until(() => server.listSessions().length > 0, ...)`.
+   * Emits `change` whenever a request arrives, whenever an object is created, and whenever a request ends (its
+   * records, sessions and objects are then up to date): await it instead of polling, e.g. `until(() => server.listSessions().length > 0, ...)`.
    */
   readonly activity = new EventEmitter();
 
@@ -573,10 +573,12 @@ export class LocalGcs {
    */
   async #streamBytes(ex: Exchange, session: UploadSession, start: number, end: number, total: number | undefined): Promise<void> {
     const length = end - start + 1;
-    const last = total !== undefined && end + 1 === total;
+    const declared = session.spec.declaredSize;
+    const last = (total !== undefined && end + 1 === total) || (declared !== undefined && end + 1 === declared);
     const problem =
       (total !== undefined ? this.#totalProblem(session, total, session.committed) : undefined) ??
       (total !== undefined && end + 1 > total ? `Content-Range ends at byte ${end + 1} beyond the total size ${total}.` : undefined) ??
+      (total === undefined && declared !== undefined && end + 1 > declared ? `The upload was declared as ${declared} bytes but byte ${end} was sent.` : undefined) ??
       (!last && length % CHUNK_ALIGNMENT !== 0
         ? `Every chunk but the last must be a multiple of ${CHUNK_ALIGNMENT} bytes; this one has ${length}.`
         : undefined);
@@ -602,7 +604,7 @@ export class LocalGcs {
       return this.#send(ex, errorOutcome(400, `Content-Range covers ${length} bytes but the body has ${received}.`));
     }
     if (total !== undefined) session.total = total;
-    const outcome = last && session.committed === total ? this.#finalize(ex, session) : incomplete(session.committed);
+    const outcome = last && session.committed === end + 1 ? this.#finalize(ex, session) : incomplete(session.committed);
     return this.#finish(ex, undefined, outcome, committedBefore, start + received);
   }
 
@@ -659,7 +661,9 @@ export class LocalGcs {
     } else if (session.total !== undefined && end > session.total) {
       return errorOutcome(400, `The upload was declared as ${session.total} bytes but byte ${end - 1} was sent.`);
     }
-    const last = total !== undefined && end === total;
+    // GCS completes a session opened with X-Upload-Content-Length as soon as that many bytes have arrived, even
+    // when the request's Content-Range says `/*`.
+    const last = (total !== undefined && end === total) || (session.spec.declaredSize !== undefined && end === session.spec.declaredSize);
     if (!last && !range.openEnded && body.length % CHUNK_ALIGNMENT !== 0) {
       return errorOutcome(400, `Every chunk but the last must be a multiple of ${CHUNK_ALIGNMENT} bytes; this one has ${body.length}.`);
     }
@@ -667,7 +671,7 @@ export class LocalGcs {
     const persistUpTo = action?.type === 'partial' ? Math.min(action.bytes, body.length) : body.length;
     const skip = committed - start; // bytes of the body already persisted by an earlier request
     if (skip < persistUpTo) session.append(body.pieces, skip, persistUpTo);
-    if (last && session.committed === total && !holdFinalize) return this.#finalize(ex, session);
+    if (last && session.committed === end && !holdFinalize) return this.#finalize(ex, session);
     return incomplete(session.committed);
   }
 
@@ -706,6 +710,8 @@ export class LocalGcs {
     }
     const object = this.#store.create(bucket, name, content, meta);
     session.finalize(object);
+    // The object exists before its answer goes out (which a fault may delay or drop): say so now.
+    this.activity.emit('change');
     return jsonOutcome(200, object.resource);
   }
 
