@@ -45,6 +45,9 @@ export interface Span {
   final: boolean;
 }
 
+/** Bytes hashed per turn of the event loop by hashInBackground(): about 0.25 ms of native CRC32C. */
+const HASH_STEP = 1024 * 1024;
+
 /** How many slab fill times `fastestRecentFillMs` looks back over. */
 const RECENT_FILLS = 4;
 
@@ -78,6 +81,8 @@ export class ChunkBuffer {
    * finalize before the writer is done (a writer that then wrote more would have replaced the object).
    */
   readonly #declaredSize: number | undefined;
+  /** A hashInBackground() run is under way. */
+  #hashingInBackground = false;
 
   /**
    * `startOffset` is the object offset of the first byte the writer will supply (non-zero when resuming); `hasher`,
@@ -295,6 +300,21 @@ export class ChunkBuffer {
     if (this.#disposed) return false;
     this.#hashHeld(maxBytes);
     return this.#hasher !== undefined && this.#hashedUpTo < this.#accepted;
+  }
+
+  /**
+   * Hashes held bytes a step per turn of the event loop until caught up (call when a request goes out): while it is
+   * in flight the CPU would otherwise wait, and the writer then fills without hashing (commits and the final span
+   * hash whatever is left themselves).
+   */
+  hashInBackground(): void {
+    if (this.#hashingInBackground) return;
+    this.#hashingInBackground = true;
+    const step = (): void => {
+      if (this.hashSome(HASH_STEP)) setImmediate(step);
+      else this.#hashingInBackground = false;
+    };
+    setImmediate(step);
   }
 
   /** Wakes every waiter without changing anything (they re-check their own conditions, e.g. an abort). */

@@ -4,7 +4,7 @@
  * are reduced to their origin and path) or object data.
  */
 import { debuglog } from 'node:util';
-import { redact } from './errors.js';
+import { redact } from './error-text.js';
 
 const log = debuglog('gcs-resumable-stream');
 

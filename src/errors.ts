@@ -1,8 +1,11 @@
 /**
  * Error classes. Every failure the stream reports is a {@link GcsUploadError} with a stable `code`; subclasses
- * build their own messages so that wording stays consistent. The session URI is a bearer capability: it is never
- * part of a message and is kept non-enumerable so that loggers that dump own properties do not print it.
+ * build their own messages from structured fields (what happened, what was committed, what to do), so wording
+ * stays consistent and no caller writes prose into them. The session URI is a bearer capability: it is never part
+ * of a message and is kept non-enumerable so that loggers that dump own properties do not print it.
  */
+import { describeMismatches, describeOutcome, type Mismatch, type Outcome } from './outcome.js';
+import { describeCause, oneLine, sanitizeCause } from './error-text.js';
 
 /** What the uploader knew when the failure was reported; appended to the message once. */
 export interface UploadContext {
@@ -11,10 +14,8 @@ export interface UploadContext {
   bytesAccepted: number;
   bytesCommitted: number;
   uploadUri: string | undefined;
-  /** What became of the session, in words ending the message (e.g. "the session was cancelled..."). */
-  outcome: string;
-  /** Whether the session is still alive and could be resumed. */
-  sessionAlive: boolean;
+  /** What became of the session; worded at the end of the message. */
+  outcome: Outcome;
   /** The object the session created, when one is known to exist although the stream failed (e.g. aborted late). */
   object?: { readonly generation?: string | undefined } | undefined;
 }
@@ -68,7 +69,8 @@ export class GcsUploadError extends Error {
     this.bytesCommitted = ctx.bytesCommitted;
     this.bytesAccepted = ctx.bytesAccepted;
     Object.defineProperty(this, 'uploadUri', { value: ctx.uploadUri, enumerable: false, writable: false });
-    this.resumable = ctx.uploadUri !== undefined && ctx.sessionAlive && this.sessionUsable();
+    // Only a session that could not be cancelled is still alive.
+    this.resumable = ctx.uploadUri !== undefined && ctx.outcome.kind === 'uncancelled' && this.sessionUsable();
     this.object = ctx.object;
     const where = `gs://${ctx.bucket}/${ctx.name}`;
     // A resumed session can hold more than this stream's source supplied.
@@ -76,7 +78,7 @@ export class GcsUploadError extends Error {
       ctx.bytesCommitted <= ctx.bytesAccepted
         ? `${ctx.bytesCommitted} of ${ctx.bytesAccepted} bytes committed`
         : `the session holds ${ctx.bytesCommitted} bytes, the source supplied ${ctx.bytesAccepted}`;
-    this.message += ` [${where}: ${counts}; ${ctx.outcome}]`;
+    this.message += ` [${where}: ${counts}; ${describeOutcome(ctx.outcome, where)}]`;
     return this;
   }
 
@@ -179,20 +181,99 @@ export class SessionExpiredError extends GcsUploadError {
   }
 }
 
+/** The ways a server can break the resumable protocol (see {@link ProtocolError}). */
+export type ProtocolViolation =
+  | { readonly kind: 'no-location' }
+  | { readonly kind: 'bad-location' }
+  | { readonly kind: 'foreign-origin'; readonly sessionOrigin: string; readonly endpointOrigin: string }
+  | { readonly kind: 'malformed-range'; readonly header: string }
+  | { readonly kind: 'range-overflow' }
+  | { readonly kind: 'not-json' }
+  | { readonly kind: 'not-object' }
+  | { readonly kind: 'final-before-total' }
+  | {
+      readonly kind: 'premature-final';
+      readonly objectSize: string;
+      readonly bytesWritten: number;
+      readonly deleted: boolean;
+      readonly generation: string | undefined;
+      readonly target: string;
+    }
+  | { readonly kind: 'offset-backwards'; readonly reported: number; readonly committed: number }
+  | { readonly kind: 'offset-beyond-sent'; readonly reported: number; readonly sent: number }
+  | { readonly kind: 'below-checkpoint'; readonly holds: number; readonly recorded: number };
+
+function describeViolation(v: ProtocolViolation, status: number | undefined): string {
+  switch (v.kind) {
+    case 'no-location':
+      return 'the session was opened but the response has no Location header';
+    case 'bad-location':
+      return 'the Location header of the session is not a valid URL';
+    case 'foreign-origin':
+      return `the session URI is on another origin (${v.sessionOrigin}) than the endpoint (${v.endpointOrigin}); refusing to send data or credentials there`;
+    case 'malformed-range':
+      return `the 308 response has a malformed Range header (${JSON.stringify(v.header.slice(0, 40))})`;
+    case 'range-overflow':
+      return 'the Range header is out of range';
+    case 'not-json':
+      return `the completed upload's response (HTTP ${status ?? '?'}) is not JSON`;
+    case 'not-object':
+      return `the completed upload's response (HTTP ${status ?? '?'}) is not an object resource`;
+    case 'final-before-total':
+      return 'the server finalized the object before the client sent its total size';
+    case 'premature-final': {
+      // Truncated only if the writer had supplied more than the object holds; otherwise it had not ended yet.
+      const what = Number(v.objectSize) < v.bytesWritten ? 'truncated generation' : 'generation';
+      return (
+        `the server finalized the object at ${v.objectSize} bytes before the client sent its total size ` +
+        `(${v.bytesWritten} bytes were written; GCS never does this, some emulators do on a status query); ` +
+        (v.deleted ? `that ${what} was deleted` : `deleting that ${what} failed: delete ${v.target}#${v.generation ?? '?'} by hand`)
+      );
+    }
+    case 'offset-backwards':
+      return `the committed offset went backwards: the server now reports ${v.reported} bytes after confirming ${v.committed}`;
+    case 'offset-beyond-sent':
+      return `the server reports ${v.reported} bytes committed but only ${v.sent} were sent`;
+    case 'below-checkpoint':
+      return `the session holds ${v.holds} bytes but the checkpoint recorded ${v.recorded} as committed`;
+  }
+}
+
 /** The server broke the resumable protocol (impossible offsets, missing headers, malformed bodies). */
 export class ProtocolError extends GcsUploadError {
-  constructor(message: string, status?: number) {
-    super('ERR_GCS_UPLOAD_PROTOCOL', `Protocol violation by the server: ${message}`, status === undefined ? {} : { status });
+  /** What the server did. */
+  readonly violation: ProtocolViolation;
+  constructor(violation: ProtocolViolation, status?: number) {
+    super('ERR_GCS_UPLOAD_PROTOCOL', `Protocol violation by the server: ${describeViolation(violation, status)}`, status === undefined ? {} : { status });
+    this.violation = violation;
   }
   protected override sessionUsable(): boolean {
     return false;
   }
 }
 
+/** How the checksums failed (see {@link ChecksumMismatchError}). */
+export type ChecksumFailure =
+  /** GCS stored an object that differs from what was written; its generation was deleted, or could not be. */
+  | { readonly kind: 'stored'; readonly mismatches: readonly Mismatch[]; readonly deleted: boolean; readonly generation: string | undefined }
+  /** GCS refused to finalize: what it received does not match the checksum sent with the final request. */
+  | { readonly kind: 'refused'; readonly serverMessage: string };
+
 /** The object GCS stored does not match what was written (or GCS refused the whole-object checksum). */
 export class ChecksumMismatchError extends GcsUploadError {
-  constructor(message: string, status?: number) {
-    super('ERR_GCS_UPLOAD_CHECKSUM_MISMATCH', message, status === undefined ? {} : { status });
+  /** What differed, and what became of it. */
+  readonly failure: ChecksumFailure;
+  constructor(failure: ChecksumFailure) {
+    super(
+      'ERR_GCS_UPLOAD_CHECKSUM_MISMATCH',
+      failure.kind === 'refused'
+        ? 'GCS refused to finalize the object: the data it received does not match the checksum of what was written ' +
+            `(${failure.serverMessage}). No object was created; retry the upload`
+        : `The stored object does not match what was written (${describeMismatches(failure.mismatches)}); ` +
+            (failure.deleted ? 'the corrupt generation was deleted' : 'deleting the corrupt generation failed: delete it by hand'),
+      failure.kind === 'refused' ? { status: 400 } : {},
+    );
+    this.failure = failure;
   }
   protected override sessionUsable(): boolean {
     return false;
@@ -224,10 +305,33 @@ export class NoProgressError extends GcsUploadError {
   }
 }
 
-/** A resumed upload's source does not fit the session (too short, or different bytes than before). */
+/** How a resumed source differs from the session (see {@link SourceMismatchError}). */
+export type SourceMismatch =
+  /** The source's first `bytes` do not hash to the checkpoint's CRC32C. */
+  | { readonly kind: 'prefix-differs'; readonly bytes: number }
+  /** The source ended before the offset the session already holds. */
+  | { readonly kind: 'ended-early'; readonly supplied: number; readonly holds: number }
+  /** The session had completed, and its object differs from the source. */
+  | { readonly kind: 'completed-differs'; readonly mismatches: readonly Mismatch[] };
+
+function describeSourceMismatch(m: SourceMismatch): string {
+  switch (m.kind) {
+    case 'prefix-differs':
+      return `the source's first ${m.bytes} bytes differ from the bytes uploaded before the checkpoint`;
+    case 'ended-early':
+      return `the source ended after ${m.supplied} bytes, but the session already holds ${m.holds}`;
+    case 'completed-differs':
+      return `the session had already completed, and its object differs from this source (${describeMismatches(m.mismatches)}); the stored object was left as it is`;
+  }
+}
+
+/** A resumed upload's source does not continue the session: it ended early, or its bytes differ. */
 export class SourceMismatchError extends GcsUploadError {
-  constructor(message: string) {
-    super('ERR_GCS_UPLOAD_SOURCE_MISMATCH', `Cannot resume: ${message}; resume with the same source`);
+  /** How the source differs. */
+  readonly mismatch: SourceMismatch;
+  constructor(mismatch: SourceMismatch) {
+    super('ERR_GCS_UPLOAD_SOURCE_MISMATCH', `Cannot resume: ${describeSourceMismatch(mismatch)}; resume with the same source`);
+    this.mismatch = mismatch;
   }
 }
 
@@ -248,15 +352,23 @@ export class ListenerError extends GcsUploadError {
 }
 
 function describeListenerCause(cause: unknown): string {
-  const text = cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause);
-  const oneLine = redact(text).replace(/\s+/g, ' ').trim();
-  return oneLine.length > 200 ? `${oneLine.slice(0, 200)}...` : oneLine;
+  return oneLine(cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause));
 }
 
 /** The source's length differs from the declared `size`: no object was created. */
 export class SizeMismatchError extends GcsUploadError {
-  constructor(message: string) {
-    super('ERR_GCS_UPLOAD_SIZE_MISMATCH', `${message}; nothing was finalized: check the source, or leave size unset for data of unknown length`);
+  /** The declared size. */
+  readonly size: number;
+  /** Bytes the source had written when the mismatch was found. */
+  readonly written: number;
+  constructor(size: number, written: number) {
+    const what =
+      written > size
+        ? `The source wrote more than the declared size of ${size} bytes (${written} so far)`
+        : `The source ended after ${written} of the declared ${size} bytes`;
+    super('ERR_GCS_UPLOAD_SIZE_MISMATCH', `${what}; nothing was finalized: check the source, or leave size unset for data of unknown length`);
+    this.size = size;
+    this.written = written;
   }
   protected override sessionUsable(): boolean {
     return false;
@@ -270,49 +382,3 @@ function suffix(serverMessage: string | undefined): string {
   return serverMessage ? ` (${serverMessage})` : '';
 }
 
-const UPLOAD_ID = /upload_id=[^&\s"']+/g;
-const BEARER = /Bearer\s+[A-Za-z0-9._~+/=-]+/g;
-
-/** Removes upload ids and bearer tokens from any text that may reach a message or a log. */
-export function redact(text: string): string {
-  return text.replace(UPLOAD_ID, 'upload_id=<redacted>').replace(BEARER, 'Bearer <redacted>');
-}
-
-/** The errors of a cause chain, outermost first (cycles cut). */
-function causeChain(cause: unknown): Error[] {
-  const chain: Error[] = [];
-  let current: unknown = cause;
-  while (current instanceof Error && !chain.includes(current)) {
-    chain.push(current);
-    current = current.cause;
-  }
-  return chain;
-}
-
-/**
- * A copy of the innermost error of a cause chain (the system error a user can act on), with its code and a
- * redacted message, and nothing else: no request config, no URLs with upload ids, no bodies.
- */
-export function sanitizeCause(cause: unknown): Error {
-  const source = causeChain(cause).at(-1) ?? new Error(String(cause));
-  const copy = new Error(redact(source.message).slice(0, 300));
-  copy.name = source.name;
-  const code = (source as { code?: unknown }).code;
-  if (typeof code === 'string' || typeof code === 'number') Object.assign(copy, { code });
-  copy.stack = `${copy.name}: ${copy.message}`;
-  return copy;
-}
-
-/** A short, redacted description of a low-level failure (a system error code, or a message). */
-export function describeCause(cause: unknown): string {
-  // Network failures arrive wrapped (GaxiosError -> TypeError('fetch failed') -> SystemError); the innermost code
-  // is what a user can act on.
-  let best: string | undefined;
-  for (const error of causeChain(cause)) {
-    const code = (error as { code?: unknown }).code;
-    if (typeof code === 'string' && /^[A-Z_]+$/.test(code)) best = code;
-  }
-  if (best) return best;
-  if (cause instanceof Error) return redact(cause.message).slice(0, 200);
-  return redact(String(cause)).slice(0, 200);
-}

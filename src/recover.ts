@@ -10,8 +10,8 @@ import type { ObjectResource, ResumableSession, SessionState } from './session.j
 
 /** What the client knows about the session's offset. */
 export interface Ledger {
-  /** Highest committed offset the server has reported. */
-  confirmed: number;
+  /** The committed offset: the highest the server has reported. */
+  committed: number;
   /** End of the furthest byte range ever sent. */
   sentEnd: number;
   /** Total size, once a request carried it. */
@@ -25,18 +25,16 @@ export type Reconciled = { readonly complete: false; readonly committed: number 
 export function reconcile(state: SessionState, ledger: Readonly<Ledger>): Reconciled {
   if (state.complete) {
     if (ledger.total === undefined) {
-      throw new ProtocolError('the server finalized the object before the client sent its total size');
+      throw new ProtocolError({ kind: 'final-before-total' });
     }
     return state;
   }
   const { committed } = state;
-  if (committed < ledger.confirmed) {
-    throw new ProtocolError(
-      `the committed offset went backwards: the server now reports ${committed} bytes after confirming ${ledger.confirmed}`,
-    );
+  if (committed < ledger.committed) {
+    throw new ProtocolError({ kind: 'offset-backwards', reported: committed, committed: ledger.committed });
   }
   if (committed > ledger.sentEnd) {
-    throw new ProtocolError(`the server reports ${committed} bytes committed but only ${ledger.sentEnd} were sent`);
+    throw new ProtocolError({ kind: 'offset-beyond-sent', reported: committed, sent: ledger.sentEnd });
   }
   return state;
 }

@@ -7,17 +7,16 @@ import { getHeader, type AuthorizedClient, type HttpRequest, type HttpResponse }
 import {
   AuthenticationError,
   ChecksumMismatchError,
-  describeCause,
   GcsUploadError,
   HttpStatusError,
   NetworkError,
   PermissionDeniedError,
   PreconditionFailedError,
   ProtocolError,
-  redact,
   RequestTimeoutError,
   SessionExpiredError,
 } from './errors.js';
+import { describeCause, oneLine } from './error-text.js';
 import type { ObjectMetadata } from './options.js';
 import { debug, debugEnabled, safeUrl } from './debug.js';
 import { httpAdapter } from './transport.js';
@@ -98,21 +97,17 @@ export class ResumableSession {
     const res = await this.#send(what, { url: url.toString(), method: 'POST', headers, data: JSON.stringify({ ...resource, name }), onBodySent }, signal);
     if (res.status !== 200 && res.status !== 201) throw statusError(what, res, 'endpoint');
     const location = getHeader(res.headers, 'location');
-    if (!location) throw new ProtocolError('the session was opened but the response has no Location header', res.status);
+    if (!location) throw new ProtocolError({ kind: 'no-location' }, res.status);
     let sessionUrl: URL;
     try {
       sessionUrl = new URL(location);
     } catch {
-      throw new ProtocolError('the Location header of the session is not a valid URL', res.status);
+      throw new ProtocolError({ kind: 'bad-location' }, res.status);
     }
     const endpoint = new URL(apiEndpoint);
     if (sessionUrl.origin !== endpoint.origin) {
       // Data and credentials go only where the user pointed us; a session elsewhere is never followed.
-      throw new ProtocolError(
-        `the session URI is on another origin (${sessionUrl.protocol}//${sessionUrl.host}) than the endpoint ` +
-          `(${endpoint.origin}); refusing to send data or credentials there`,
-        res.status,
-      );
+      throw new ProtocolError({ kind: 'foreign-origin', sessionOrigin: `${sessionUrl.protocol}//${sessionUrl.host}`, endpointOrigin: endpoint.origin }, res.status);
     }
     this.#uri = sessionUrl.toString();
     return this.#uri;
@@ -283,10 +278,10 @@ export function parseRange(header: string | undefined, status: number): number {
   if (header === undefined || header === '') return 0;
   const match = /^bytes=0-(\d{1,16})$/.exec(header.trim());
   if (!match) {
-    throw new ProtocolError(`the 308 response has a malformed Range header (${JSON.stringify(header.slice(0, 40))})`, status);
+    throw new ProtocolError({ kind: 'malformed-range', header }, status);
   }
   const last = Number(match[1]);
-  if (!Number.isSafeInteger(last)) throw new ProtocolError('the Range header is out of range', status);
+  if (!Number.isSafeInteger(last)) throw new ProtocolError({ kind: 'range-overflow' }, status);
   return last + 1;
 }
 
@@ -296,7 +291,7 @@ function parseObject(res: HttpResponse): ObjectResource {
     try {
       value = JSON.parse(value);
     } catch {
-      throw new ProtocolError(`the completed upload's response (HTTP ${res.status}) is not JSON`, res.status);
+      throw new ProtocolError({ kind: 'not-json' }, res.status);
     }
   }
   const object = value as Partial<ObjectResource> | null;
@@ -307,7 +302,7 @@ function parseObject(res: HttpResponse): ObjectResource {
     typeof object.bucket !== 'string' ||
     !/^\d+$/.test(String(object.size))
   ) {
-    throw new ProtocolError(`the completed upload's response (HTTP ${res.status}) is not an object resource`, res.status);
+    throw new ProtocolError({ kind: 'not-object' }, res.status);
   }
   return { ...(object as ObjectResource), size: String(object.size) };
 }
@@ -327,9 +322,7 @@ function serverMessage(res: HttpResponse): string | undefined {
     const message = (data as { error?: { message?: unknown } }).error?.message;
     if (typeof message === 'string') text = message;
   }
-  if (text === undefined) return undefined;
-  const oneLine = redact(text).replace(/\s+/g, ' ').trim();
-  return oneLine.length > 200 ? `${oneLine.slice(0, 200)}...` : oneLine;
+  return text === undefined ? undefined : oneLine(text);
 }
 
 function retryAfterMs(res: HttpResponse): number | undefined {
@@ -360,10 +353,7 @@ function statusError(what: string, res: HttpResponse, target: 'session' | 'endpo
     case 400:
       // A refusal to finalize over checksums can also reach a status query after the final response was lost.
       if (message !== undefined && /crc32c|md5|hash|checksum/i.test(message)) {
-        return new ChecksumMismatchError(
-          `GCS refused to finalize the object: the data it received does not match the checksum of what was written (${message}). No object was created; retry the upload`,
-          400,
-        );
+        return new ChecksumMismatchError({ kind: 'refused', serverMessage: message });
       }
       return new HttpStatusError(what, res.status, message);
     default:

@@ -152,7 +152,7 @@ export class GcsResumableWritable extends Writable {
   override _final(callback: (error?: Error | null) => void): void {
     const size = this.#options.size;
     if (size !== undefined && this.bytesAccepted !== size) {
-      this.#failSize(new SizeMismatchError(`The source ended after ${this.bytesAccepted} of the declared ${size} bytes`), callback);
+      this.#failSize(new SizeMismatchError(size, this.bytesAccepted), callback);
       return;
     }
     this.#uploader.window.end();
@@ -206,7 +206,7 @@ export class GcsResumableWritable extends Writable {
     const size = this.#options.size!;
     const after = this.bytesAccepted + incoming;
     if (after <= size) return false;
-    this.#failSize(new SizeMismatchError(`The source wrote more than the declared size of ${size} bytes (${after} so far)`), callback);
+    this.#failSize(new SizeMismatchError(size, after), callback);
     return true;
   }
 

@@ -1,0 +1,57 @@
+/**
+ * Text that may reach an error message or a debug line, made safe: upload ids and bearer tokens removed, low-level
+ * causes reduced to what a user can act on (a system error code), lengths bounded.
+ */
+
+const UPLOAD_ID = /upload_id=[^&\s"']+/g;
+const BEARER = /Bearer\s+[A-Za-z0-9._~+/=-]+/g;
+
+/** Removes upload ids and bearer tokens from any text that may reach a message or a log. */
+export function redact(text: string): string {
+  return text.replace(UPLOAD_ID, 'upload_id=<redacted>').replace(BEARER, 'Bearer <redacted>');
+}
+
+/** The errors of a cause chain, outermost first (cycles cut). */
+function causeChain(cause: unknown): Error[] {
+  const chain: Error[] = [];
+  let current: unknown = cause;
+  while (current instanceof Error && !chain.includes(current)) {
+    chain.push(current);
+    current = current.cause;
+  }
+  return chain;
+}
+
+/**
+ * A copy of the innermost error of a cause chain (the system error a user can act on), with its code and a
+ * redacted message, and nothing else: no request config, no URLs with upload ids, no bodies.
+ */
+export function sanitizeCause(cause: unknown): Error {
+  const source = causeChain(cause).at(-1) ?? new Error(String(cause));
+  const copy = new Error(redact(source.message).slice(0, 300));
+  copy.name = source.name;
+  const code = (source as { code?: unknown }).code;
+  if (typeof code === 'string' || typeof code === 'number') Object.assign(copy, { code });
+  copy.stack = `${copy.name}: ${copy.message}`;
+  return copy;
+}
+
+/** A short, redacted description of a low-level failure (a system error code, or a message). */
+export function describeCause(cause: unknown): string {
+  // Network failures arrive wrapped (GaxiosError -> TypeError('fetch failed') -> SystemError); the innermost code
+  // is what a user can act on.
+  let best: string | undefined;
+  for (const error of causeChain(cause)) {
+    const code = (error as { code?: unknown }).code;
+    if (typeof code === 'string' && /^[A-Z_]+$/.test(code)) best = code;
+  }
+  if (best) return best;
+  if (cause instanceof Error) return redact(cause.message).slice(0, 200);
+  return redact(String(cause)).slice(0, 200);
+}
+
+/** `text` redacted, on one line, at most `max` characters (longer text ends in `...`). */
+export function oneLine(text: string, max = 200): string {
+  const line = redact(text).replace(/\s+/g, ' ').trim();
+  return line.length > max ? `${line.slice(0, max)}...` : line;
+}
