@@ -6,9 +6,9 @@
 import { httpAdapter } from './transport.js';
 
 /**
- * The request options this library passes to {@link AuthorizedClient.request}: gaxios options. At run time they
- * also carry `adapter`, the transport of `transport.ts`; wrappers should pass the options on unchanged (spread
- * them) so that it stays in place.
+ * The request options this library passes to {@link AuthorizedClient.request}: gaxios options. A client given as
+ * `authClient` gets them with `adapter` added, the transport of `transport.ts`, so that gaxios sends bodies as they
+ * are. A wrapper may pass on only some of them: uploads still work (through gaxios's own transport then).
  */
 export interface HttpRequest {
   url: string;
@@ -70,7 +70,20 @@ class LazyGoogleAuth implements AuthorizedClient {
 
 /** The client used when none was given: credentials from the environment, or none for an emulator. */
 export function defaultAuthClient(isEmulator: boolean): AuthorizedClient {
-  return isEmulator ? unauthenticatedClient : new LazyGoogleAuth();
+  return isEmulator ? unauthenticatedClient : withTransport(new LazyGoogleAuth());
+}
+
+/**
+ * `client` (a user's, or google-auth-library's), sending through this library's transport: gaxios calls the
+ * `adapter` option instead of its own fetch. The client itself is not changed.
+ */
+export function withTransport(client: AuthorizedClient): AuthorizedClient {
+  return { request: (options) => client.request({ ...options, adapter: httpAdapter } as HttpRequest) };
+}
+
+/** The client an upload talks through: the user's `authClient` with the transport, or the default. */
+export function clientFor(options: { readonly authClient: AuthorizedClient | undefined; readonly isEmulator: boolean }): AuthorizedClient {
+  return options.authClient === undefined ? defaultAuthClient(options.isEmulator) : withTransport(options.authClient);
 }
 
 /** Reads one response header whatever the header container's shape. */

@@ -19,7 +19,6 @@ import {
 import { describeCause, oneLine } from './error-text.js';
 import type { ObjectMetadata } from './options.js';
 import { debug, debugEnabled, safeUrl } from './debug.js';
-import { httpAdapter } from './transport.js';
 
 /** The object resource GCS returns when an upload completes: the writable fields, plus what GCS sets. */
 export interface ObjectResource extends ObjectMetadata {
@@ -223,17 +222,16 @@ export class ResumableSession {
     const onAbort = (): void => controller.abort(signal.reason);
     signal.addEventListener('abort', onAbort, { once: true });
     try {
-      const options: HttpRequest & { adapter: typeof httpAdapter } = {
+      const options: HttpRequest = {
         ...request,
         responseType: 'text',
         validateStatus: acceptAllBut401,
         retry: false,
         redirect: 'manual',
         signal: controller.signal,
-        adapter: httpAdapter,
       };
       if (debugEnabled()) debug('request', { method: request.method, url: safeUrl(request.url), range: request.headers['Content-Range'], bytes: request.data?.length ?? 0 });
-      const response = await this.#client.request(options);
+      const response = await untilAborted(answerOf(this.#client.request(options)), controller.signal);
       if (debugEnabled()) debug('response', { method: request.method, status: response.status, range: getHeader(response.headers, 'range') });
       return response;
     } catch (error) {
@@ -245,6 +243,30 @@ export class ResumableSession {
       signal.removeEventListener('abort', onAbort);
     }
   }
+}
+
+/**
+ * The response, also when the client threw it: a wrapper that passes on only some of our request options (not
+ * `validateStatus`) makes gaxios throw a GaxiosError for a 308, which is the protocol's "incomplete", not a failure.
+ */
+async function answerOf(request: Promise<HttpResponse>): Promise<HttpResponse> {
+  try {
+    return await request;
+  } catch (error) {
+    const response = (error as { response?: HttpResponse }).response;
+    if (response !== undefined && typeof response.status === 'number' && response.status !== 401) return response;
+    throw error;
+  }
+}
+
+/** `request`, or the signal's reason once it aborts: a client that ignores the signal cannot outlive the deadline. */
+function untilAborted<T>(request: Promise<T>, signal: AbortSignal): Promise<T> {
+  let onAbort: (() => void) | undefined;
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(signal.reason as Error);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  return Promise.race([request, aborted]).finally(() => signal.removeEventListener('abort', onAbort!));
 }
 
 /** Every status is the library's to interpret, except 401, which auth clients answer with one token refresh. */

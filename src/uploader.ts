@@ -3,7 +3,7 @@
  * recovers after failures, and verifies the final object. It knows nothing about Node streams; the writable feeds
  * its window and awaits its result. The aftermath of a failure is `settle.ts`'s, resuming is `resume.ts`'s.
  */
-import { defaultAuthClient } from './auth.js';
+import { clientFor } from './auth.js';
 import { ChunkBuffer, type Span } from './chunk-buffer.js';
 import { ObjectHasher } from './checksum.js';
 import type { UploadCheckpoint } from './checkpoint.js';
@@ -98,8 +98,7 @@ export class Uploader {
     this.window = new ChunkBuffer(options.chunkSize, options.bufferChunks, options.sourceOffset, this.#hasher, options.size);
     this.#budget = new RetryBudget(options.retry);
     this.#pacer = new RequestPacer(options.bufferChunks, options.chunkSize, options.retry.stallTimeoutMs);
-    const client = options.authClient ?? defaultAuthClient(options.isEmulator);
-    this.#session = new ResumableSession(client, options, options.retry.stallTimeoutMs, options.resume?.uploadUri);
+    this.#session = new ResumableSession(clientFor(options), options, options.retry.stallTimeoutMs, options.resume?.uploadUri);
     this.#ledger.committed = options.sourceOffset;
     this.#ledger.sentEnd = options.sourceOffset;
     this.#phase = options.resume ? 'resuming' : 'opening';
