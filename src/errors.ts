@@ -115,8 +115,10 @@ export class RequestTimeoutError extends GcsUploadError {
 export class HttpStatusError extends GcsUploadError {
   /** Seconds from a `Retry-After` header, when the server sent one. */
   readonly retryAfterMs: number | undefined;
-  constructor(what: string, status: number, serverMessage: string | undefined, retryAfterMs?: number) {
-    const retryable = RETRYABLE_STATUSES.has(status);
+  /** `transient`: whether retry.ts deems the status worth retrying; `retryAfterMs` from a Retry-After header. */
+  constructor(what: string, status: number, serverMessage: string | undefined, answer: { transient: boolean; retryAfterMs?: number | undefined }) {
+    const retryable = answer.transient;
+    const retryAfterMs = answer.retryAfterMs;
     const hint = retryable ? 'a transient server condition' : 'the request was rejected';
     super(
       'ERR_GCS_UPLOAD_HTTP_STATUS',
@@ -375,8 +377,6 @@ export class SizeMismatchError extends GcsUploadError {
   }
 }
 
-/** HTTP statuses GCS documents as transient. */
-export const RETRYABLE_STATUSES: ReadonlySet<number> = new Set([408, 429, 500, 502, 503, 504]);
 
 function suffix(serverMessage: string | undefined): string {
   return serverMessage ? ` (${serverMessage})` : '';

@@ -10,7 +10,7 @@ export type { ObjectResource } from './session.js';
 export type { UploadCheckpoint } from './checkpoint.js';
 export type { StorageFileLike, StorageLike } from './interop.js';
 export type { UploadProgress } from './uploader.js';
-export { computeDelayMs, DEFAULT_RETRY, type RetryEvent, type RetryOptions, type RetrySettings } from './retry.js';
+export { computeDelayMs, DEFAULT_RETRY, type RetryEvent, type RetryOptions, type RetryQuestion, type RetrySettings } from './retry.js';
 export {
   AuthenticationError,
   ChecksumMismatchError,

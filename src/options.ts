@@ -239,6 +239,9 @@ function normalizeRetry(retry: RetryOptions | undefined): RetrySettings {
   if (merged.maxDelayMs < merged.initialDelayMs) {
     throw new InvalidArgumentError('retry.maxDelayMs must not be below retry.initialDelayMs');
   }
+  if (merged.shouldRetry !== undefined && typeof merged.shouldRetry !== 'function') {
+    throw new InvalidArgumentError(`retry.shouldRetry must be a function, got ${typeof merged.shouldRetry}`);
+  }
   return Object.freeze(merged);
 }
 

@@ -5,7 +5,6 @@
  * committed offset may only move forward and never past the bytes actually sent.
  */
 import { GcsUploadError, NetworkError, ProtocolError } from './errors.js';
-import type { RetryBudget, RetryEvent } from './retry.js';
 import type { ObjectResource, ResumableSession, SessionState } from './session.js';
 
 /** What the client knows about the session's offset. */
@@ -45,20 +44,20 @@ export function asUploadError(error: unknown): GcsUploadError {
 }
 
 /**
- * After `failure`, retries the status query with backoff until the server answers. Throws the failure itself if it
- * is not transient, or `RetryExhaustedError` when the budget is spent.
+ * After `failure`, retries the status query until the server answers. `charge` counts each failure against the
+ * retry budget and waits the backoff; it throws (the failure itself if it is not to be retried, or
+ * `RetryExhaustedError` when the budget is spent), which ends the recovery.
  */
 export async function recover(
   session: ResumableSession,
-  budget: RetryBudget,
+  charge: (failure: GcsUploadError) => Promise<void>,
   failure: unknown,
   signal: AbortSignal,
-  onRetry: (event: RetryEvent) => void,
 ): Promise<SessionState> {
   let error = failure;
   for (;;) {
     if (signal.aborted) throw signal.reason;
-    await budget.failed(asUploadError(error), signal, onRetry);
+    await charge(asUploadError(error));
     try {
       return await session.query(signal);
     } catch (queryError) {

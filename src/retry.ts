@@ -1,8 +1,36 @@
 /**
  * The retry policy, in one place: which failures are transient, how long to wait (exponential backoff with full
- * jitter, honouring Retry-After), and the attempt budget, which resets whenever the committed offset moves.
+ * jitter, honouring Retry-After), the user's veto or extension (`shouldRetry`), and the attempt budget, which
+ * resets whenever the committed offset moves.
  */
-import { GcsUploadError, RetryExhaustedError } from './errors.js';
+import { ListenerError, RetryExhaustedError, type GcsUploadError } from './errors.js';
+
+/** HTTP statuses GCS documents as transient. */
+const TRANSIENT_STATUSES: ReadonlySet<number> = new Set([408, 429, 500, 502, 503, 504]);
+
+/** Whether an answer with `status` is worth retrying. */
+export function isTransientStatus(status: number): boolean {
+  return TRANSIENT_STATUSES.has(status);
+}
+
+/** A `Retry-After` header (seconds, or an HTTP date) in milliseconds from `now`, or undefined. */
+export function parseRetryAfterMs(value: string | undefined, now = Date.now()): number | undefined {
+  if (value === undefined) return undefined;
+  const seconds = Number(value);
+  if (value.trim() !== '' && Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
+/** What `shouldRetry` is asked about. */
+export interface RetryQuestion {
+  /** The failure. */
+  error: GcsUploadError;
+  /** Consecutive failed attempts without progress, this one included. */
+  attempt: number;
+  /** What the library would do by itself: whether the failure is transient. */
+  retryable: boolean;
+}
 
 /** Retry and timeout settings; every field is optional in {@link RetryOptions}. */
 export interface RetrySettings {
@@ -20,6 +48,13 @@ export interface RetrySettings {
    * chunk only while that would take less than half of it).
    */
   stallTimeoutMs: number;
+  /**
+   * Decides whether a failure is retried: return false to give up at once (even on a transient failure), true to
+   * retry (even a failure the library would not retry, such as a 403 while a new IAM grant propagates), or
+   * undefined for the default. Retries still count against `maxAttempts`. Not called for aborts or for failures
+   * of the final bookkeeping.
+   */
+  shouldRetry?: ((question: RetryQuestion) => boolean | undefined) | undefined;
 }
 
 /** Retry options as users give them. */
@@ -85,6 +120,19 @@ export class RetryBudget {
     this.#random = random;
   }
 
+  /** The user's verdict, else whether the failure is transient. A hook that throws stops the upload. */
+  #shouldRetry(error: GcsUploadError, attempt: number): boolean {
+    const hook = this.#settings.shouldRetry;
+    if (hook === undefined) return error.retryable;
+    let verdict: boolean | undefined;
+    try {
+      verdict = hook({ error, attempt, retryable: error.retryable });
+    } catch (hookError) {
+      throw new ListenerError('shouldRetry', hookError);
+    }
+    return verdict ?? error.retryable;
+  }
+
   /** The committed offset moved forward: the next failure starts a fresh budget. */
   progressed(): void {
     this.#failures = 0;
@@ -95,8 +143,9 @@ export class RetryBudget {
    * is spent; otherwise waits the backoff (abortable) and returns.
    */
   async failed(error: GcsUploadError, signal: AbortSignal, onRetry?: (event: RetryEvent) => void): Promise<void> {
-    if (!error.retryable) throw error;
-    this.#failures += 1;
+    const attempt = this.#failures + 1;
+    if (!this.#shouldRetry(error, attempt)) throw error;
+    this.#failures = attempt;
     if (this.#failures >= this.#settings.maxAttempts) {
       throw new RetryExhaustedError(this.#failures, error);
     }

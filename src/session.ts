@@ -17,6 +17,7 @@ import {
   SessionExpiredError,
 } from './errors.js';
 import { describeCause, oneLine } from './error-text.js';
+import { isTransientStatus, parseRetryAfterMs } from './retry.js';
 import type { ObjectMetadata } from './options.js';
 import { debug, debugEnabled, safeUrl } from './debug.js';
 
@@ -347,15 +348,6 @@ function serverMessage(res: HttpResponse): string | undefined {
   return text === undefined ? undefined : oneLine(text);
 }
 
-function retryAfterMs(res: HttpResponse): number | undefined {
-  const value = getHeader(res.headers, 'retry-after');
-  if (value === undefined) return undefined;
-  const seconds = Number(value);
-  if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
-  const date = Date.parse(value);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
-}
-
 /**
  * Maps a non-success status to its typed error. `target` says what was addressed: a 404/410 from the session URI
  * means the session is gone; from the endpoint (open, object metadata) it is an ordinary failure.
@@ -369,7 +361,7 @@ function statusError(what: string, res: HttpResponse, target: 'session' | 'endpo
       return new PermissionDeniedError(what, message);
     case 404:
     case 410:
-      return target === 'endpoint' ? new HttpStatusError(what, res.status, message) : new SessionExpiredError(res.status);
+      return target === 'endpoint' ? new HttpStatusError(what, res.status, message, { transient: false }) : new SessionExpiredError(res.status);
     case 412:
       return new PreconditionFailedError(what, message);
     case 400:
@@ -377,8 +369,11 @@ function statusError(what: string, res: HttpResponse, target: 'session' | 'endpo
       if (message !== undefined && /crc32c|md5|hash|checksum/i.test(message)) {
         return new ChecksumMismatchError({ kind: 'refused', serverMessage: message });
       }
-      return new HttpStatusError(what, res.status, message);
+      return new HttpStatusError(what, res.status, message, { transient: false });
     default:
-      return new HttpStatusError(what, res.status, message, retryAfterMs(res));
+      return new HttpStatusError(what, res.status, message, {
+        transient: isTransientStatus(res.status),
+        retryAfterMs: parseRetryAfterMs(getHeader(res.headers, 'retry-after')),
+      });
   }
 }

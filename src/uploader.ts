@@ -210,7 +210,7 @@ export class Uploader {
       } else if (!recovered) {
         // A 308 that took none of what was sent: count it as a failed attempt so that a server that never makes
         // progress cannot keep the loop spinning. (After a recovery the failure itself was already counted.)
-        await this.#budget.failed(new NoProgressError(describeSpan(span)), signal, (e) => this.#retried(e));
+        await this.#charge(new NoProgressError(describeSpan(span)), signal);
       }
     }
   }
@@ -273,12 +273,18 @@ export class Uploader {
   /** After a failed request: an abort ends the upload; anything else goes through the retry budget and recovery. */
   #recoverFrom(error: unknown, signal: AbortSignal): Promise<SessionState> {
     if (signal.aborted) return Promise.reject(signal.reason as Error);
-    return recover(this.#session, this.#budget, error, signal, (e) => this.#retried(e));
+    return recover(this.#session, (failure) => this.#charge(failure, signal), error, signal);
   }
 
-  #retried(event: RetryEvent): void {
-    debug('retry', { attempt: event.attempt, delayMs: event.delayMs, code: event.error.code, status: event.error.status });
-    this.#observer.retry(event);
+  /**
+   * The one place that charges the retry budget: waits the backoff (reporting the retry), or throws when the
+   * failure is not to be retried or the budget is spent.
+   */
+  #charge(failure: GcsUploadError, signal: AbortSignal): Promise<void> {
+    return this.#budget.failed(failure, signal, (event) => {
+      debug('retry', { attempt: event.attempt, delayMs: event.delayMs, code: event.error.code, status: event.error.status });
+      this.#observer.retry(event);
+    });
   }
 
   async #open(signal: AbortSignal): Promise<void> {
@@ -297,7 +303,7 @@ export class Uploader {
       } catch (error) {
         if (signal.aborted) throw signal.reason;
         // Opening twice is harmless: an unused session simply expires.
-        await this.#budget.failed(asUploadError(error), signal, (e) => this.#retried(e));
+        await this.#charge(asUploadError(error), signal);
       }
     }
   }
