@@ -50,9 +50,12 @@ export interface AuthorizedClient {
 /** Scope needed to create objects. */
 export const READ_WRITE_SCOPE = 'https://www.googleapis.com/auth/devstorage.read_write';
 
-/** An emulator needs no credentials: requests go straight to the transport. */
+/**
+ * An emulator needs no credentials: requests go straight to the transport, the one the session passes as `adapter`
+ * if any (it tells the session that the request was sent).
+ */
 export const unauthenticatedClient: AuthorizedClient = {
-  request: (options) => httpAdapter(options),
+  request: (options) => ((options as { adapter?: typeof httpAdapter }).adapter ?? httpAdapter)(options),
 };
 
 /**

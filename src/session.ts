@@ -10,17 +10,19 @@ import {
   describeCause,
   GcsUploadError,
   HttpStatusError,
+  isNetworkFailure,
   NetworkError,
   PermissionDeniedError,
   PreconditionFailedError,
   ProtocolError,
   redact,
   RequestTimeoutError,
+  RETRYABLE_STATUSES,
   SessionExpiredError,
 } from './errors.js';
 import type { ObjectMetadata } from './options.js';
 import { debug, debugEnabled, safeUrl } from './debug.js';
-import { httpAdapter } from './transport.js';
+import { httpAdapter, type AdapterRequest } from './transport.js';
 
 /** The object resource GCS returns when an upload completes: the writable fields, plus what GCS sets. */
 export interface ObjectResource extends ObjectMetadata {
@@ -224,6 +226,8 @@ export class ResumableSession {
     }, this.#timeoutMs);
     const onAbort = (): void => controller.abort(signal.reason);
     signal.addEventListener('abort', onAbort, { once: true });
+    // Whether the auth client got as far as our transport: only then did it have credentials for this request.
+    let sent = false;
     try {
       const options: HttpRequest & { adapter: typeof httpAdapter } = {
         ...request,
@@ -232,14 +236,17 @@ export class ResumableSession {
         retry: false,
         redirect: 'manual',
         signal: controller.signal,
-        adapter: httpAdapter,
+        adapter: (config: AdapterRequest) => {
+          sent = true;
+          return httpAdapter(config);
+        },
       };
       if (debugEnabled()) debug('request', { method: request.method, url: safeUrl(request.url), range: request.headers['Content-Range'], bytes: request.data?.length ?? 0 });
       const response = await this.#client.request(options);
       if (debugEnabled()) debug('response', { method: request.method, status: response.status, range: getHeader(response.headers, 'range') });
       return response;
     } catch (error) {
-      const failure = classifyFailure(what, error, signal, timedOut, this.#timeoutMs);
+      const failure = classifyFailure(what, error, signal, timedOut, this.#timeoutMs, { url: request.url, sent });
       if (debugEnabled()) debug('request failed', { method: request.method, code: failure instanceof GcsUploadError ? failure.code : 'aborted', detail: describeCause(error) });
       throw failure;
     } finally {
@@ -254,14 +261,45 @@ function acceptAllBut401(status: number): boolean {
   return status !== 401;
 }
 
-/** Turns what a failed request threw into the error to report. */
-function classifyFailure(what: string, error: unknown, signal: AbortSignal, timedOut: boolean, timeoutMs: number): unknown {
+/**
+ * Turns what a failed request threw into the error to report. `request.sent`: the library's transport was called,
+ * so the auth client had credentials for it. A failure before that, neither on the network nor a timeout, is the
+ * auth client's own (a key file it cannot read, a grant its token endpoint refused): retrying cannot help.
+ */
+function classifyFailure(
+  what: string,
+  error: unknown,
+  signal: AbortSignal,
+  timedOut: boolean,
+  timeoutMs: number,
+  request: { url: string; sent: boolean },
+): unknown {
   if (signal.aborted) return signal.reason;
   if (timedOut) return new RequestTimeoutError(what, timeoutMs);
   const response = (error as { response?: HttpResponse }).response;
-  if (response && typeof response.status === 'number') return statusError(what, response);
+  if (response && typeof response.status === 'number') {
+    if (answersRequest(response, request)) return statusError(what, response);
+    // The auth client's own request failed (its token endpoint): not an answer to ours.
+    return RETRYABLE_STATUSES.has(response.status)
+      ? new HttpStatusError(`${what}: obtaining credentials`, response.status, undefined)
+      : new AuthenticationError(what, { reason: 'unobtainable', cause: error });
+  }
   if (error instanceof GcsUploadError) return error;
+  if (!request.sent && !isNetworkFailure(error)) return new AuthenticationError(what, { reason: 'unobtainable', cause: error });
   return new NetworkError(what, error);
+}
+
+/** Whether `response` is the answer to `request` rather than to a request of the auth client's own. */
+function answersRequest(response: HttpResponse, request: { url: string; sent: boolean }): boolean {
+  const url = (response as { config?: { url?: unknown } }).config?.url;
+  if (typeof url !== 'string' && !(url instanceof URL)) return request.sent;
+  try {
+    const answered = new URL(url);
+    const asked = new URL(request.url);
+    return answered.origin === asked.origin && answered.pathname === asked.pathname;
+  } catch {
+    return request.sent;
+  }
 }
 
 /** Interprets a chunk or query response. */
@@ -346,7 +384,7 @@ function statusError(what: string, res: HttpResponse, target: 'session' | 'endpo
   const message = serverMessage(res);
   switch (res.status) {
     case 401:
-      return new AuthenticationError(what, message);
+      return new AuthenticationError(what, { reason: 'rejected', serverMessage: message });
     case 403:
       return new PermissionDeniedError(what, message);
     case 404:
