@@ -241,7 +241,7 @@ export class ResumableSession {
           return httpAdapter(config);
         },
       };
-      if (debugEnabled()) debug('request', { method: request.method, url: safeUrl(request.url), range: request.headers['Content-Range'], bytes: request.data?.length ?? 0 });
+      if (debugEnabled()) debug('request', { method: request.method, url: safeUrl(request.url, this.#uri), range: request.headers['Content-Range'], bytes: request.data?.length ?? 0 });
       const response = await this.#client.request(options);
       if (debugEnabled()) debug('response', { method: request.method, status: response.status, range: getHeader(response.headers, 'range') });
       return response;
