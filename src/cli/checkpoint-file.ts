@@ -48,6 +48,19 @@ function createTemporaryFile(path: string): { fd: number; temporary: string } {
   }
 }
 
+/**
+ * Removes the checkpoint file of an upload that succeeded: its session is finished, and a command run again with
+ * `--resume` must not go back to it. Returns the error code when the file is there but could not be removed.
+ */
+export function removeCheckpointFile(path: string): string | undefined {
+  try {
+    rmSync(path, { force: true });
+    return undefined;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code ?? 'unknown error';
+  }
+}
+
 /** Throws `UsageError` unless checkpoints can be written to `path` (its directory exists). */
 export function checkCheckpointTarget(path: string): void {
   let isDirectory = false;
