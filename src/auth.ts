@@ -30,6 +30,11 @@ export interface HttpRequest {
    * answer sizes later requests. Wrappers pass it on (spread the options); without it requests keep to one chunk.
    */
   onBodySent?: () => void;
+  /**
+   * Called by the library's transport when it starts sending: the auth client had credentials for the request. A
+   * failure before it that is not a network one is the auth client's own (an unreadable key file): not retried.
+   */
+  onSend?: () => void;
 }
 
 /** Response headers as gaxios 7 (`Headers`) or gaxios 6 (a plain object) expose them. */

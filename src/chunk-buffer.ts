@@ -5,6 +5,14 @@
  * is reused. Because the regions are adjacent, slabs that sit in memory order can go out as one request (see
  * `nextSpan(whole)`).
  *
+ * The allocation grows as data arrives, so that an object smaller than a chunk never costs the whole window: it
+ * starts at the first write with 256 KiB × 2^k bytes (enough for what is held), doubles while the first chunk fills,
+ * and becomes the whole window (`chunkSize × maxChunks`) when a second chunk is needed. Growing copies the held
+ * bytes (less than two chunks in all, per upload) and re-points every slab's view. It never happens while a span is
+ * out: a span viewing the old allocation would keep it alive beside the new one, above the bound. No span goes out
+ * before a second slab exists, the window is full, or the writer ended (see `nextSpan`), and by then the allocation
+ * has its final size.
+ *
  * The window also feeds the object's checksums, in order, but not as it fills: `hashSome()` is called while a
  * request is in flight (the writer and the socket then have nothing for the CPU), and only a commit, a checkpoint
  * or the final request forces what is left. Hashing passes every slab's start and records the CRC32C state there,
@@ -50,6 +58,9 @@ const HASH_STEP = 1024 * 1024;
 
 /** How many slab fill times `fastestRecentFillMs` looks back over. */
 const RECENT_FILLS = 4;
+/** The first allocation's size unit; it then doubles. */
+const FIRST_ALLOCATION = 256 * 1024;
+const NO_MEMORY = Buffer.alloc(0);
 
 /** Bytes accepted but not committed, in a bounded, reused allocation. */
 export class ChunkBuffer {
@@ -130,7 +141,7 @@ export class ChunkBuffer {
     return this.#ended;
   }
 
-  /** Bytes currently allocated for the window (the memory bound in use). */
+  /** Bytes currently allocated for the window: from 0 before the first write up to `chunkSize × maxChunks`. */
   get bytesAllocated(): number {
     return this.#memory?.length ?? 0;
   }
@@ -173,6 +184,7 @@ export class ChunkBuffer {
         if (previousFull) this.#notifyReader();
       }
       const n = Math.min(remaining, this.#chunkSize - last.filled);
+      this.#reserve(last.region * this.#chunkSize + last.filled + n);
       last.buf.set(n === src.length && from === 0 ? src : src.subarray(from + copied, from + copied + n), last.filled);
       last.filled += n;
       this.#accepted += n;
@@ -349,13 +361,10 @@ export class ChunkBuffer {
   }
 
   #newSlab(): Slab {
-    // allocUnsafeSlow: a dedicated allocation, not a slice of Node's shared pool that could pin other memory.
-    this.#memory ??= Buffer.allocUnsafeSlow(this.#chunkSize * this.#maxChunks);
     const region = this.#takeRegion();
-    const start = region * this.#chunkSize;
     const slab: Slab = {
       region,
-      buf: this.#memory.subarray(start, start + this.#chunkSize),
+      buf: this.#view(region),
       start: this.#accepted,
       filled: 0,
       crcBefore: this.#hashedUpTo === this.#accepted ? this.#hasher?.crcState : undefined,
@@ -363,6 +372,34 @@ export class ChunkBuffer {
     };
     this.#slabs.push(slab);
     return slab;
+  }
+
+  /** The part of the allocation that holds `region` (shorter than a chunk, or empty, until the allocation grows). */
+  #view(region: number): Buffer {
+    const start = region * this.#chunkSize;
+    return (this.#memory ?? NO_MEMORY).subarray(start, start + this.#chunkSize);
+  }
+
+  /**
+   * Makes the allocation at least `end` bytes long: doubling from 256 KiB (or from its current size) within the
+   * first chunk, the whole window beyond it; copies what the slabs hold and re-points their views.
+   */
+  #reserve(end: number): void {
+    const old = this.#memory;
+    if (old !== undefined && old.length >= end) return;
+    const window = this.#chunkSize * this.#maxChunks;
+    let size = old?.length ?? FIRST_ALLOCATION;
+    while (size < end) size *= 2;
+    // Beyond the first chunk, spans may soon go out: no growth may be left for later (see the class comment).
+    if (end > this.#chunkSize) size = window;
+    // allocUnsafeSlow: a dedicated allocation, not a slice of Node's shared pool that could pin other memory.
+    const memory = Buffer.allocUnsafeSlow(Math.min(size, window));
+    for (const slab of this.#slabs) {
+      const start = slab.region * this.#chunkSize;
+      if (old !== undefined && slab.filled > 0) old.copy(memory, start, start, start + slab.filled);
+    }
+    this.#memory = memory;
+    for (const slab of this.#slabs) slab.buf = this.#view(slab.region);
   }
 
   /** The lowest free region: slabs then tend to follow each other in memory. */

@@ -3,14 +3,14 @@
  * library options and runs `pipeline(source, createGcsWriteStream(options))`; everything about the upload itself
  * (chunking, retries, checksums, cancelling on failure) is the library's.
  *
- * Exit codes: 0 uploaded; 1 the upload failed; 2 usage error (bad arguments or option values, nothing uploaded);
+ * Exit codes: 0 uploaded (and the --checkpoint file removed); 1 the upload failed; 2 usage error (bad arguments or option values, nothing uploaded);
  * 130 / 143 interrupted by SIGINT / SIGTERM (the session was cancelled, no object was created).
  */
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { Command, CommanderError, InvalidArgumentError as OptionValueError, Option } from 'commander';
-import { checkCheckpointTarget, readCheckpointFile, writeCheckpointFile } from './cli/checkpoint-file.js';
+import { checkCheckpointTarget, readCheckpointFile, removeCheckpointFile, writeCheckpointFile } from './cli/checkpoint-file.js';
 import { parseGsUrl } from './cli/gs-url.js';
 import { parseSize } from './cli/parse-size.js';
 import { createProgressReporter, formatBytes, formatDuration, rateOf } from './cli/progress.js';
@@ -163,6 +163,11 @@ async function cp(sourceArg: string, destinationArg: string, flags: CpFlags): Pr
     return exitCodeOf(failure);
   }
   stopListening();
+  if (checkpointFile !== undefined) {
+    // The session is finished: a checkpoint left behind would send the next `--resume` back to it.
+    const failed = removeCheckpointFile(checkpointFile);
+    if (failed !== undefined) process.stderr.write(`gcs-stream: warning: cannot remove the checkpoint file ${checkpointFile} (${failed}); it records a finished upload\n`);
+  }
 
   const object = upload.object;
   const progress = reporter.snapshot();

@@ -1,7 +1,7 @@
 /**
  * Opt-in diagnostics: `NODE_DEBUG=gcs-resumable-stream` prints one line per request, response, retry and
- * recovery to stderr. Lines carry methods, ranges, statuses and offsets; never headers, tokens, upload ids (URLs
- * are reduced to their origin and path) or object data.
+ * recovery to stderr. Lines carry methods, ranges, statuses and offsets; never headers, tokens, the session URI
+ * (session requests say `<session>`; other URLs are reduced to their origin and path) or object data.
  */
 import { debuglog } from 'node:util';
 import { redact } from './error-text.js';
@@ -13,11 +13,18 @@ export function debugEnabled(): boolean {
   return log.enabled;
 }
 
-/** A URL without query, credentials or fragment: the upload id lives in the query. */
-export function safeUrl(url: string): string {
+/** What a session request's URL is logged as: GCS keeps the session id in the query, some emulators in the path. */
+export const SESSION_URL_LABEL = '<session>';
+
+/**
+ * A URL as debug lines show it: `SESSION_URL_LABEL` for the session URI (`sessionUri`), else its origin and path,
+ * without query (object names, upload ids), credentials or fragment.
+ */
+export function safeUrl(url: string, sessionUri?: string): string {
+  if (sessionUri !== undefined && url === sessionUri) return SESSION_URL_LABEL;
   try {
     const parsed = new URL(url);
-    return `${parsed.origin}${parsed.pathname}${parsed.searchParams.has('upload_id') ? '?upload_id=<redacted>' : ''}`;
+    return `${parsed.origin}${parsed.pathname}`;
   } catch {
     return '<invalid url>';
   }

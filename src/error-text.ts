@@ -12,7 +12,7 @@ export function redact(text: string): string {
 }
 
 /** The errors of a cause chain, outermost first (cycles cut). */
-function causeChain(cause: unknown): Error[] {
+export function causeChain(cause: unknown): Error[] {
   const chain: Error[] = [];
   let current: unknown = cause;
   while (current instanceof Error && !chain.includes(current)) {
@@ -54,4 +54,34 @@ export function describeCause(cause: unknown): string {
 export function oneLine(text: string, max = 200): string {
   const line = redact(text).replace(/\s+/g, ' ').trim();
   return line.length > max ? `${line.slice(0, max)}...` : line;
+}
+
+/**
+ * Error codes of failures on the network itself (connect, DNS, reset, timeout), as Node.js, undici and gaxios
+ * report them. An auth client that fails with one of these could not reach its token endpoint: worth retrying.
+ */
+const NETWORK_CODES: ReadonlySet<string> = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'ESOCKETTIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'EHOSTDOWN',
+  'ENETUNREACH',
+  'ENETDOWN',
+  'EADDRNOTAVAIL',
+  'ERR_SOCKET_CONNECTION_TIMEOUT',
+]);
+
+/** Whether anything in the cause chain is a network-level failure (see NETWORK_CODES) or a timeout. */
+export function isNetworkFailure(cause: unknown): boolean {
+  return causeChain(cause).some((error) => {
+    const code = (error as { code?: unknown }).code;
+    if (typeof code === 'string' && (NETWORK_CODES.has(code) || code.startsWith('UND_ERR_'))) return true;
+    return error.name === 'TimeoutError' || error.name === 'AbortError';
+  });
 }

@@ -5,7 +5,7 @@
  * of a message and is kept non-enumerable so that loggers that dump own properties do not print it.
  */
 import { describeMismatches, describeOutcome, type Mismatch, type Outcome } from './outcome.js';
-import { describeCause, oneLine, sanitizeCause } from './error-text.js';
+import { causeChain, describeCause, oneLine, sanitizeCause } from './error-text.js';
 
 /** What the uploader knew when the failure was reported; appended to the message once. */
 export interface UploadContext {
@@ -129,15 +129,39 @@ export class HttpStatusError extends GcsUploadError {
   }
 }
 
-/** 401: the credentials were missing or rejected (after one token refresh by the auth client). */
+/**
+ * What went wrong with the credentials: GCS refused the request (`rejected`, HTTP 401), or the auth client failed
+ * before the request was sent (`unobtainable`: a key file that cannot be read, no credentials found, a token
+ * endpoint that refused the grant), with what it threw as `cause`.
+ */
+export type AuthenticationFailure =
+  | { readonly reason: 'rejected'; readonly serverMessage: string | undefined }
+  | { readonly reason: 'unobtainable'; readonly cause: unknown };
+
+/**
+ * The credentials were rejected (401, after one token refresh by the auth client) or could not be obtained at all.
+ * Never retried: neither gets better by waiting.
+ */
 export class AuthenticationError extends GcsUploadError {
-  constructor(what: string, serverMessage: string | undefined) {
-    super(
-      'ERR_GCS_UPLOAD_UNAUTHENTICATED',
-      `${what} was rejected with HTTP 401: the credentials are missing or invalid${suffix(serverMessage)}. ` +
-        'Check GOOGLE_APPLICATION_CREDENTIALS or the authClient option',
-      { status: 401 },
-    );
+  /** `rejected`: GCS answered 401; `unobtainable`: the auth client could not produce credentials, nothing was sent. */
+  readonly reason: AuthenticationFailure['reason'];
+
+  constructor(what: string, failure: AuthenticationFailure) {
+    const advice = 'Check GOOGLE_APPLICATION_CREDENTIALS or the authClient option';
+    if (failure.reason === 'rejected') {
+      super(
+        'ERR_GCS_UPLOAD_UNAUTHENTICATED',
+        `${what} was rejected with HTTP 401: the credentials are missing or invalid${suffix(failure.serverMessage)}. ${advice}`,
+        { status: 401 },
+      );
+    } else {
+      super(
+        'ERR_GCS_UPLOAD_UNAUTHENTICATED',
+        `${what} failed before anything was sent: the credentials could not be obtained (${describeCredentialsFailure(failure.cause)}). ${advice}`,
+        { cause: credentialsCause(failure.cause) },
+      );
+    }
+    this.reason = failure.reason;
   }
 }
 
@@ -382,3 +406,44 @@ function suffix(serverMessage: string | undefined): string {
   return serverMessage ? ` (${serverMessage})` : '';
 }
 
+/**
+ * Why an auth client could not produce credentials, in words that quote nothing of the credentials: a system error
+ * code (`ENOENT`), the token endpoint's status and OAuth error code, or the error's class.
+ */
+function describeCredentialsFailure(cause: unknown): string {
+  const response = (cause as { response?: { status?: unknown; data?: unknown } } | null)?.response;
+  if (typeof response?.status === 'number') {
+    const data = typeof response.data === 'string' ? safeJson(response.data) : response.data;
+    const oauthError = (data as { error?: unknown } | null)?.error;
+    const code = typeof oauthError === 'string' && /^[a-z_]{1,64}$/.test(oauthError) ? `: ${oauthError}` : '';
+    return `the token endpoint answered HTTP ${response.status}${code}`;
+  }
+  const chain = causeChain(cause);
+  const code = chain.map((error) => (error as { code?: unknown }).code).find((c) => typeof c === 'string' && /^E[A-Z]+$/.test(c));
+  if (typeof code === 'string') return code;
+  const innermost = chain.at(-1);
+  // google-auth-library's message when Application Default Credentials found nothing.
+  if (chain.some((error) => error.message.startsWith('Could not load the default credentials'))) return 'no credentials were found';
+  return innermost?.name ?? typeof cause;
+}
+
+/**
+ * The `cause` kept on an unobtainable-credentials error: a system error as sanitizeCause keeps it (its message names
+ * the file), anything else by class and code only, since a parser's message may quote the key file.
+ */
+function credentialsCause(cause: unknown): Error {
+  const copy = sanitizeCause(cause);
+  const code = (copy as { code?: unknown }).code;
+  if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) return copy;
+  copy.message = `${copy.name} (its message is withheld: it may quote the credentials)`;
+  copy.stack = `${copy.name}: ${copy.message}`;
+  return copy;
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}

@@ -2,6 +2,7 @@
  * Public options, their defaults, and validation. `normalizeOptions` never mutates what the caller passed; it
  * returns a new frozen object that the rest of the library reads.
  */
+import { constants as bufferConstants } from 'node:buffer';
 import type { AuthorizedClient } from './auth.js';
 import { validateCheckpoint, type UploadCheckpoint } from './checkpoint.js';
 import { InvalidArgumentError } from './errors.js';
@@ -71,7 +72,10 @@ export interface GcsWriteStreamOptions extends Preconditions {
   size?: number;
   /** Bytes per request: a positive multiple of 262,144. Default 8 MiB. */
   chunkSize?: number;
-  /** Chunk buffers held at most (the memory bound is `chunkSize * bufferChunks`). Default 2, minimum 1. */
+  /**
+   * Chunk buffers held at most (the memory bound is `chunkSize * bufferChunks`, allocated as data arrives; it must
+   * fit in one Buffer, `buffer.constants.MAX_LENGTH`). Default 2, minimum 1.
+   */
   bufferChunks?: number;
   /**
    * Let requests grow to the whole buffer (`chunkSize * bufferChunks`) while the fixed part of the server's answer
@@ -193,6 +197,21 @@ export function validateChunkSize(chunkSize: unknown): asserts chunkSize is numb
   }
 }
 
+/**
+ * Throws `InvalidArgumentError` unless the window (`chunkSize × bufferChunks`, one contiguous allocation at its
+ * largest) fits in one Buffer on this platform: otherwise the allocation would fail with a RangeError in the middle
+ * of a write, after the session was opened.
+ */
+export function validateWindowSize(chunkSize: number, bufferChunks: number): void {
+  const window = chunkSize * bufferChunks;
+  if (window > bufferConstants.MAX_LENGTH) {
+    throw new InvalidArgumentError(
+      `chunkSize × bufferChunks (${chunkSize} × ${bufferChunks} = ${window} bytes) exceeds the largest buffer this ` +
+        `platform can allocate (buffer.constants.MAX_LENGTH, ${bufferConstants.MAX_LENGTH} bytes); lower chunkSize or bufferChunks`,
+    );
+  }
+}
+
 /** The endpoint rule of the official clients: explicit option, then `STORAGE_EMULATOR_HOST`, then Google's. */
 export function resolveEndpoint(apiEndpoint: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
   const raw = apiEndpoint ?? env.STORAGE_EMULATOR_HOST ?? DEFAULT_API_ENDPOINT;
@@ -270,6 +289,7 @@ export function normalizeOptions(given: GcsWriteStreamOptions, env: NodeJS.Proce
   const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
   validateChunkSize(chunkSize);
   const bufferChunks = positiveInt('bufferChunks', options.bufferChunks ?? DEFAULT_BUFFER_CHUNKS, 1);
+  validateWindowSize(chunkSize, bufferChunks);
   if (options.adaptiveRequests !== undefined && typeof options.adaptiveRequests !== 'boolean') {
     throw new InvalidArgumentError('adaptiveRequests must be a boolean');
   }

@@ -24,6 +24,8 @@ export interface AdapterRequest {
   agent?: unknown;
   /** Called once the body has been handed to the OS (see `HttpRequest.onBodySent`). */
   onBodySent?: unknown;
+  /** Called when sending starts (see `HttpRequest.onSend`). */
+  onSend?: unknown;
 }
 
 /**
@@ -167,6 +169,7 @@ export function httpAdapter(request: AdapterRequest): Promise<AdapterResponse> {
       reject(signal.reason as Error);
       return;
     }
+    if (typeof request.onSend === 'function') (request.onSend as () => void)();
     const agent = (request.agent as http.Agent | undefined) ?? stack.agent;
     const { protocol, hostname, port, path } = target;
     const req = stack.module.request({ protocol, hostname, port, path, method: request.method ?? 'GET', headers, agent });
