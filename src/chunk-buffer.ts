@@ -22,7 +22,7 @@
  * [windowStart, bytesAccepted); windowStart is the committed offset.
  */
 import { continueCrc32c } from './checksum.js';
-import { CHUNK_ALIGNMENT } from './options.js';
+import { CHUNK_ALIGNMENT } from './validate.js';
 
 interface Slab {
   /** Index of the slab's region in the allocation. */

@@ -85,3 +85,45 @@ export function isNetworkFailure(cause: unknown): boolean {
     return error.name === 'TimeoutError' || error.name === 'AbortError';
   });
 }
+
+/**
+ * Why an auth client could not produce credentials, in words that quote nothing of the credentials: a system error
+ * code (`ENOENT`), the token endpoint's status and OAuth error code, or the error's class.
+ */
+export function describeCredentialsFailure(cause: unknown): string {
+  const response = (cause as { response?: { status?: unknown; data?: unknown } } | null)?.response;
+  if (typeof response?.status === 'number') {
+    const data = typeof response.data === 'string' ? safeJson(response.data) : response.data;
+    const oauthError = (data as { error?: unknown } | null)?.error;
+    const code = typeof oauthError === 'string' && /^[a-z_]{1,64}$/.test(oauthError) ? `: ${oauthError}` : '';
+    return `the token endpoint answered HTTP ${response.status}${code}`;
+  }
+  const chain = causeChain(cause);
+  const code = chain.map((error) => (error as { code?: unknown }).code).find((c) => typeof c === 'string' && /^E[A-Z]+$/.test(c));
+  if (typeof code === 'string') return code;
+  const innermost = chain.at(-1);
+  // google-auth-library's message when Application Default Credentials found nothing.
+  if (chain.some((error) => error.message.startsWith('Could not load the default credentials'))) return 'no credentials were found';
+  return innermost?.name ?? typeof cause;
+}
+
+/**
+ * The `cause` kept on an unobtainable-credentials error: a system error as sanitizeCause keeps it (its message names
+ * the file), anything else by class and code only, since a parser's message may quote the key file.
+ */
+export function credentialsCause(cause: unknown): Error {
+  const copy = sanitizeCause(cause);
+  const code = (copy as { code?: unknown }).code;
+  if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) return copy;
+  copy.message = `${copy.name} (its message is withheld: it may quote the credentials)`;
+  copy.stack = `${copy.name}: ${copy.message}`;
+  return copy;
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}

@@ -3,9 +3,12 @@
  * build their own messages from structured fields (what happened, what was committed, what to do), so wording
  * stays consistent and no caller writes prose into them. The session URI is a bearer capability: it is never part
  * of a message and is kept non-enumerable so that loggers that dump own properties do not print it.
+ *
+ * Longer than most files here on purpose: every error class a user can catch is in this one file, next to the
+ * kinds it words, so that the errors table of the README has one source.
  */
 import { describeMismatches, describeOutcome, type Mismatch, type Outcome } from './outcome.js';
-import { causeChain, describeCause, oneLine, sanitizeCause } from './error-text.js';
+import { credentialsCause, describeCause, describeCredentialsFailure, oneLine, sanitizeCause } from './error-text.js';
 
 /** What the uploader knew when the failure was reported; appended to the message once. */
 export interface UploadContext {
@@ -404,46 +407,4 @@ export class SizeMismatchError extends GcsUploadError {
 
 function suffix(serverMessage: string | undefined): string {
   return serverMessage ? ` (${serverMessage})` : '';
-}
-
-/**
- * Why an auth client could not produce credentials, in words that quote nothing of the credentials: a system error
- * code (`ENOENT`), the token endpoint's status and OAuth error code, or the error's class.
- */
-function describeCredentialsFailure(cause: unknown): string {
-  const response = (cause as { response?: { status?: unknown; data?: unknown } } | null)?.response;
-  if (typeof response?.status === 'number') {
-    const data = typeof response.data === 'string' ? safeJson(response.data) : response.data;
-    const oauthError = (data as { error?: unknown } | null)?.error;
-    const code = typeof oauthError === 'string' && /^[a-z_]{1,64}$/.test(oauthError) ? `: ${oauthError}` : '';
-    return `the token endpoint answered HTTP ${response.status}${code}`;
-  }
-  const chain = causeChain(cause);
-  const code = chain.map((error) => (error as { code?: unknown }).code).find((c) => typeof c === 'string' && /^E[A-Z]+$/.test(c));
-  if (typeof code === 'string') return code;
-  const innermost = chain.at(-1);
-  // google-auth-library's message when Application Default Credentials found nothing.
-  if (chain.some((error) => error.message.startsWith('Could not load the default credentials'))) return 'no credentials were found';
-  return innermost?.name ?? typeof cause;
-}
-
-/**
- * The `cause` kept on an unobtainable-credentials error: a system error as sanitizeCause keeps it (its message names
- * the file), anything else by class and code only, since a parser's message may quote the key file.
- */
-function credentialsCause(cause: unknown): Error {
-  const copy = sanitizeCause(cause);
-  const code = (copy as { code?: unknown }).code;
-  if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) return copy;
-  copy.message = `${copy.name} (its message is withheld: it may quote the credentials)`;
-  copy.stack = `${copy.name}: ${copy.message}`;
-  return copy;
-}
-
-function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return undefined;
-  }
 }

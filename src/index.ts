@@ -4,9 +4,10 @@
  */
 export { createGcsWriteStream, GcsResumableWritable, type GcsResumableWritableEvents } from './writable.js';
 export type { GcsWriteStreamOptions, ObjectMetadata, Preconditions, Validation } from './options.js';
-export { CHUNK_ALIGNMENT, DEFAULT_API_ENDPOINT, DEFAULT_BUFFER_CHUNKS, DEFAULT_CHUNK_SIZE } from './options.js';
+export { DEFAULT_API_ENDPOINT, DEFAULT_BUFFER_CHUNKS, DEFAULT_CHUNK_SIZE } from './options.js';
+export { CHUNK_ALIGNMENT } from './validate.js';
 export type { AuthorizedClient, HttpRequest, HttpResponse, HeadersLike } from './auth.js';
-export type { ObjectResource } from './session.js';
+export type { ObjectResource } from './responses.js';
 export type { UploadCheckpoint } from './checkpoint.js';
 export type { StorageFileLike, StorageLike } from './interop.js';
 export type { UploadProgress } from './uploader.js';

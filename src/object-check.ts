@@ -4,7 +4,7 @@
  */
 import type { ObjectHasher } from './checksum.js';
 import type { Mismatch } from './outcome.js';
-import type { ObjectResource } from './session.js';
+import type { ObjectResource } from './responses.js';
 
 /** Which of the computed checksums a comparison uses. */
 export type Checksums =

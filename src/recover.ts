@@ -5,7 +5,8 @@
  * committed offset may only move forward and never past the bytes actually sent.
  */
 import { GcsUploadError, NetworkError, ProtocolError } from './errors.js';
-import type { ObjectResource, ResumableSession, SessionState } from './session.js';
+import type { ObjectResource, SessionState } from './responses.js';
+import type { ResumableSession } from './session.js';
 
 /** What the client knows about the session's offset. */
 export interface Ledger {

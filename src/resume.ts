@@ -7,7 +7,7 @@ import type { ObjectHasher } from './checksum.js';
 import type { UploadCheckpoint } from './checkpoint.js';
 import { ProtocolError, SourceMismatchError } from './errors.js';
 import type { ObjectCheck } from './object-check.js';
-import type { ObjectResource, SessionState } from './session.js';
+import type { ObjectResource, SessionState } from './responses.js';
 
 /** Checks the session's answer against the checkpoint: a session never holds less than it once confirmed. */
 export function checkResumedState(state: SessionState, checkpoint: UploadCheckpoint): SessionState {

@@ -7,7 +7,8 @@
 import { ChecksumMismatchError, ProtocolError, UploadAbortedError, type GcsUploadError } from './errors.js';
 import type { ObjectCheck } from './object-check.js';
 import type { Outcome } from './outcome.js';
-import type { CancelOutcome, ObjectResource, ResumableSession } from './session.js';
+import type { CancelOutcome, ObjectResource } from './responses.js';
+import type { ResumableSession } from './session.js';
 
 /** Longest wait for each request made after a failure (the session DELETE, the object lookup). */
 const AFTERMATH_TIMEOUT_MS = 10_000;

@@ -16,7 +16,8 @@ import { adoptCompleted, checkResumedState, skipGuard } from './resume.js';
 import { RetryBudget, type RetryEvent } from './retry.js';
 import { settle, withdraw } from './settle.js';
 import { debug } from './debug.js';
-import { ResumableSession, type ObjectResource, type SessionState } from './session.js';
+import type { ObjectResource, SessionState } from './responses.js';
+import { ResumableSession } from './session.js';
 
 /** Progress counters; both only grow. */
 export interface UploadProgress {

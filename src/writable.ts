@@ -8,7 +8,7 @@ import { GcsUploadError, ListenerError, SizeMismatchError, UploadAbortedError } 
 import { normalizeOptions, type GcsWriteStreamOptions, type NormalizedOptions } from './options.js';
 import type { UploadCheckpoint } from './checkpoint.js';
 import type { RetryEvent } from './retry.js';
-import type { ObjectResource } from './session.js';
+import type { ObjectResource } from './responses.js';
 import { Uploader, type UploadProgress } from './uploader.js';
 
 /** Events beyond those of `stream.Writable`. */
