@@ -3,6 +3,7 @@
  * `GoogleAuth` and `AuthClient`s satisfy it (they add credentials and refresh tokens once on 401), and so does a
  * plain gaxios `Gaxios` instance for emulators. Users can wrap one to add headers, proxies or tracing.
  */
+import type { Readable } from 'node:stream';
 import { httpAdapter } from './transport.js';
 
 /**
@@ -14,8 +15,11 @@ export interface HttpRequest {
   url: string;
   method: 'GET' | 'POST' | 'PUT' | 'DELETE';
   headers: Record<string, string>;
-  /** Request body; a view into a chunk buffer for uploads. */
-  data?: Uint8Array | string;
+  /**
+   * Request body: views of the window's blocks for uploads, one Uint8Array or, for several, a Readable of them
+   * (a `GatherBody`, whose `pieces` the library's transport writes as they are).
+   */
+  data?: Uint8Array | string | Readable;
   /** Always `'text'`: the library parses bodies itself. */
   responseType: 'text';
   /** Accepts every status but 401, so that auth clients still get to refresh a token once. */

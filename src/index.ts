@@ -2,7 +2,8 @@
  * gcs-resumable-stream: stream data of unknown length into Google Cloud Storage through the JSON API resumable
  * upload protocol, with bounded memory, automatic recovery from transient faults, and an end-to-end checksum.
  */
-export { createGcsWriteStream, GcsResumableWritable, type GcsResumableWritableEvents } from './writable.js';
+export { createGcsWriteStream, GcsResumableWritable, type GcsResumableWritableEvents, type StreamMemoryStats } from './writable.js';
+export { MemoryPool, type MemoryPoolOptions, type MemoryPoolStats } from './memory-pool.js';
 export type { GcsWriteStreamOptions, ObjectMetadata, Preconditions, Validation } from './options.js';
 export { DEFAULT_API_ENDPOINT, DEFAULT_BUFFER_CHUNKS, DEFAULT_CHUNK_SIZE } from './options.js';
 export { CHUNK_ALIGNMENT } from './validate.js';

@@ -7,12 +7,13 @@ import { validateCheckpoint, type UploadCheckpoint } from './checkpoint.js';
 import { InvalidArgumentError } from './errors.js';
 import { optionsFromFile, optionsFromStorage, type StorageFileLike, type StorageLike } from './interop.js';
 import { DEFAULT_RETRY, type RetryOptions, type RetrySettings } from './retry.js';
-import { validateBucketName, validateChunkSize, validateObjectName, validateWindowSize } from './validate.js';
+import { MemoryPool } from './memory-pool.js';
+import { validateBucketName, validateChunkSize, validateObjectName } from './validate.js';
 
 /** Default request size: GCS's own advice for throughput. */
 export const DEFAULT_CHUNK_SIZE = 8 * 1024 * 1024;
-/** Default number of chunk buffers: one in flight, one filling. */
-export const DEFAULT_BUFFER_CHUNKS = 2;
+/** Default per-stream cap in chunks (128 MiB): room to grow towards bandwidth × latency on a long round trip. */
+export const DEFAULT_BUFFER_CHUNKS = 16;
 /** Where the JSON API lives unless told otherwise. */
 export const DEFAULT_API_ENDPOINT = 'https://storage.googleapis.com';
 
@@ -68,21 +69,30 @@ export interface GcsWriteStreamOptions extends Preconditions {
    * unknown.
    */
   size?: number;
-  /** Bytes per request: a positive multiple of 262,144. Default 8 MiB. */
+  /**
+   * The largest request while answer latency does not dominate: a positive multiple of 262,144. Default 8 MiB. A
+   * slow source sends smaller requests (as little as one 256 KiB block); see `adaptiveRequests`.
+   */
   chunkSize?: number;
   /**
-   * Chunk buffers held at most (the memory bound is `chunkSize * bufferChunks`, allocated as data arrives; it must
-   * fit in one Buffer, `buffer.constants.MAX_LENGTH`). Default 2, minimum 1.
+   * The per-stream memory cap, in chunks: the window (bytes accepted and not yet committed, in 256 KiB blocks from
+   * the `memory` pool) never holds more than `chunkSize × bufferChunks`. A window starts at one block and grows
+   * only while memory holds the writer back: to two chunks when the link is the limit, towards the cap while answer
+   * latency dominates. Default 16 (128 MiB), minimum 1.
    */
   bufferChunks?: number;
   /**
-   * Let requests grow to the whole buffer (`chunkSize * bufferChunks`) while the fixed part of the server's answer
-   * time (a WAN round trip, a slow-to-answer server) exceeds `bufferChunks / (bufferChunks - 1)` chunk fills of the
-   * source: fewer round trips for the same bytes, same memory. Measured as the upload goes; with a slow source or
-   * quick answers each request carries one chunk.
-   * Default true; false: always one chunk per request.
+   * Size requests by measurement: as little as one block while the source is slow, up to `chunkSize` when it is
+   * fast, and the whole window while the fixed part of the server's answer time (a WAN round trip) exceeds a chunk
+   * fill of the source. Default true; false: every request but the last carries exactly `chunkSize` (fewer when the
+   * pool makes the writer wait), and the window may fill to its cap.
    */
   adaptiveRequests?: boolean;
+  /**
+   * The pool the window's blocks come from: a {@link MemoryPool} shared by every stream given it, with one byte
+   * ceiling. Default: the process's pool, `MemoryPool.default` (512 MiB).
+   */
+  memory?: MemoryPool;
   /** MIME type of the object. Default `application/octet-stream` (GCS's default). */
   contentType?: string;
   /** Object resource fields (contentEncoding, cacheControl, custom `metadata`, ...). */
@@ -113,6 +123,7 @@ export interface NormalizedOptions {
   readonly size: number | undefined;
   readonly chunkSize: number;
   readonly bufferChunks: number;
+  readonly memory: MemoryPool;
   readonly adaptiveRequests: boolean;
   readonly resource: Readonly<ObjectMetadata>;
   readonly apiEndpoint: string;
@@ -205,7 +216,12 @@ export function normalizeOptions(given: GcsWriteStreamOptions, env: NodeJS.Proce
   const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
   validateChunkSize(chunkSize);
   const bufferChunks = positiveInt('bufferChunks', options.bufferChunks ?? DEFAULT_BUFFER_CHUNKS, 1);
-  validateWindowSize(chunkSize, bufferChunks);
+  if (!Number.isSafeInteger(chunkSize * bufferChunks)) {
+    throw new InvalidArgumentError(`chunkSize × bufferChunks must be a safe integer, got ${chunkSize} × ${bufferChunks}`);
+  }
+  if (options.memory !== undefined && !(options.memory instanceof MemoryPool)) {
+    throw new InvalidArgumentError('memory must be a MemoryPool');
+  }
   if (options.adaptiveRequests !== undefined && typeof options.adaptiveRequests !== 'boolean') {
     throw new InvalidArgumentError('adaptiveRequests must be a boolean');
   }
@@ -304,6 +320,7 @@ export function normalizeOptions(given: GcsWriteStreamOptions, env: NodeJS.Proce
     size,
     chunkSize,
     bufferChunks,
+    memory: options.memory ?? MemoryPool.default,
     adaptiveRequests: options.adaptiveRequests ?? true,
     resource: Object.freeze(resource),
     apiEndpoint,

@@ -16,6 +16,9 @@
  * quicker); it is never raised by data answers.
  */
 
+/** See RequestPacer.growToBytes. */
+const WINDOW_LATENCY_FACTOR = 6;
+
 export class RequestPacer {
   readonly #chunks: number;
   readonly #windowBytes: number;
@@ -26,6 +29,8 @@ export class RequestPacer {
   #bodilessMs: number | undefined;
   /** Request time per body byte (start to answer) of the latest request that carried data. */
   #msPerByte: number | undefined;
+  /** Bytes per ms the link moved in the latest request that carried data (its time less the fixed latency). */
+  #bytesPerMs: number | undefined;
 
   constructor(bufferChunks: number, chunkSize: number, stallTimeoutMs: number) {
     this.#chunks = bufferChunks;
@@ -51,8 +56,26 @@ export class RequestPacer {
   observe(startedAt: number, sentAt: number, answeredAt: number, bytes: number): void {
     const sample = Math.max(0, answeredAt - sentAt);
     this.#latencyMs = this.#latencyMs === undefined ? sample : (this.#latencyMs + sample) / 2;
-    if (bytes === 0) this.#bodilessMs = this.#bodilessMs === undefined ? sample : (this.#bodilessMs + sample) / 2;
-    else this.#msPerByte = Math.max(0, answeredAt - startedAt) / bytes;
+    if (bytes === 0) {
+      this.#bodilessMs = this.#bodilessMs === undefined ? sample : (this.#bodilessMs + sample) / 2;
+      return;
+    }
+    const total = Math.max(0, answeredAt - startedAt);
+    this.#msPerByte = total / bytes;
+    this.#bytesPerMs = bytes / Math.max(1, total - (this.fixedLatencyMs ?? 0));
+  }
+
+  /**
+   * How many bytes the window should be allowed to grow to: two requests' worth (`requestBytes`) while the link is
+   * the limit, and towards WINDOW_LATENCY_FACTOR × bandwidth × fixed latency while the latency is what costs (a
+   * session takes one request at a time, so a request of W bytes moves W / (W / bandwidth + latency): at W =
+   * 6 × bandwidth × latency, 86 % of the bandwidth). Never above `capBytes`.
+   */
+  growToBytes(requestBytes: number, capBytes: number): number {
+    const base = Math.min(capBytes, 2 * requestBytes);
+    const fixed = this.fixedLatencyMs;
+    if (fixed === undefined || this.#bytesPerMs === undefined) return base;
+    return Math.min(capBytes, Math.max(base, WINDOW_LATENCY_FACTOR * this.#bytesPerMs * fixed));
   }
 
   /**
@@ -66,4 +89,27 @@ export class RequestPacer {
     if (this.#msPerByte !== undefined && this.#msPerByte * this.#windowBytes > this.#stallTimeoutMs / 2) return false;
     return fixed * (this.#chunks - 1) > fillMs * this.#chunks;
   }
+}
+
+/** What sizes a window's target at a commit (see {@link nextWindowTarget}). */
+export interface WindowTargetInput {
+  /** The target so far, in blocks. */
+  targetBlocks: number;
+  /** The writer waited on a full window through the request that just ended: memory held it back. */
+  blockedAtTarget: boolean;
+  /** The most blocks the window held since the previous commit. */
+  peakBlocks: number;
+  /** How far the target may grow now (see RequestPacer.growToBytes). */
+  growToBlocks: number;
+}
+
+/**
+ * The window's next target, in blocks. Doubles while memory holds the writer back (up to `growToBlocks`); else
+ * follows what the writer actually used, with room to double, so that a stream whose rate falls gives memory back
+ * and one whose rate holds keeps what it needs. Never below one block, never above `growToBlocks`.
+ */
+export function nextWindowTarget(input: WindowTargetInput): number {
+  const ceiling = Math.max(1, input.growToBlocks);
+  const next = input.blockedAtTarget ? input.targetBlocks * 2 : Math.min(input.targetBlocks, 2 * input.peakBlocks);
+  return Math.max(1, Math.min(ceiling, next));
 }

@@ -2,7 +2,7 @@
  * Continuing a checkpoint's session: what the session holds, the checks that keep a different source from being
  * spliced onto its bytes, and adopting a session that had already completed.
  */
-import type { ChunkBuffer } from './chunk-buffer.js';
+import type { BlockWindow } from './block-window.js';
 import type { ObjectHasher } from './checksum.js';
 import type { UploadCheckpoint } from './checkpoint.js';
 import { ProtocolError, SourceMismatchError } from './errors.js';
@@ -48,7 +48,7 @@ export function skipGuard(
  * until it ends, then checked against the session's object. A source that differs is a SourceMismatchError; the
  * object, made by an earlier process, is never withdrawn.
  */
-export async function adoptCompleted(window: ChunkBuffer, check: ObjectCheck, object: ObjectResource, signal: AbortSignal): Promise<ObjectResource> {
+export async function adoptCompleted(window: BlockWindow, check: ObjectCheck, object: ObjectResource, signal: AbortSignal): Promise<ObjectResource> {
   while (!window.ended) {
     await window.dataChanged();
     signal.throwIfAborted();

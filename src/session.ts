@@ -6,6 +6,7 @@
 import { getHeader, type AuthorizedClient, type HttpRequest, type HttpResponse } from './auth.js';
 import { GcsUploadError, ProtocolError, RequestTimeoutError } from './errors.js';
 import { describeCause } from './error-text.js';
+import { bodyOf } from './gather-body.js';
 import type { ObjectMetadata } from './options.js';
 import { answerOf, classifyFailure, parseObject, parseState, statusError, type CancelOutcome, type ObjectResource, type SessionState } from './responses.js';
 import { debug, debugEnabled, safeUrl } from './debug.js';
@@ -79,17 +80,18 @@ export class ResumableSession {
   }
 
   /**
-   * Uploads `body` at `offset`. With `total` the request ends the object (and carries `hash`, the
-   * `X-Goog-Hash` value). Returns what the server committed, or the object if the upload completed.
+   * Uploads `pieces` (one body, in order) at `offset`. With `total` the request ends the object (and carries
+   * `hash`, the `X-Goog-Hash` value). Returns what the server committed, or the object if the upload completed.
    */
   async put(
     offset: number,
-    body: Uint8Array,
+    pieces: readonly Uint8Array[],
     total: number | undefined,
     hash: string | undefined,
     signal: AbortSignal,
     onBodySent?: () => void,
   ): Promise<SessionState> {
+    const body = bodyOf(pieces);
     const end = offset + body.length - 1;
     // A declared size is said in every Content-Range of the session: GCS completes the upload once that many bytes
     // have arrived, whatever a request says, so the header should agree with what will happen.
@@ -202,7 +204,7 @@ export class ResumableSession {
           sent = true;
         },
       };
-      if (debugEnabled()) debug('request', { method: request.method, url: safeUrl(request.url, this.#uri), range: request.headers['Content-Range'], bytes: request.data?.length ?? 0 });
+      if (debugEnabled()) debug('request', { method: request.method, url: safeUrl(request.url, this.#uri), range: request.headers['Content-Range'], bytes: bodyLength(request.data) });
       const response = await untilAborted(answerOf(this.#client.request(options), { url: request.url, sent: () => sent }), controller.signal);
       if (debugEnabled()) debug('response', { method: request.method, status: response.status, range: getHeader(response.headers, 'range') });
       return response;
@@ -230,4 +232,9 @@ function untilAborted<T>(request: Promise<T>, signal: AbortSignal): Promise<T> {
 /** Every status is the library's to interpret, except 401, which auth clients answer with one token refresh. */
 function acceptAllBut401(status: number): boolean {
   return status !== 401;
+}
+
+/** Bytes in a request body (for debug lines). */
+function bodyLength(data: HttpRequest['data']): number {
+  return typeof data === 'string' || data instanceof Uint8Array ? data.length : ((data as { length?: number } | undefined)?.length ?? 0);
 }

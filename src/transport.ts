@@ -11,6 +11,7 @@
  */
 import http from 'node:http';
 import type https from 'node:https';
+import { GatherBody } from './gather-body.js';
 import { nodeRequire } from './node-require.js';
 
 /** The parts of a gaxios-prepared request the adapter reads (gaxios 6 and 7 both provide them). */
@@ -126,11 +127,11 @@ function toHeaderRecord(headers: unknown): Record<string, string> {
   return out;
 }
 
-function bodyOf(request: AdapterRequest): Uint8Array | undefined {
+function bodyOf(request: AdapterRequest): Uint8Array | GatherBody | undefined {
   // gaxios 7 moves `data` to `body`; gaxios 6 leaves it in `data`.
   const body = request.body ?? request.data;
   if (body === undefined || body === null) return undefined;
-  if (body instanceof Uint8Array) return body;
+  if (body instanceof Uint8Array || body instanceof GatherBody) return body;
   if (typeof body === 'string') return Buffer.from(body, 'utf8');
   throw new TypeError('unsupported request body type');
 }
@@ -215,6 +216,14 @@ export function httpAdapter(request: AdapterRequest): Promise<AdapterResponse> {
         });
       });
     });
-    req.end(body);
+    if (body instanceof GatherBody) {
+      // One writev for all the pieces.
+      req.cork();
+      for (const piece of body.pieces) req.write(piece);
+      req.uncork();
+      req.end();
+    } else {
+      req.end(body);
+    }
   });
 }

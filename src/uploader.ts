@@ -4,7 +4,7 @@
  * its window and awaits its result. The aftermath of a failure is `settle.ts`'s, resuming is `resume.ts`'s.
  */
 import { clientFor } from './auth.js';
-import { ChunkBuffer, type Span } from './chunk-buffer.js';
+import { BlockWindow, type Span } from './block-window.js';
 import { ObjectHasher } from './checksum.js';
 import type { UploadCheckpoint } from './checkpoint.js';
 import { ChecksumMismatchError, GcsUploadError, ListenerError, NoProgressError, ProtocolError, SourceMismatchError } from './errors.js';
@@ -70,7 +70,7 @@ function guardObserver(observer: UploadObserver, fail: (error: ListenerError) =>
 
 /** One resumable upload from open to verified object. */
 export class Uploader {
-  readonly window: ChunkBuffer;
+  readonly window: BlockWindow;
   readonly #options: NormalizedOptions;
   readonly #observer: UploadObserver;
   readonly #session: ResumableSession;
@@ -96,7 +96,13 @@ export class Uploader {
     const crcBefore = options.sourceOffset > 0 ? options.resume?.crc32c : 0;
     this.#hasher = new ObjectHasher(options.validation, crcBefore);
     this.#check = new ObjectCheck(this.#hasher, options.query.ifGenerationMatch);
-    this.window = new ChunkBuffer(options.chunkSize, options.bufferChunks, options.sourceOffset, this.#hasher, options.size);
+    this.window = new BlockWindow(
+      { requestBytes: options.chunkSize, capBytes: options.chunkSize * options.bufferChunks, exact: !options.adaptiveRequests },
+      options.memory.open(),
+      options.sourceOffset,
+      this.#hasher,
+      options.size,
+    );
     this.#budget = new RetryBudget(options.retry);
     this.#pacer = new RequestPacer(options.bufferChunks, options.chunkSize, options.retry.stallTimeoutMs);
     this.#session = new ResumableSession(clientFor(options), options, options.retry.stallTimeoutMs, options.resume?.uploadUri);
@@ -318,7 +324,8 @@ export class Uploader {
     let holdUntil: number | undefined;
     for (;;) {
       signal.throwIfAborted();
-      const whole = this.#options.adaptiveRequests && this.#pacer.wholeWindow(this.window.fastestRecentFillMs);
+      const whole = this.#options.adaptiveRequests && this.#pacer.wholeWindow(this.window.recentFillMs);
+      this.window.setGrowTo(this.#pacer.growToBytes(this.#options.chunkSize, this.#options.chunkSize * this.#options.bufferChunks));
       const span = this.window.nextSpan(whole);
       if (span) return span;
       if (whole && this.window.nextSpan(false) !== undefined) {
@@ -341,7 +348,7 @@ export class Uploader {
 
   /** PUTs a span; after any failure, recovers the server's state instead. */
   async #send(span: Span, signal: AbortSignal): Promise<{ state: SessionState; recovered: boolean }> {
-    const end = span.offset + span.body.length;
+    const end = span.offset + span.length;
     this.#ledger.sentEnd = Math.max(this.#ledger.sentEnd, end);
     let hash: string | undefined;
     if (span.final) {
@@ -352,12 +359,12 @@ export class Uploader {
     const startedAt = performance.now();
     let sentAt: number | undefined;
     try {
-      const answer = this.#session.put(span.offset, span.body, span.final ? end : undefined, hash, signal, () => {
+      const answer = this.#session.put(span.offset, span.pieces, span.final ? end : undefined, hash, signal, () => {
         sentAt = performance.now();
       });
       this.window.hashInBackground();
       const state = await answer;
-      if (!span.final && sentAt !== undefined) this.#pacer.observe(startedAt, sentAt, performance.now(), span.body.length);
+      if (!span.final && sentAt !== undefined) this.#pacer.observe(startedAt, sentAt, performance.now(), span.length);
       return { state, recovered: false };
     } catch (error) {
       const state = await this.#recoverFrom(error, signal);
@@ -405,5 +412,5 @@ export class Uploader {
 }
 
 function describeSpan(span: Span): string {
-  return span.body.length === 0 ? 'Finalizing the upload' : `Uploading bytes ${span.offset}-${span.offset + span.body.length - 1}`;
+  return span.length === 0 ? 'Finalizing the upload' : `Uploading bytes ${span.offset}-${span.offset + span.length - 1}`;
 }

@@ -2,7 +2,6 @@
  * Checks of single values that GCS or the platform would otherwise refuse late: bucket and object names, request
  * sizes, the window. Each throws `InvalidArgumentError` with what is wrong and what is allowed.
  */
-import { constants as bufferConstants } from 'node:buffer';
 import { InvalidArgumentError } from './errors.js';
 
 /** Every request but the last must be a multiple of this (GCS's resumable upload alignment). */
@@ -72,21 +71,6 @@ export function validateChunkSize(chunkSize: unknown): asserts chunkSize is numb
   }
   if (chunkSize > 2 ** 31 - CHUNK_ALIGNMENT) {
     throw new InvalidArgumentError(`chunkSize must be below 2 GiB, got ${chunkSize}`);
-  }
-}
-
-/**
- * Throws `InvalidArgumentError` unless the window (`chunkSize × bufferChunks`, one contiguous allocation at its
- * largest) fits in one Buffer on this platform: otherwise the allocation would fail with a RangeError in the middle
- * of a write, after the session was opened.
- */
-export function validateWindowSize(chunkSize: number, bufferChunks: number): void {
-  const window = chunkSize * bufferChunks;
-  if (window > bufferConstants.MAX_LENGTH) {
-    throw new InvalidArgumentError(
-      `chunkSize × bufferChunks (${chunkSize} × ${bufferChunks} = ${window} bytes) exceeds the largest buffer this ` +
-        `platform can allocate (buffer.constants.MAX_LENGTH, ${bufferConstants.MAX_LENGTH} bytes); lower chunkSize or bufferChunks`,
-    );
   }
 }
 

@@ -5,11 +5,24 @@
  */
 import { Writable } from 'node:stream';
 import { GcsUploadError, ListenerError, SizeMismatchError, UploadAbortedError } from './errors.js';
+import type { MemoryPoolStats } from './memory-pool.js';
 import { normalizeOptions, type GcsWriteStreamOptions, type NormalizedOptions } from './options.js';
 import type { UploadCheckpoint } from './checkpoint.js';
 import type { RetryEvent } from './retry.js';
 import type { ObjectResource } from './responses.js';
 import { Uploader, type UploadProgress } from './uploader.js';
+
+/** A stream's memory figures (see {@link GcsResumableWritable.memory}). */
+export interface StreamMemoryStats {
+  /** Bytes of pool blocks the window holds now: the uncommitted bytes, rounded up to 256 KiB blocks. */
+  bytesHeld: number;
+  /** Bytes the window may hold now; it grows while memory holds the writer back (up to `chunkSize × bufferChunks`). */
+  targetBytes: number;
+  /** Whether the writer waits for room (the window is at its target, or the pool has no block to lend). */
+  writerWaiting: boolean;
+  /** The figures of the pool the blocks come from. */
+  pool: MemoryPoolStats;
+}
 
 /** Events beyond those of `stream.Writable`. */
 export interface GcsResumableWritableEvents {
@@ -107,6 +120,12 @@ export class GcsResumableWritable extends Writable {
   /** Bytes GCS has confirmed so far. */
   get bytesCommitted(): number {
     return this.#uploader.bytesCommitted;
+  }
+
+  /** The stream's memory figures (for metrics): what its window holds and may hold, and its pool's figures. */
+  get memory(): StreamMemoryStats {
+    const window = this.#uploader.window;
+    return { bytesHeld: window.bytesHeld, targetBytes: window.targetBytes, writerWaiting: window.full, pool: this.#options.memory.stats() };
   }
 
   override _construct(callback: (error?: Error | null) => void): void {

@@ -86,8 +86,9 @@ export function source(size: number, writeSize: number | (() => number)): Readab
 
 /**
  * Options pointing at the local server with fast retries; `extra` overrides. Requests keep to one chunk
- * (`adaptiveRequests: false`) so that faults aimed at a chunk's offset find exactly that request whatever the
- * timing; adaptive.test.ts covers the adaptive sizing, under faults too, and the chaos test runs with the default.
+ * (`adaptiveRequests: false`) and the window to two (`bufferChunks: 2`) so that faults aimed at a chunk's offset
+ * find exactly that request whatever the timing; adaptive.test.ts and window.test.ts cover the adaptive sizing and
+ * the growing window, under faults too, and the chaos test runs with the defaults.
  */
 export function streamOptions(server: LocalGcs, name: string, extra: Partial<GcsWriteStreamOptions> = {}): GcsWriteStreamOptions {
   return {
@@ -96,6 +97,7 @@ export function streamOptions(server: LocalGcs, name: string, extra: Partial<Gcs
     apiEndpoint: server.url,
     chunkSize: K256,
     adaptiveRequests: false,
+    bufferChunks: 2,
     ...extra,
     retry: { ...FAST_RETRY, ...(extra.retry ?? {}) },
   };

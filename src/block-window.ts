@@ -1,0 +1,407 @@
+/**
+ * The replay window: every byte accepted from the writer and not yet committed by GCS, held in 256 KiB blocks lent
+ * by a {@link MemoryPool}. Writes are copied in once (callers' buffers are never retained); requests are lists of
+ * views of the blocks (gather writes, nothing is copied on the way out); a block goes back to the pool as soon as
+ * every byte in it is committed. What the window holds therefore follows the stream's rate: a slow stream holds one
+ * block, a fast one as many as its target allows.
+ *
+ * The target (how far the writer may get ahead of GCS) starts at one block and grows when memory is what holds the
+ * writer back: it finds the window full while a request is in flight. It grows up to two requests' worth, and up
+ * to the per-stream cap while the pacer finds answer latency dominant; it shrinks back when the writer no longer
+ * fills it (see `pacing.ts`, `nextWindowTarget`). The pool's ceiling bounds every window together.
+ *
+ * Invariant: blocks are in offset order, every block but the last is full, and the first starts at or below the
+ * committed offset; block starts sit at the committed offset plus multiples of 256 KiB (an unaligned commit, rare,
+ * shifts the bytes so that they do again: see #realign). The window is [committed, bytesAccepted).
+ */
+import { nextWindowTarget } from './pacing.js';
+import { MemoryPool, type PoolAccount } from './memory-pool.js';
+import { WindowHashing, type FillHasher, type HashedBlock } from './window-hashing.js';
+
+const BLOCK = MemoryPool.BLOCK_SIZE;
+
+interface Block extends HashedBlock {
+  start: number;
+  filled: number;
+  /** performance.now() when its first byte arrived. */
+  fillStartedAt: number;
+}
+
+/** The next request to send: bytes from the committed offset, and whether they end the object. */
+export interface Span {
+  offset: number;
+  /** The body, as views of the window's blocks, in order. */
+  pieces: Buffer[];
+  /** Bytes in `pieces`. */
+  length: number;
+  /** True when the body reaches the end of the object (the request carries the total size). */
+  final: boolean;
+}
+
+/** How a window is sized. */
+export interface WindowLimits {
+  /** Bytes a request carries at most while answer latency does not dominate (`chunkSize`). */
+  requestBytes: number;
+  /** Most bytes the window may hold (`chunkSize × bufferChunks`). */
+  capBytes: number;
+  /**
+   * Requests of exactly `requestBytes` (adaptive requests off): the target is the cap from the start, and a
+   * request waits for a whole chunk unless the writer waits for the pool (then the full blocks go: no deadlock).
+   */
+  exact: boolean;
+}
+
+/** How many block fill times `recentFillMs` looks back over (one default chunk). */
+const RECENT_FILLS = 32;
+
+/** Bytes accepted but not committed, in blocks lent by a pool. */
+export class BlockWindow {
+  readonly #limits: WindowLimits;
+  readonly #account: PoolAccount;
+  readonly #blocks: Block[] = [];
+  readonly #hashing: WindowHashing;
+  #accepted: number;
+  #committed: number;
+  #ended = false;
+  #disposed = false;
+  #wakeReader: (() => void) | undefined;
+  #wakeWriter: (() => void) | undefined;
+  /** Bytes below this offset are already committed (a resumed session): they are handed to #onSkip, not held. */
+  #skipUntil = 0;
+  #onSkip: ((bytes: Uint8Array) => void) | undefined;
+  /** Fill times of the most recently filled blocks (ms, oldest first). */
+  readonly #fills: number[] = [];
+  /** The last write did not fit: the writer holds bytes beyond the window, so its last full block is not the end. */
+  #overflow = false;
+  /**
+   * The object's declared size, if any. GCS completes such a session as soon as that many bytes arrive, so the
+   * bytes that reach it are held until `end()`: they go out in the final request, never in one the server would
+   * finalize before the writer is done (a writer that then wrote more would have replaced the object).
+   */
+  readonly #declaredSize: number | undefined;
+  /** Blocks the writer may hold (see the module comment). */
+  #targetBlocks = 1;
+  /** The most blocks held since the last commit. */
+  #peakBlocks = 0;
+  /** How far the target may grow now, in bytes (the pacer's `growToBytes`). */
+  #growToBytes: number;
+
+  /**
+   * `startOffset` is the object offset of the first byte the writer will supply (non-zero when resuming); `hasher`,
+   * if given, is fed every held byte in order and must already cover the bytes before `startOffset`.
+   */
+  constructor(limits: WindowLimits, account: PoolAccount, startOffset = 0, hasher?: FillHasher, declaredSize?: number) {
+    this.#limits = limits;
+    this.#account = account;
+    this.#accepted = startOffset;
+    this.#committed = startOffset;
+    this.#hashing = new WindowHashing(hasher, startOffset);
+    this.#declaredSize = declaredSize;
+    this.#growToBytes = Math.min(limits.capBytes, 2 * limits.requestBytes);
+    if (limits.exact) this.#targetBlocks = Math.max(1, Math.floor(limits.capBytes / BLOCK));
+  }
+
+  /**
+   * The session already holds everything below `offset`: the writer's bytes up to there are passed to `onSkip`
+   * (which must feed them to the hasher) instead of being held and sent. Only valid before anything was written.
+   */
+  skipTo(offset: number, onSkip: (bytes: Uint8Array) => void): void {
+    if (offset < this.#accepted || this.#blocks.length > 0) throw new RangeError('skipTo must precede writes');
+    this.#skipUntil = offset;
+    this.#committed = offset;
+    this.#onSkip = onSkip;
+  }
+
+  /** Bytes taken from the writer (including any resumed offset). */
+  get bytesAccepted(): number {
+    return this.#accepted;
+  }
+
+  /** The committed offset: first byte still held. */
+  get committed(): number {
+    return this.#committed;
+  }
+
+  /** End of the range being skipped (see `skipTo`); 0 when not resuming. */
+  get skipUntil(): number {
+    return this.#skipUntil;
+  }
+
+  /** Whether `end()` was called. */
+  get ended(): boolean {
+    return this.#ended;
+  }
+
+  /** Whether `dispose()` was called: the upload has ended and nothing more is accepted. */
+  get disposed(): boolean {
+    return this.#disposed;
+  }
+
+  /** Bytes of blocks the window holds now. */
+  get bytesHeld(): number {
+    return this.#blocks.length * BLOCK;
+  }
+
+  /** Bytes the window may hold now (its target). */
+  get targetBytes(): number {
+    return this.#targetBlocks * BLOCK;
+  }
+
+  /**
+   * How long the writer takes to fill `requestBytes` lately (ms): the mean of its recent block fills, scaled. (The
+   * fastest single block would overstate a source that delivers in bursts: one large write fills a block at once.)
+   */
+  get recentFillMs(): number | undefined {
+    if (this.#fills.length === 0) return undefined;
+    let sum = 0;
+    for (const ms of this.#fills) sum += ms;
+    return (sum / this.#fills.length) * (this.#limits.requestBytes / BLOCK);
+  }
+
+  /** Whether the writer's last write found no room (it waits for `spaceChanged()`). */
+  get full(): boolean {
+    return this.#overflow;
+  }
+
+  /** How far the target may grow (the pacer's measurement, within the cap). */
+  setGrowTo(bytes: number): void {
+    this.#growToBytes = Math.min(this.#limits.capBytes, bytes);
+  }
+
+  /** Copies as much of `src[from..]` as fits; returns the number of bytes copied. */
+  write(src: Uint8Array, from = 0): number {
+    if (this.#ended) throw new Error('write after end');
+    if (this.#disposed) return 0;
+    let copied = 0;
+    if (this.#accepted < this.#skipUntil) {
+      const skip = Math.min(src.length - from, this.#skipUntil - this.#accepted);
+      this.#onSkip?.(src.subarray(from, from + skip));
+      this.#accepted += skip;
+      this.#hashing.skippedTo(this.#accepted);
+      copied += skip;
+      if (this.#accepted === this.#skipUntil) this.#notifyReader();
+    }
+    let remaining = src.length - from - copied;
+    while (remaining > 0) {
+      let last = this.#blocks.at(-1);
+      if (!last || last.filled === BLOCK) {
+        const previousFull = last !== undefined;
+        const next = this.#newBlock();
+        if (next === undefined) break;
+        last = next;
+        // A byte beyond a full block proves that block is not the last: it can go out now (see nextSpan).
+        if (previousFull) this.#notifyReader();
+      }
+      const n = Math.min(remaining, BLOCK - last.filled);
+      const at = from + copied;
+      last.buf.set(n === src.length ? src : src.subarray(at, at + n), last.filled);
+      last.filled += n;
+      this.#accepted += n;
+      copied += n;
+      remaining -= n;
+      if (last.filled === BLOCK) {
+        if (this.#fills.push(performance.now() - last.fillStartedAt) > RECENT_FILLS) this.#fills.shift();
+        // At its target the window takes no further byte: the full blocks must go now (see nextSpan).
+        if (this.#blocks.length >= this.#targetBlocks) this.#notifyReader();
+      }
+    }
+    const overflow = remaining > 0;
+    // Bytes that did not fit prove the held data is not the end of the object, and the full blocks must go now.
+    if (overflow) this.#notifyReader();
+    this.#overflow = overflow;
+    return copied;
+  }
+
+  /** No more writes: the object ends at `bytesAccepted`. */
+  end(): void {
+    this.#ended = true;
+    this.#notifyReader();
+  }
+
+  /** The raw CRC32C state of the object's bytes below `offset` (within the window), or undefined when unknown. */
+  crcAt(offset: number): number | undefined {
+    if (offset < this.#committed || offset > this.#accepted) {
+      throw new RangeError(`crcAt(${offset}) outside the window [${this.#committed}, ${this.#accepted}]`);
+    }
+    return this.#hashing.crcAt(this.#blocks, offset);
+  }
+
+  /**
+   * The next request body, or undefined if there is not yet enough data. By default: the full blocks from the
+   * committed offset, up to `requestBytes`, once they are known not to end the object; or (after `end()`) the rest
+   * of the object when it fits in one request. With `whole`: nothing until the window is at its target or ended,
+   * then everything it holds (fewer round trips when the server, not the writer, is the bottleneck); a full window
+   * goes once the writer shows more bytes or ends, or at once with `force`. Never copies, except to realign after
+   * the server committed an unaligned offset.
+   */
+  nextSpan(whole = false, force = false): Span | undefined {
+    if (this.#accepted < this.#skipUntil) return undefined;
+    const first = this.#blocks[0];
+    if (!first) return this.#ended ? { offset: this.#committed, pieces: [], length: 0, final: true } : undefined;
+    if (first.start !== this.#committed) {
+      this.#realign();
+      return this.nextSpan(whole, force);
+    }
+    const atTarget = this.#blocks.length >= this.#targetBlocks && this.#blocks.at(-1)!.filled === BLOCK;
+    const limit = whole ? this.#limits.capBytes : this.#limits.requestBytes;
+    if (this.#ended) {
+      const count = this.#countWithin(limit);
+      return this.#span(count, count === this.#blocks.length);
+    }
+    if (whole && !atTarget && !this.#overflow) return undefined;
+    // Full blocks that may be sent: the last full one only once it is known not to be the end (a byte follows it,
+    // or the writer holds bytes that did not fit, or with `force`) or when the writer could not go on otherwise
+    // (the window is at its target), and at the declared size never before end().
+    let full = this.#blocks.at(-1)!.filled === BLOCK ? this.#blocks.length : this.#blocks.length - 1;
+    const tailKnown = full < this.#blocks.length || this.#overflow || atTarget || (whole && force);
+    if (!tailKnown || this.#accepted === this.#declaredSize) full = Math.min(full, this.#blocks.length - 1);
+    if (full === 0) return undefined;
+    const count = Math.min(full, this.#countWithin(limit));
+    if (this.#limits.exact && !whole && count * BLOCK < limit && !this.#account.waiting) return undefined;
+    return this.#span(count, false);
+  }
+
+  /** GCS committed everything below `offset`: drop it, give emptied blocks back, and resize the target. */
+  release(offset: number): void {
+    if (offset < this.#committed || offset > this.#accepted) {
+      throw new RangeError(`release(${offset}) outside the window [${this.#committed}, ${this.#accepted}]`);
+    }
+    // Bytes must be hashed before they are dropped.
+    this.#hashing.hashUpTo(this.#blocks, offset);
+    this.#committed = offset;
+    let freed = false;
+    while (this.#blocks.length > 0) {
+      const first = this.#blocks[0]!;
+      // Keep a block while it has room (the writer is filling it) or holds uncommitted bytes.
+      if (first.start + first.filled > offset || first.filled < BLOCK) break;
+      this.#blocks.shift();
+      this.#account.give(first.buf);
+      freed = true;
+    }
+    // A writer still waiting on a full window now waited through the request that just ended: memory held it back.
+    if (!this.#limits.exact) this.#targetBlocks = nextWindowTarget({
+      targetBlocks: this.#targetBlocks,
+      blockedAtTarget: this.#overflow && this.#peakBlocks >= this.#targetBlocks && !this.#account.waiting,
+      peakBlocks: this.#peakBlocks,
+      growToBlocks: Math.floor(this.#growToBytes / BLOCK),
+    });
+    this.#peakBlocks = this.#blocks.length;
+    if (freed) this.#notifyWriter();
+  }
+
+  /** Resolves when a new span may be available (more data, a full block, or end). */
+  dataChanged(): Promise<void> {
+    return new Promise((resolve) => {
+      this.#wakeReader = resolve;
+    });
+  }
+
+  /** Resolves when space may be available for the writer. */
+  spaceChanged(): Promise<void> {
+    return new Promise((resolve) => {
+      this.#wakeWriter = resolve;
+    });
+  }
+
+  /** Hashes up to `maxBytes` of the held bytes not hashed yet; returns whether any remain. */
+  hashSome(maxBytes: number): boolean {
+    if (this.#disposed) return false;
+    return this.#hashing.hash(this.#blocks, maxBytes);
+  }
+
+  /** Hashes held bytes a step per turn of the event loop until caught up (call when a request goes out). */
+  hashInBackground(): void {
+    this.#hashing.inBackground(() => (this.#disposed ? undefined : this.#blocks));
+  }
+
+  /** Wakes every waiter without changing anything (they re-check their own conditions, e.g. an abort). */
+  interrupt(): void {
+    this.#notifyWriter();
+    this.#notifyReader();
+  }
+
+  /** Gives every block back (after the upload ended, either way). */
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    this.#account.close(this.#blocks.map((block) => block.buf));
+    this.#blocks.length = 0;
+    this.#notifyWriter();
+    this.#notifyReader();
+  }
+
+  /** How many blocks from the first fit in `limit` bytes (at least one whole block when any is held). */
+  #countWithin(limit: number): number {
+    return Math.max(1, Math.min(this.#blocks.length, Math.floor(limit / BLOCK)));
+  }
+
+  /** A span of the first `count` blocks from the committed offset. */
+  #span(count: number, final: boolean): Span {
+    if (final) this.#hashing.hash(this.#blocks);
+    const pieces: Buffer[] = [];
+    let length = 0;
+    for (let i = 0; i < count; i++) {
+      const block = this.#blocks[i]!;
+      const piece = block.filled === BLOCK ? block.buf : block.buf.subarray(0, block.filled);
+      pieces.push(piece);
+      length += piece.length;
+    }
+    // Every request but the last is a multiple of 256 KiB: it starts at a block start and all its blocks are full.
+    return { offset: this.#committed, pieces, length, final };
+  }
+
+  /** A new block for the writer, or undefined when the target or the pool says wait (the writer is woken). */
+  #newBlock(): Block | undefined {
+    if (this.#blocks.length >= this.#targetBlocks) return undefined;
+    const buf = this.#account.take(() => this.#notifyWriter());
+    if (buf === undefined) return undefined;
+    this.#peakBlocks = Math.max(this.#peakBlocks, this.#blocks.length + 1);
+    const block: Block = {
+      buf,
+      start: this.#accepted,
+      filled: 0,
+      crcBefore: this.#hashing.crcBeforeNew(this.#accepted),
+      fillStartedAt: performance.now(),
+    };
+    this.#blocks.push(block);
+    return block;
+  }
+
+  /**
+   * The server committed an offset inside the first block. Shift every held byte down so that the committed
+   * offset sits at the start of the first block: block starts are then aligned with it again, and every block but
+   * the last full. Rare (GCS commits aligned amounts), so an in-place move of the window, and new CRC32C states for
+   * its blocks, are fine.
+   */
+  #realign(): void {
+    const shift = this.#committed - this.#blocks[0]!.start;
+    const crc = this.crcAt(this.#committed);
+    for (let i = 0; i < this.#blocks.length; i++) {
+      const block = this.#blocks[i]!;
+      block.buf.copyWithin(0, Math.min(shift, block.filled), block.filled);
+      block.filled = Math.max(0, block.filled - shift);
+      block.start += shift;
+      const next = this.#blocks[i + 1];
+      if (next) {
+        const take = Math.min(shift, next.filled);
+        block.buf.set(next.buf.subarray(0, take), block.filled);
+        block.filled += take;
+      }
+    }
+    while (this.#blocks.length > 1 && this.#blocks.at(-1)!.filled === 0) this.#account.give(this.#blocks.pop()!.buf);
+    this.#hashing.rebase(this.#blocks, crc);
+    this.#notifyWriter();
+  }
+
+  #notifyReader(): void {
+    const wake = this.#wakeReader;
+    this.#wakeReader = undefined;
+    wake?.();
+  }
+
+  #notifyWriter(): void {
+    const wake = this.#wakeWriter;
+    this.#wakeWriter = undefined;
+    wake?.();
+  }
+}

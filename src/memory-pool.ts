@@ -1,0 +1,275 @@
+/**
+ * `MemoryPool`: the blocks that replay windows hold, under one byte ceiling shared by every stream that draws from
+ * it. Blocks are `MemoryPool.BLOCK_SIZE` (256 KiB, GCS's request alignment) and are lent to one stream at a time:
+ * a window takes them as its writer fills it and gives each back as soon as GCS committed its bytes.
+ *
+ * Progress for every stream: a stream that holds no block is owed one, and owed blocks come first. A stream that
+ * already holds a block may borrow more only while that leaves room for every owed one; a stream with one block
+ * can always make progress (fill it, send it, get it back at the commit), so no set of streams can deadlock.
+ * Waiting streams are served in arrival order. The pool never allocates past its ceiling: a writer that cannot get
+ * a block waits (backpressure).
+ *
+ * Free blocks are reused (newest first) and released to the garbage collector after `idleReleaseMs` unused.
+ */
+import { InvalidArgumentError } from './errors.js';
+
+/** Options of a {@link MemoryPool}. */
+export interface MemoryPoolOptions {
+  /**
+   * Most bytes the pool holds at once, lent and free: a multiple of 256 KiB, at least one block. Default 512 MiB
+   * (see {@link MemoryPool.DEFAULT_MAX_BYTES}).
+   */
+  maxBytes?: number;
+  /** Free blocks unused this long are released (ms). Default 5,000. */
+  idleReleaseMs?: number;
+}
+
+/** A pool's figures, for metrics. */
+export interface MemoryPoolStats {
+  /** Bytes allocated by the pool: lent plus free. */
+  bytesHeld: number;
+  /** Bytes lent to streams (their uncommitted data, rounded up to blocks). */
+  bytesLent: number;
+  /** Bytes allocated but not lent, kept for reuse until idle. */
+  bytesFree: number;
+  /** The largest `bytesHeld` seen (the pool's own sampling of its ceiling). */
+  peakBytesHeld: number;
+  /** The ceiling. */
+  maxBytes: number;
+  /** Streams that draw from the pool now. */
+  streams: number;
+  /** Streams whose writer waits for a block. */
+  waitingStreams: number;
+}
+
+interface FreeBlock {
+  block: Buffer;
+  freedAt: number;
+}
+
+/** A stream's account with a pool: the blocks it holds and its place in the queue. */
+export class PoolAccount {
+  readonly #pool: MemoryPool;
+  #held = 0;
+  #granted: Buffer | undefined;
+  #onGranted: (() => void) | undefined;
+  #closed = false;
+
+  /** @internal Created by {@link MemoryPool.open}. */
+  constructor(pool: MemoryPool) {
+    this.#pool = pool;
+  }
+
+  /** Blocks this stream holds. */
+  get blocksHeld(): number {
+    return this.#held;
+  }
+
+  /** Whether the stream waits for a block. */
+  get waiting(): boolean {
+    return this.#onGranted !== undefined;
+  }
+
+  /**
+   * A block, if one can be had now; otherwise undefined, and `onGranted` is called once a block has been set
+   * aside for this stream (take it with the next call).
+   */
+  take(onGranted: () => void): Buffer | undefined {
+    if (this.#closed) return undefined;
+    const granted = this.#granted;
+    if (granted !== undefined) {
+      this.#granted = undefined;
+      return granted;
+    }
+    const block = this.#pool.lend(this);
+    if (block !== undefined) return block;
+    this.#onGranted = onGranted;
+    this.#pool.enqueue(this);
+    return undefined;
+  }
+
+  /** Gives a block back (its bytes are committed). */
+  give(block: Buffer): void {
+    this.#pool.giveBack(this, block);
+  }
+
+  /** The stream is done: gives back what it holds or was granted, and leaves the queue. */
+  close(blocks: Iterable<Buffer>): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#onGranted = undefined;
+    for (const block of blocks) this.#pool.giveBack(this, block);
+    if (this.#granted !== undefined) {
+      const granted = this.#granted;
+      this.#granted = undefined;
+      this.#pool.giveBack(this, granted);
+    }
+    this.#pool.leave(this);
+  }
+
+  /** @internal The pool lent (+1) or took back (-1) a block. */
+  count(delta: number): void {
+    this.#held += delta;
+  }
+
+  /** @internal The pool set `block` aside for this waiting stream. */
+  grant(block: Buffer): void {
+    this.#granted = block;
+    const wake = this.#onGranted;
+    this.#onGranted = undefined;
+    wake?.();
+  }
+}
+
+/** Blocks for replay windows, under a byte ceiling shared by every stream that uses the pool. */
+export class MemoryPool {
+  /** Bytes per block: GCS's request alignment, so any run of full blocks is a valid request. */
+  static readonly BLOCK_SIZE = 256 * 1024;
+  /**
+   * The default pool's ceiling, 512 MiB: room for 32 fast streams at the default per-stream window of 16 MiB, or
+   * about 2,000 slow streams at one block each, while a runaway number of streams in one process waits instead of
+   * exhausting a typical container's memory (1 to 4 GiB).
+   */
+  static readonly DEFAULT_MAX_BYTES = 512 * 1024 * 1024;
+  static #default: MemoryPool | undefined;
+
+  /** The process's shared pool, used by every stream that is not given one. */
+  static get default(): MemoryPool {
+    MemoryPool.#default ??= new MemoryPool();
+    return MemoryPool.#default;
+  }
+
+  readonly maxBytes: number;
+  readonly #capacity: number;
+  readonly #idleReleaseMs: number;
+  readonly #free: FreeBlock[] = [];
+  readonly #accounts = new Set<PoolAccount>();
+  /** Streams waiting for a block: those holding none first (they are owed one), each group in arrival order. */
+  readonly #owed: PoolAccount[] = [];
+  readonly #borrowing: PoolAccount[] = [];
+  #lent = 0;
+  #peakHeld = 0;
+  #trimTimer: NodeJS.Timeout | undefined;
+
+  constructor(options: MemoryPoolOptions = {}) {
+    const maxBytes = options.maxBytes ?? MemoryPool.DEFAULT_MAX_BYTES;
+    if (!Number.isSafeInteger(maxBytes) || maxBytes < MemoryPool.BLOCK_SIZE || maxBytes % MemoryPool.BLOCK_SIZE !== 0) {
+      throw new InvalidArgumentError(`memory pool maxBytes must be a positive multiple of ${MemoryPool.BLOCK_SIZE}, got ${String(maxBytes)}`);
+    }
+    const idleReleaseMs = options.idleReleaseMs ?? 5_000;
+    if (!Number.isSafeInteger(idleReleaseMs) || idleReleaseMs < 0) {
+      throw new InvalidArgumentError(`memory pool idleReleaseMs must be a non-negative integer, got ${String(idleReleaseMs)}`);
+    }
+    this.maxBytes = maxBytes;
+    this.#capacity = maxBytes / MemoryPool.BLOCK_SIZE;
+    this.#idleReleaseMs = idleReleaseMs;
+  }
+
+  /** The pool's figures now. */
+  stats(): MemoryPoolStats {
+    const block = MemoryPool.BLOCK_SIZE;
+    return {
+      bytesHeld: (this.#lent + this.#free.length) * block,
+      bytesLent: this.#lent * block,
+      bytesFree: this.#free.length * block,
+      peakBytesHeld: this.#peakHeld * block,
+      maxBytes: this.maxBytes,
+      streams: this.#accounts.size,
+      waitingStreams: this.#owed.length + this.#borrowing.length,
+    };
+  }
+
+  /** Opens an account for one stream. */
+  open(): PoolAccount {
+    const account = new PoolAccount(this);
+    this.#accounts.add(account);
+    return account;
+  }
+
+  /** @internal A block for `account` now, or undefined (see the module comment for who may have one). */
+  lend(account: PoolAccount): Buffer | undefined {
+    const owes = account.blocksHeld === 0;
+    // Fairness: nobody overtakes a waiting stream of the same or a higher rank.
+    if (this.#owed.length > 0 || (!owes && this.#borrowing.length > 0)) return undefined;
+    // A borrower must leave a block for every stream that holds none: they may ask at any moment.
+    const reserve = owes ? 0 : this.#streamsHoldingNone();
+    if (this.#lent + reserve >= this.#capacity) return undefined;
+    return this.#hand(account);
+  }
+
+  /** @internal `account` waits for a block. */
+  enqueue(account: PoolAccount): void {
+    const queue = account.blocksHeld === 0 ? this.#owed : this.#borrowing;
+    if (!queue.includes(account)) queue.push(account);
+  }
+
+  /** @internal `account` gives `block` back. */
+  giveBack(account: PoolAccount, block: Buffer): void {
+    account.count(-1);
+    this.#lent -= 1;
+    this.#free.push({ block, freedAt: performance.now() });
+    this.#serveWaiting();
+    this.#scheduleTrim();
+  }
+
+  /** @internal `account` is closed. */
+  leave(account: PoolAccount): void {
+    this.#accounts.delete(account);
+    this.#remove(this.#owed, account);
+    this.#remove(this.#borrowing, account);
+    // A stream that held none is no longer owed one: borrowers may have it.
+    this.#serveWaiting();
+  }
+
+  #streamsHoldingNone(): number {
+    let count = 0;
+    for (const account of this.#accounts) if (account.blocksHeld === 0) count += 1;
+    return count;
+  }
+
+  /** Grants blocks to waiting streams while the rules allow, owed ones first. */
+  #serveWaiting(): void {
+    while (this.#owed.length > 0 && this.#lent < this.#capacity) {
+      const account = this.#owed.shift()!;
+      account.grant(this.#hand(account));
+    }
+    while (this.#owed.length === 0 && this.#borrowing.length > 0) {
+      const reserve = this.#streamsHoldingNone();
+      if (this.#lent + reserve >= this.#capacity) return;
+      const account = this.#borrowing.shift()!;
+      account.grant(this.#hand(account));
+    }
+  }
+
+  /** Lends a free block, or a new one, to `account`. The caller checked the ceiling. */
+  #hand(account: PoolAccount): Buffer {
+    const reused = this.#free.pop();
+    // allocUnsafeSlow: a dedicated allocation, not a slice of Node's shared pool that could pin other memory.
+    const block = reused?.block ?? Buffer.allocUnsafeSlow(MemoryPool.BLOCK_SIZE);
+    this.#lent += 1;
+    account.count(1);
+    this.#peakHeld = Math.max(this.#peakHeld, this.#lent + this.#free.length);
+    return block;
+  }
+
+  #remove(queue: PoolAccount[], account: PoolAccount): void {
+    const at = queue.indexOf(account);
+    if (at >= 0) queue.splice(at, 1);
+  }
+
+  /** Releases free blocks that stayed unused for `idleReleaseMs`; re-arms itself while some remain. */
+  #scheduleTrim(): void {
+    if (this.#trimTimer !== undefined) return;
+    this.#trimTimer = setTimeout(() => {
+      this.#trimTimer = undefined;
+      const cutoff = performance.now() - this.#idleReleaseMs;
+      // Oldest first: blocks are reused newest first, so the idle ones sit at the bottom.
+      let idle = 0;
+      while (idle < this.#free.length && this.#free[idle]!.freedAt <= cutoff) idle += 1;
+      this.#free.splice(0, idle);
+      if (this.#free.length > 0) this.#scheduleTrim();
+    }, Math.max(1, this.#idleReleaseMs));
+    // The pool never keeps a process alive.
+    this.#trimTimer.unref();
+  }
+}
