@@ -1,6 +1,6 @@
 /**
  * The package as users get it: `npm pack` (which builds through `prepack`), installed into a fresh project, then
- * used from CommonJS, ESM, TypeScript (node16 and bundler resolution) and through its `gcs-stream` bin.
+ * used from CommonJS, ESM, TypeScript (node16, bundler and node10 resolution) and through its `gcs-stream` bin.
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -142,6 +142,9 @@ beforeAll(async () => {
   writeFileSync(join(PROJECT, 'types-cjs.cts'), TYPES_CJS);
   writeFileSync(join(PROJECT, 'tsconfig.node16.json'), tsconfig('node16', 'node16', ['types.ts', 'types-cjs.cts']));
   writeFileSync(join(PROJECT, 'tsconfig.bundler.json'), tsconfig('esnext', 'bundler', ['types.ts']));
+  // node10 resolution ignores `exports`: `main`/`types` and `typesVersions` (for /testing) must lead to the types.
+  writeFileSync(join(PROJECT, 'types-node10.ts'), TYPES_CJS);
+  writeFileSync(join(PROJECT, 'tsconfig.node10.json'), tsconfig('commonjs', 'node10', ['types-node10.ts']));
 }, 180_000);
 
 afterAll(() => rmSync(TMP, { recursive: true, force: true }));
@@ -187,10 +190,11 @@ describe('the packed package, installed in a fresh project', () => {
     expect([...packagesLoadedBy(join(dist, 'cli.js'))]).toEqual(expect.arrayContaining(['commander', 'cli-progress']));
   });
 
-  it('its types check under moduleResolution node16 (ESM and CJS) and bundler', async () => {
+  it('its types check under moduleResolution node16 (ESM and CJS), bundler and node10', async () => {
     await Promise.all([
       sh(process.execPath, [TSC, '-p', 'tsconfig.node16.json'], PROJECT),
       sh(process.execPath, [TSC, '-p', 'tsconfig.bundler.json'], PROJECT),
+      sh(process.execPath, [TSC, '-p', 'tsconfig.node10.json'], PROJECT),
     ]);
   });
 
