@@ -21,7 +21,8 @@ export interface ChartScenario {
 
 export interface ChartInput {
   title: string;
-  subtitle?: string;
+  /** Lines under the title, each wrapped at commas when too long. */
+  subtitle?: readonly string[];
   /** Legend order, bar order within a row and colour assignment. */
   contenders: readonly string[];
   scenarios: readonly ChartScenario[];
@@ -41,8 +42,9 @@ const VALUE_ROOM = 46;
 const BAR_HEIGHT = 14;
 const BAR_GAP = 3;
 const GROUP_GAP = 16;
-/** Characters of 12 px text that fit the label column (about 6.6 px each). */
+/** Characters of 12 px text that fit the label column (about 6.6 px each), and the whole width. */
 const LABEL_CHARS = 36;
+const LINE_CHARS = 135;
 
 const WIDTH = MARGIN + LABEL_WIDTH + PANEL_WIDTH + PANEL_GAP + PANEL_WIDTH + MARGIN;
 
@@ -103,9 +105,9 @@ export function renderBenchChart(input: ChartInput): string {
 
   let y = MARGIN + 16;
   text(MARGIN, y, input.title, 'font-size="16" font-weight="bold"');
-  if (input.subtitle !== undefined) {
-    y += 20;
-    text(MARGIN, y, input.subtitle, 'font-size="12" fill="#555555"');
+  for (const [i, line] of (input.subtitle ?? []).flatMap((line) => wrap(line, LINE_CHARS)).entries()) {
+    y += i === 0 ? 20 : 16;
+    text(MARGIN, y, line, 'font-size="12" fill="#555555"');
   }
 
   // Legend.

@@ -276,10 +276,10 @@ export function targetsTable(targets: readonly TargetResult[]): string {
 /** The chart's title: what is compared. */
 const CHART_TITLE = 'Streaming an object into GCS: medians per scenario, client process only';
 
-/** One line under the title: how the numbers were made. `packages` as in the report's header, if it has one. */
-function chartSubtitle(command: string, node: string, packages: string | undefined, cpus: string, quick: boolean): string {
+/** The lines under the title: how the numbers were made. `packages` as in the report's header, if it has one. */
+function chartSubtitle(command: string, node: string, packages: string | undefined, cpus: string, quick: boolean): string[] {
   const parts = [command, `Node ${node}`, ...(packages === undefined ? [] : [packages]), cpus];
-  return `${parts.join(', ')}${quick ? ' (quick mode: indicative only)' : ''}. Peak RSS is the whole client process, Node included.`;
+  return [`${parts.join(', ')}${quick ? ' (quick mode: indicative only)' : ''}.`, 'Peak RSS is the whole client process, Node included.'];
 }
 
 /**

@@ -24,7 +24,7 @@ function barsOf(svg: string): DrawnBar[] {
 
 const INPUT: ChartInput = {
   title: 'A & B <compared>',
-  subtitle: 'test numbers',
+  subtitle: ['test numbers, made up, for this test only, '.repeat(4).slice(0, -2), 'second line'],
   contenders: ['raw-put', 'ours', 'theirs'],
   scenarios: [
     {
@@ -69,6 +69,9 @@ describe('the benchmark chart', () => {
     expect(svg).not.toContain('<compared>');
     expect(svg).toContain('>S1: 1 GiB, 64 KiB writes</text>');
     expect(svg).toContain('>8 MiB chunks</text>');
+    // Subtitle lines too, at the whole width.
+    expect(svg).toContain('>second line</text>');
+    expect(svg.match(/>test numbers, [^<]*<\/text>/g)!.length).toBeGreaterThan(1);
   });
 
   it('puts gridlines at round steps', () => {
