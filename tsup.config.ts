@@ -12,7 +12,8 @@ export default defineConfig([
     shims: true,
   },
   {
-    // The `gcs-stream` command: ESM only (bin points at dist/cli.js), self-contained, executable.
+    // The `gcs-stream` command: ESM only (bin points at dist/cli.js), executable. Its own dependencies (commander,
+    // cli-progress) stay imports, which is why they are the package's dependencies; the library entries never load them.
     entry: { cli: 'src/cli.ts' },
     format: ['esm'],
     banner: { js: '#!/usr/bin/env node' },

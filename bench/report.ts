@@ -2,6 +2,7 @@
  * Turns runs into numbers: medians per cell (scenario x contender), ratios against raw-put and
  * @google-cloud/storage, the issue's targets, and the tables of the console and of RESULTS.md.
  */
+import type { ChartBar, ChartInput } from './chart.js';
 import type { ChildResult } from './child.js';
 import { BASELINE, INCUMBENT, MiB, OURS, SCENARIOS, describeScenario, formatBytes, type Scenario } from './scenarios.js';
 import type { ServerStats } from './server.js';
@@ -267,4 +268,61 @@ export function targetsTable(targets: readonly TargetResult[]): string {
     targets.map((t) => [t.target, t.threshold, t.measured, verdict(t.pass)]),
     [false, false, false, false],
   );
+}
+
+// -------------------------------------------------------------------------------------------------------------------
+// Chart
+
+/** The chart's title: what is compared. */
+const CHART_TITLE = 'Streaming an object into GCS: medians per scenario, client process only';
+
+/** The lines under the title: how the numbers were made. `packages` as in the report's header, if it has one. */
+function chartSubtitle(command: string, node: string, packages: string | undefined, cpus: string, quick: boolean): string[] {
+  const parts = [command, `Node ${node}`, ...(packages === undefined ? [] : [packages]), cpus];
+  return [`${parts.join(', ')}${quick ? ' (quick mode: indicative only)' : ''}.`, 'Peak RSS is the whole client process, Node included.'];
+}
+
+/**
+ * The chart's input read from a report this harness wrote: its results table (medians as printed) and its header.
+ * `run.ts` draws from the text it has just written, `redraw-chart.ts` from a committed one: the same numbers give
+ * the same picture either way.
+ */
+export function chartInputFromReport(markdown: string): ChartInput {
+  const optional = (name: string): string | undefined => new RegExp(`^- ${name}: (.*)$`, 'm').exec(markdown)?.[1]?.trim();
+  const field = (name: string): string => optional(name) ?? '?';
+  const command = field('Command').replaceAll('`', '');
+  const cpus = /^\d+ CPUs/.exec(field('Machine'))?.[0] ?? field('Machine');
+  const subtitle = chartSubtitle(command, field('Node'), optional('Packages'), cpus, field('Mode').includes('**quick**'));
+
+  const section = markdown.split('\n## Results\n')[1]?.split('\n## ')[0];
+  if (section === undefined) throw new Error('no "## Results" section');
+  const split = (line: string): string[] => line.slice(1, -1).split('|').map((cell) => cell.trim());
+  const [header, , ...lines] = section.split('\n').filter((line) => line.startsWith('|'));
+  if (header === undefined) throw new Error('the Results section has no table');
+  const columns = split(header);
+  const column = (name: string): number => {
+    const index = columns.indexOf(name);
+    if (index < 0) throw new Error(`the results table has no column ${JSON.stringify(name)}`);
+    return index;
+  };
+  const [id, scenario, contender, speed, rss] = ['#', 'scenario', 'contender', 'MiB/s', 'peak RSS MiB'].map(column) as [number, number, number, number, number];
+
+  const rows = new Map<string, { label: string; bars: ChartBar[] }>();
+  const contenders: string[] = [];
+  for (const line of lines) {
+    const cells = split(line);
+    const name = (cells[contender] ?? '').replace(/ \(\d+\/\d+ failed\)$/, '');
+    if (!contenders.includes(name)) contenders.push(name);
+    const key = cells[id] ?? '';
+    let row = rows.get(key);
+    if (row === undefined) {
+      row = { label: `${key}: ${cells[scenario] ?? ''}`, bars: [] };
+      rows.set(key, row);
+    }
+    const mibPerSecond = Number(cells[speed]);
+    const peakRssMiB = Number(cells[rss]);
+    // '—' (no successful run) is not a number: that contender is drawn as not run.
+    if (Number.isFinite(mibPerSecond) && Number.isFinite(peakRssMiB)) row.bars.push({ contender: name, mibPerSecond, peakRssMiB });
+  }
+  return { title: CHART_TITLE, subtitle, contenders, scenarios: [...rows.values()] };
 }

@@ -3,14 +3,25 @@
  * in a fresh process against a local GCS server in another process; prints a line per run and a table per scenario;
  * writes RESULTS.md (see bench/README.md).
  */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
-import { relative, resolve } from 'node:path';
+import { basename, join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { listContenderIds, loadContender, type Contender } from './contender.js';
 import { buildTree } from './build.js';
+import { renderBenchChart } from './chart.js';
 import { ROOT_DIR, ServerProcess, runChild } from './processes.js';
-import { evaluateTargets, resultsTable, runError, runLine, runsTable, targetsTable, type Cell, type RunRecord } from './report.js';
+import {
+  chartInputFromReport,
+  evaluateTargets,
+  resultsTable,
+  runError,
+  runLine,
+  runsTable,
+  targetsTable,
+  type Cell,
+  type RunRecord,
+} from './report.js';
 import { BASELINE, GiB, INCUMBENT, MiB, OURS, QUICK_DIVISOR, SCENARIOS, describeScenario, formatBytes, type Scenario } from './scenarios.js';
 
 const BUCKET = 'bench';
@@ -24,7 +35,7 @@ const USAGE = `Usage: npm run bench -- [flags]
   --contenders a,b     only these contenders (file ids or names; available: ${listContenderIds().join(', ')})
   --repeat N           runs per contender and scenario; the report shows medians (default 1)
   --timeout S          seconds before a run is killed (default: 60 + 1 s per 4 MiB of object)
-  --out FILE           where to write the report (default bench/RESULTS.md)
+  --out FILE           where to write the report (default bench/RESULTS.md; its chart goes beside it, .md -> .svg)
   --help`;
 
 interface Settings {
@@ -120,6 +131,23 @@ function machine(): string {
   return `${cpus.length} CPUs (${models}), ${(os.totalmem() / GiB).toFixed(1)} GiB RAM, ${os.platform()} ${os.release()} ${os.arch()}`;
 }
 
+/** Versions of the contenders' packages, as `name version` (this library's own code is the checkout's). */
+function packages(): string {
+  const version = (name: string): string => {
+    try {
+      return (JSON.parse(readFileSync(join(ROOT_DIR, 'node_modules', name, 'package.json'), 'utf8')) as { version?: string }).version ?? '?';
+    } catch {
+      return 'not installed';
+    }
+  };
+  return `@google-cloud/storage ${version('@google-cloud/storage')}`;
+}
+
+/** Where the chart of a report goes: beside it, `.md` replaced by `.svg`. */
+function chartPath(report: string): string {
+  return `${report.replace(/\.md$/, '')}.svg`;
+}
+
 function loadAverage(): string {
   return os
     .loadavg()
@@ -197,6 +225,7 @@ ${context.finished ? '' : '**Incomplete: the benchmark is still running or was i
 - Machine: ${machine()}
 - Load average (1/5/15 min): ${context.loadAtStart} at start, ${loadAverage()} at the end
 - Node: ${process.version}
+- Packages: ${packages()}
 - Mode: ${settings.quick ? `**quick** (object sizes divided by ${QUICK_DIVISOR}; indicative only, the targets are defined on the full sizes)` : 'full sizes'}; ${settings.repeat} run(s) per cell, ${settings.repeat > 1 ? 'medians shown' : 'single run shown'}
 
 How to read this: see [README.md](README.md). In short: MiB/s over the whole upload (session open to verified object),
@@ -205,6 +234,8 @@ CPU = user + system seconds of the client process over the same window, peak RSS
 the server runs in its own process and is not counted.
 
 ## Results
+
+![Throughput and peak RSS per scenario, medians: ${[...new Set(cells.map((cell) => cell.contenderName))].join(', ')}](${chartPath(basename(settings.out))})
 
 ${resultsTable(cells)}
 
@@ -227,6 +258,7 @@ ${scenarioRows}
 ${runsTable(cells)}
 `;
   writeFileSync(settings.out, text);
+  writeFileSync(chartPath(settings.out), renderBenchChart(chartInputFromReport(text)));
 }
 
 async function main(): Promise<void> {
@@ -299,7 +331,8 @@ async function main(): Promise<void> {
   writeReport(context, cells);
   process.stdout.write(`\nTargets (issue 4):\n${targetsTable(evaluateTargets(cells))}\n`);
   const shown = relative(ROOT_DIR, settings.out);
-  process.stdout.write(`\nWrote ${shown.startsWith('..') ? settings.out : shown}${failures > 0 ? `; ${failures} run(s) FAILED` : ''}\n`);
+  const chart = chartPath(shown.startsWith('..') ? settings.out : shown);
+  process.stdout.write(`\nWrote ${shown.startsWith('..') ? settings.out : shown} and ${chart}${failures > 0 ? `; ${failures} run(s) FAILED` : ''}\n`);
   if (failures > 0) process.exitCode = 1;
 }
 

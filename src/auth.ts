@@ -41,7 +41,7 @@ export interface HttpRequest {
   onSend?: () => void;
 }
 
-/** Response headers as gaxios 7 (`Headers`) or gaxios 6 (a plain object) expose them. */
+/** Response headers as gaxios 7 and 8 (`Headers`) or gaxios 6 (a plain object) expose them. */
 export type HeadersLike = { get(name: string): string | null } | Record<string, unknown>;
 
 /** What the library reads from a response. */

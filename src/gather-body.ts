@@ -30,6 +30,7 @@ export class GatherBody extends Readable {
 
 /** The body to send for `pieces`: the one buffer itself when there is one, else a GatherBody. */
 export function bodyOf(pieces: readonly Uint8Array[]): Uint8Array | GatherBody {
-  if (pieces.length === 0) return new Uint8Array(0);
+  // A Buffer, not a bare Uint8Array: gaxios 6 would JSON-encode the latter as `{}` (for clients without our transport).
+  if (pieces.length === 0) return Buffer.alloc(0);
   return pieces.length === 1 ? pieces[0]! : new GatherBody(pieces);
 }

@@ -1,7 +1,8 @@
 /**
  * Interop with `@google-cloud/storage`: a `File` (or a `Storage` plus bucket and name) supplies the bucket, the
  * object name, the endpoint, the auth client, `userProject`, `kmsKeyName` and the file's instance preconditions.
- * Only the shape is read (no import of the package), so any version that has these fields works.
+ * Only the shape is read (no import of the package), so any version that has these fields works; the tests use 7.x
+ * and 8.x.
  */
 import type { AuthorizedClient } from './auth.js';
 import { InvalidArgumentError } from './errors.js';

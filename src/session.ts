@@ -115,7 +115,7 @@ export class ResumableSession {
     const what = 'Querying the upload status';
     const res = await this.#send(
       what,
-      { url: this.#sessionUri(), method: 'PUT', headers: { 'Content-Range': 'bytes */*', 'User-Agent': USER_AGENT }, data: new Uint8Array(0) },
+      { url: this.#sessionUri(), method: 'PUT', headers: { 'Content-Range': 'bytes */*', 'User-Agent': USER_AGENT }, data: Buffer.alloc(0) },
       signal,
     );
     return parseState(what, res);

@@ -128,8 +128,11 @@ function toHeaderRecord(headers: unknown): Record<string, string> {
 }
 
 function bodyOf(request: AdapterRequest): Uint8Array | GatherBody | undefined {
-  // gaxios 7 moves `data` to `body`; gaxios 6 leaves it in `data`.
-  const body = request.body ?? request.data;
+  // The library's own bytes first. gaxios 7 copies `data` to `body` as it is, but gaxios 6 JSON-encodes a
+  // Uint8Array that is not a Buffer into `body`: the empty body of a status query would go out as `{}`, which GCS
+  // refuses (a status query carries no body).
+  const data = request.data;
+  const body = data instanceof Uint8Array || data instanceof GatherBody ? data : (request.body ?? data);
   if (body === undefined || body === null) return undefined;
   if (body instanceof Uint8Array || body instanceof GatherBody) return body;
   if (typeof body === 'string') return Buffer.from(body, 'utf8');

@@ -30,7 +30,8 @@ describe('errors and aborts before end() never finalize the object', () => {
     const cancelledBefore = ctx.server.cancelledSessions;
     // The source fails once the session exists (before that there is nothing to cancel: an unused session expires).
     await expect(pipeline(failingSource(3 * K256 + 10, once(stream, 'session')), stream)).rejects.toThrow('source exploded');
-    await once(stream, 'close').catch(() => undefined);
+    // Node 20 settles the pipeline before the stream's 'close', Node 22+ after it: wait only for one still to come.
+    if (!stream.closed) await new Promise((resolve) => stream.once('close', resolve));
     expect(stream.destroyed).toBe(true);
     expect(storedDigest(ctx.server, name)).toBeUndefined();
     expect(ctx.server.cancelledSessions).toBe(cancelledBefore + 1);

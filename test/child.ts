@@ -18,13 +18,17 @@ export interface RunningChild {
 }
 
 /**
- * Runs a TypeScript file with `node --import tsx` (no build needed). STORAGE_EMULATOR_HOST is passed on only when
- * `env` sets it, so that a developer's own setting cannot redirect a test.
+ * Runs a TypeScript file with `node --import tsx` (no build needed), with `nodeArgs` before it (`--expose-gc`).
+ * STORAGE_EMULATOR_HOST is passed on only when `env` sets it, so that a developer's own setting cannot redirect a test.
  */
-export function startTsx(file: string, args: string[], options: { cwd: string; env?: Record<string, string> }): RunningChild {
+export function startTsx(
+  file: string,
+  args: string[],
+  options: { cwd: string; env?: Record<string, string>; nodeArgs?: string[] },
+): RunningChild {
   const env: NodeJS.ProcessEnv = { ...process.env, NODE_NO_WARNINGS: '1', ...options.env };
   if (options.env?.STORAGE_EMULATOR_HOST === undefined) delete env.STORAGE_EMULATOR_HOST;
-  const child = spawn(process.execPath, ['--import', 'tsx', file, ...args], { cwd: options.cwd, env });
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), '--import', 'tsx', file, ...args], { cwd: options.cwd, env });
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (text: string) => (stdout += text));

@@ -1,13 +1,13 @@
 /**
  * The package as users get it: `npm pack` (which builds through `prepack`), installed into a fresh project, then
- * used from CommonJS, ESM, TypeScript (node16 and bundler resolution) and through its `gcs-stream` bin.
+ * used from CommonJS, ESM, TypeScript (node16, bundler and node10 resolution) and through its `gcs-stream` bin.
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type * as Testing from '../src/testing/index.js';
@@ -142,9 +142,31 @@ beforeAll(async () => {
   writeFileSync(join(PROJECT, 'types-cjs.cts'), TYPES_CJS);
   writeFileSync(join(PROJECT, 'tsconfig.node16.json'), tsconfig('node16', 'node16', ['types.ts', 'types-cjs.cts']));
   writeFileSync(join(PROJECT, 'tsconfig.bundler.json'), tsconfig('esnext', 'bundler', ['types.ts']));
+  // node10 resolution ignores `exports`: `main`/`types` and `typesVersions` (for /testing) must lead to the types.
+  writeFileSync(join(PROJECT, 'types-node10.ts'), TYPES_CJS);
+  writeFileSync(join(PROJECT, 'tsconfig.node10.json'), tsconfig('commonjs', 'node10', ['types-node10.ts']));
 }, 180_000);
 
 afterAll(() => rmSync(TMP, { recursive: true, force: true }));
+
+/**
+ * Every bare specifier `entry` loads (`from`, `import()`, `require()` and the library's `nodeRequire()`), following
+ * the package's own relative files.
+ */
+function packagesLoadedBy(entry: string): Set<string> {
+  const loaded = new Set<string>();
+  const seen = new Set<string>();
+  const pending = [entry];
+  for (let file = pending.pop(); file !== undefined; file = pending.pop()) {
+    if (seen.has(file)) continue;
+    seen.add(file);
+    for (const [, specifier] of readFileSync(file, 'utf8').matchAll(/(?:\bfrom\s*|\bimport\s*\(\s*|[rR]equire\s*\(\s*)["']([^"']+)["']/g)) {
+      if (specifier!.startsWith('.')) pending.push(join(dirname(file), specifier!));
+      else loaded.add(specifier!);
+    }
+  }
+  return loaded;
+}
 
 describe('the packed package, installed in a fresh project', () => {
   it('works from CommonJS: require() of the main and /testing exports', async () => {
@@ -157,10 +179,22 @@ describe('the packed package, installed in a fresh project', () => {
     expect(stdout.trim()).toBe('esm ok');
   });
 
-  it('its types check under moduleResolution node16 (ESM and CJS) and bundler', async () => {
+  it("keeps the CLI's dependencies (commander, cli-progress) out of the library's entry points", () => {
+    const dist = join(PROJECT, 'node_modules', 'gcs-resumable-stream', 'dist');
+    for (const entry of ['index.js', 'index.cjs', 'testing/index.js', 'testing/index.cjs']) {
+      const loaded = [...packagesLoadedBy(join(dist, entry))];
+      expect(loaded, entry).toContain('@node-rs/crc32'); // the scan does see the package's dependencies
+      expect(loaded.filter((name) => /^(commander|cli-progress)(\/|$)/.test(name)), entry).toEqual([]);
+    }
+    // The bin does need them: that is why they are dependencies.
+    expect([...packagesLoadedBy(join(dist, 'cli.js'))]).toEqual(expect.arrayContaining(['commander', 'cli-progress']));
+  });
+
+  it('its types check under moduleResolution node16 (ESM and CJS), bundler and node10', async () => {
     await Promise.all([
       sh(process.execPath, [TSC, '-p', 'tsconfig.node16.json'], PROJECT),
       sh(process.execPath, [TSC, '-p', 'tsconfig.bundler.json'], PROJECT),
+      sh(process.execPath, [TSC, '-p', 'tsconfig.node10.json'], PROJECT),
     ]);
   });
 
