@@ -12,8 +12,13 @@ import { validateBucketName, validateChunkSize, validateObjectName } from './val
 
 /** Default request size: GCS's own advice for throughput. */
 export const DEFAULT_CHUNK_SIZE = 8 * 1024 * 1024;
-/** Default per-stream cap in chunks (128 MiB): room to grow towards bandwidth × latency on a long round trip. */
-export const DEFAULT_BUFFER_CHUNKS = 16;
+/**
+ * Default per-stream cap in chunks (16 MiB): one request in flight while the next fills. A larger cap lets a fast
+ * stream on a long round trip grow towards bandwidth × latency; it is not the default because the fixed latency is
+ * measured from a handful of answers, which a loaded machine inflates (the window then grows without buying
+ * throughput).
+ */
+export const DEFAULT_BUFFER_CHUNKS = 2;
 /** Where the JSON API lives unless told otherwise. */
 export const DEFAULT_API_ENDPOINT = 'https://storage.googleapis.com';
 
@@ -78,7 +83,8 @@ export interface GcsWriteStreamOptions extends Preconditions {
    * The per-stream memory cap, in chunks: the window (bytes accepted and not yet committed, in 256 KiB blocks from
    * the `memory` pool) never holds more than `chunkSize × bufferChunks`. A window starts at one block and grows
    * only while memory holds the writer back: to two chunks when the link is the limit, towards the cap while answer
-   * latency dominates. Default 16 (128 MiB), minimum 1.
+   * latency dominates. Default 2 (16 MiB), minimum 1; raise it for fast streams over long round trips (e.g. 16 for
+   * 128 MiB).
    */
   bufferChunks?: number;
   /**
