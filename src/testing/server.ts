@@ -7,6 +7,7 @@ import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { Chaos, type ChaosOptions, type ChaosScope, type ScopedChaosOptions } from './chaos.js';
 import { kindsOf, parseContentRange, type ContentRange } from './content-range.js';
+import { Exchange, type Body, type ExchangeHost, type RequestRecord } from './exchange.js';
 import { describeFault, FaultRules, type FaultAction, type FaultContext, type FaultKind, type FaultRule } from './faults.js';
 import {
   contentOf,
@@ -14,13 +15,16 @@ import {
   isValidBucketName,
   objectNameProblem,
   ObjectStore,
-  PRECONDITION_NAMES,
   type LocalObject,
   type ObjectMetadata,
-  type Preconditions,
   type StoredObject,
 } from './object-store.js';
+import { errorOutcome, incomplete, jsonOutcome, type Outcome } from './outcome.js';
+import { decodeSegment, headerValue, isRecord, metadataOf, nonNegativeInteger, parseGoogHash, preconditionsOf } from './request-fields.js';
 import { UploadSession, type SessionInfo } from './sessions.js';
+import { Timers } from './timers.js';
+
+export type { RequestKind, RequestRecord, RequestStatus } from './exchange.js';
 
 /** Options of {@link startLocalGcs}. */
 export interface LocalGcsOptions {
@@ -38,184 +42,13 @@ export interface LocalGcsOptions {
   trickleIntervalMs?: number;
 }
 
-/** What a request was, for the request log. `object` is the object API (metadata, media, list, delete). */
-export type RequestKind = FaultKind | 'object' | 'other';
-
-/**
- * How a request ended: an HTTP status, or
- * `pending` (still being handled), `reset` (connection reset by a fault), `dropped` (processed, no response),
- * `stalled` (never answered, or the client gave up during a stall), `aborted` (the client went away mid-request).
- */
-export type RequestStatus = number | 'pending' | 'reset' | 'dropped' | 'stalled' | 'aborted';
-
-/** One entry of {@link LocalGcs.requests}, in order of arrival. */
-export interface RequestRecord {
-  method: string;
-  /** The URL path and query string, with the `upload_id` parameter (a bearer capability) removed. */
-  path: string;
-  kind: RequestKind;
-  /** The 0-based index of the session the request belongs to, if any. */
-  session?: number;
-  /** The bucket of the upload or object, if known. */
-  bucket?: string;
-  /** The object name of the upload or object, if known. */
-  object?: string;
-  /** The `X-Trace` request header, if sent: lets a test tag its requests and find them in the log. */
-  trace?: string;
-  /** The `Content-Range` header of a `PUT`. */
-  contentRange?: string;
-  /** Body bytes received. */
-  bytesReceived: number;
-  status: RequestStatus;
-  /** The injected fault, described (e.g. `status 503 before`), if one fired. */
-  fault?: string;
-}
-
 /** Size unit of resumable uploads: every chunk but the last must be a multiple of it. */
 const CHUNK_ALIGNMENT = 256 * 1024;
 
-const REASONS: Readonly<Record<number, string>> = {
-  400: 'invalid',
-  404: 'notFound',
-  405: 'methodNotAllowed',
-  408: 'requestTimeout',
-  410: 'gone',
-  412: 'conditionNotMet',
-  416: 'requestedRangeNotSatisfiable',
-  429: 'rateLimitExceeded',
-  500: 'backendError',
-  501: 'notImplemented',
-  502: 'badGateway',
-  503: 'backendError',
-  504: 'gatewayTimeout',
-};
-
-interface Exchange {
-  readonly req: IncomingMessage;
-  readonly res: ServerResponse;
-  readonly record: RequestRecord;
-  /** Extra delay before the response (a `latency` fault). */
-  delayMs: number;
-  /** Send the response one byte at a time (a `hostile trickle` fault). */
-  trickle: boolean;
-}
-
-interface Outcome {
-  status: number;
-  message?: string;
-  headers: Record<string, string>;
-  body: string;
-}
-
-interface Body {
-  pieces: Buffer[];
-  length: number;
-}
-
 type NormalizedOptions = Readonly<Required<Omit<LocalGcsOptions, 'chaos'>>>;
-
-function jsonOutcome(status: number, value: unknown, headers: Record<string, string> = {}): Outcome {
-  return { status, headers: { 'content-type': 'application/json; charset=UTF-8', ...headers }, body: JSON.stringify(value) };
-}
-
-function errorOutcome(status: number, message: string, headers: Record<string, string> = {}): Outcome {
-  const reason = REASONS[status] ?? 'error';
-  return jsonOutcome(status, { error: { code: status, message, errors: [{ message, domain: 'global', reason }] } }, headers);
-}
-
-function incomplete(committed: number): Outcome {
-  const headers: Record<string, string> = {};
-  // GCS omits Range entirely when nothing is committed.
-  if (committed > 0) headers.range = `bytes=0-${committed - 1}`;
-  return { status: 308, message: 'Resume Incomplete', headers, body: '' };
-}
-
-function headerValue(req: IncomingMessage, name: string): string | undefined {
-  const value = req.headers[name];
-  return Array.isArray(value) ? value[0] : value;
-}
-
-function nonNegativeInteger(text: string | undefined): number | undefined {
-  if (text === undefined || !/^\d+$/.test(text.trim())) return undefined;
-  const value = Number(text);
-  return Number.isSafeInteger(value) ? value : undefined;
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-/** Object metadata from an open request's JSON body and headers. */
-function metadataOf(body: Record<string, unknown>, req: IncomingMessage, url: URL): ObjectMetadata {
-  const meta: ObjectMetadata = {};
-  for (const field of [
-    'contentType',
-    'cacheControl',
-    'contentEncoding',
-    'contentDisposition',
-    'contentLanguage',
-    'customTime',
-    'storageClass',
-    'kmsKeyName',
-  ] as const) {
-    const value = body[field];
-    if (typeof value === 'string') meta[field] = value;
-  }
-  meta.contentType ??= headerValue(req, 'x-upload-content-type');
-  if (meta.contentType === undefined) delete meta.contentType;
-  const kmsKeyName = url.searchParams.get('kmsKeyName');
-  if (kmsKeyName !== null) meta.kmsKeyName = kmsKeyName;
-  if (isRecord(body.metadata)) {
-    const custom: Record<string, string> = {};
-    for (const [key, value] of Object.entries(body.metadata)) {
-      if (value !== null && value !== undefined) custom[key] = typeof value === 'string' ? value : JSON.stringify(value);
-    }
-    meta.metadata = custom;
-  }
-  return meta;
-}
-
-/** Preconditions from a query string, or an error message if one is not an integer. */
-function preconditionsOf(url: URL): Preconditions | string {
-  const preconditions: Preconditions = {};
-  for (const name of PRECONDITION_NAMES) {
-    const value = url.searchParams.get(name);
-    if (value === null) continue;
-    if (nonNegativeInteger(value) === undefined) return `Invalid value for ${name}: ${JSON.stringify(value)}.`;
-    preconditions[name] = String(Number(value));
-  }
-  return preconditions;
-}
-
-/** The `X-Goog-Hash` header's values, or an error message if it is malformed. */
-function parseGoogHash(header: string): { crc32c?: string; md5?: string } | string {
-  const hashes: { crc32c?: string; md5?: string } = {};
-  for (const item of header.split(',')) {
-    const at = item.indexOf('=');
-    const key = item.slice(0, at).trim().toLowerCase();
-    const value = item.slice(at + 1).trim();
-    if (at < 0 || value === '') return `Malformed X-Goog-Hash header: ${JSON.stringify(header)}.`;
-    if (key === 'crc32c') {
-      if (Buffer.from(value, 'base64').length !== 4) return `X-Goog-Hash crc32c is not the base64 of 4 bytes: ${value}.`;
-      hashes.crc32c = value;
-    } else if (key === 'md5') {
-      if (Buffer.from(value, 'base64').length !== 16) return `X-Goog-Hash md5 is not the base64 of 16 bytes: ${value}.`;
-      hashes.md5 = value;
-    }
-  }
-  return hashes;
-}
 
 function sameBase64(a: string, b: string): boolean {
   return Buffer.from(a, 'base64').equals(Buffer.from(b, 'base64'));
-}
-
-function decodeSegment(segment: string): string | undefined {
-  try {
-    return decodeURIComponent(segment);
-  } catch {
-    return undefined;
-  }
 }
 
 function normalizeOptions(options: LocalGcsOptions): NormalizedOptions {
@@ -253,7 +86,8 @@ export class LocalGcs {
   readonly #rules = new FaultRules();
   readonly #records: RequestRecord[] = [];
   readonly #sockets = new Set<Socket>();
-  readonly #timers = new Set<NodeJS.Timeout>();
+  readonly #timers = new Timers();
+  readonly #exchangeHost: ExchangeHost;
   #chaos: Chaos | undefined;
   readonly #scopedChaos = new Set<{ readonly chaos: Chaos; readonly bucket?: string; readonly object?: string }>();
   #latencyMs: number;
@@ -268,6 +102,7 @@ export class LocalGcs {
     this.#latencyMs = this.#options.latencyMs;
     this.#chaos = options.chaos === undefined ? undefined : new Chaos(options.chaos, this.#options.seed);
     this.#store = new ObjectStore(() => this.#url);
+    this.#exchangeHost = { latencyMs: () => this.#latencyMs, trickleIntervalMs: this.#options.trickleIntervalMs, timers: this.#timers };
     this.#server = createServer((req, res) => this.#onRequest(req, res));
     // Longer than clients keep idle sockets, so that a reused connection is never closed under a request.
     this.#server.keepAliveTimeout = 60_000;
@@ -399,8 +234,7 @@ export class LocalGcs {
   /** Stops the server: destroys open connections (stalled ones too) and pending timers. Never hangs. */
   close(): Promise<void> {
     this.#closing ??= new Promise<void>((resolve) => {
-      for (const timer of this.#timers) clearTimeout(timer);
-      this.#timers.clear();
+      this.#timers.close();
       this.#server.close(() => resolve());
       for (const socket of this.#sockets) socket.destroy();
     });
@@ -411,16 +245,13 @@ export class LocalGcs {
   // Dispatch
 
   #onRequest(req: IncomingMessage, res: ServerResponse): void {
-    const record: RequestRecord = { method: req.method ?? 'GET', path: redactedPath(req.url ?? '/'), kind: 'other', bytesReceived: 0, status: 'pending' };
-    const trace = headerValue(req, 'x-trace');
-    if (trace !== undefined) record.trace = trace;
-    this.#records.push(record);
+    const exchange = new Exchange(req, res, this.#exchangeHost);
+    this.#records.push(exchange.record);
     this.activity.emit('change');
     res.once('close', () => this.activity.emit('change'));
-    const exchange: Exchange = { req, res, record, delayMs: 0, trickle: false };
     this.#route(exchange).catch((error: unknown) => {
       const message = error instanceof Error ? error.message : String(error);
-      if (!res.headersSent && !res.destroyed) void this.#send(exchange, errorOutcome(500, `Internal error: ${message}`));
+      if (!res.headersSent && !res.destroyed) void exchange.send(errorOutcome(500, `Internal error: ${message}`));
       else res.destroy();
     });
   }
@@ -433,11 +264,11 @@ export class LocalGcs {
     if (url.pathname.startsWith('/upload/storage/v1/b/')) {
       const bucket = decodeSegment(segments[5] ?? '');
       if (segments.length !== 7 || segments[6] !== 'o' || bucket === undefined) {
-        return this.#drainAndSend(ex, errorOutcome(404, `Not found: ${url.pathname}`));
+        return ex.drainAndSend(errorOutcome(404, `Not found: ${url.pathname}`));
       }
       const uploadId = url.searchParams.get('upload_id');
       if (uploadId === null) {
-        if (method !== 'POST') return this.#drainAndSend(ex, errorOutcome(405, `${method} needs an upload_id.`));
+        if (method !== 'POST') return ex.drainAndSend(errorOutcome(405, `${method} needs an upload_id.`));
         ex.record.kind = 'open';
         return this.#handleOpen(ex, bucket, url);
       }
@@ -447,13 +278,13 @@ export class LocalGcs {
         const range = parseContentRange(headerValue(ex.req, 'content-range'));
         ex.record.kind = typeof range === 'string' ? 'chunk' : (kindsOf(range)[0] ?? 'chunk');
       }
-      if (session === undefined) return this.#drainAndSend(ex, errorOutcome(404, 'No such upload session.'));
+      if (session === undefined) return ex.drainAndSend(errorOutcome(404, 'No such upload session.'));
       ex.record.session = session.index;
       ex.record.bucket = session.spec.bucket;
       ex.record.object = session.spec.name;
       if (method === 'PUT') return this.#handlePut(ex, session);
       if (method === 'DELETE') return this.#handleCancel(ex, session);
-      return this.#drainAndSend(ex, errorOutcome(405, `${method} is not supported on an upload session.`));
+      return ex.drainAndSend(errorOutcome(405, `${method} is not supported on an upload session.`));
     }
     const download = url.pathname.startsWith('/download/storage/v1/b/');
     if (download || url.pathname.startsWith('/storage/v1/b/')) {
@@ -462,7 +293,7 @@ export class LocalGcs {
       const rest = segments.slice(download ? 5 : 4);
       return this.#handleObjectApi(ex, url, rest, download);
     }
-    return this.#drainAndSend(ex, errorOutcome(404, `Not found: ${url.pathname}`));
+    return ex.drainAndSend(errorOutcome(404, `Not found: ${url.pathname}`));
   }
 
   // ---------------------------------------------------------------------------------------------------------------
@@ -479,49 +310,49 @@ export class LocalGcs {
     const action = this.#decide(ex, context, { kind: 'open', bodyLength: declaredLength });
     const body = await this.#receive(ex, action, declaredLength);
     if (body === undefined) return;
-    if (action?.type === 'status' && action.when !== 'after') return this.#send(ex, this.#faultOutcome(ex, action));
-    if (action?.type === 'expire') return this.#send(ex, errorOutcome(action.status ?? 404, 'Injected fault: expired.'));
+    if (action?.type === 'status' && action.when !== 'after') return ex.send(this.#faultOutcome(ex, action));
+    if (action?.type === 'expire') return ex.send(errorOutcome(action.status ?? 404, 'Injected fault: expired.'));
 
     const uploadType = url.searchParams.get('uploadType');
     if (uploadType !== 'resumable') {
-      return this.#send(ex, errorOutcome(400, `Only uploadType=resumable is supported, got ${String(uploadType)}.`));
+      return ex.send(errorOutcome(400, `Only uploadType=resumable is supported, got ${String(uploadType)}.`));
     }
-    if (!isValidBucketName(bucket)) return this.#send(ex, errorOutcome(400, `Invalid bucket name: ${JSON.stringify(bucket)}.`));
+    if (!isValidBucketName(bucket)) return ex.send(errorOutcome(400, `Invalid bucket name: ${JSON.stringify(bucket)}.`));
     let resource: Record<string, unknown> = {};
     if (body.length > 0) {
       let parsed: unknown;
       try {
         parsed = JSON.parse(Buffer.concat(body.pieces).toString('utf8'));
       } catch {
-        return this.#send(ex, errorOutcome(400, 'The request body is not valid JSON.'));
+        return ex.send(errorOutcome(400, 'The request body is not valid JSON.'));
       }
-      if (!isRecord(parsed)) return this.#send(ex, errorOutcome(400, 'The request body must be a JSON object resource.'));
+      if (!isRecord(parsed)) return ex.send(errorOutcome(400, 'The request body must be a JSON object resource.'));
       resource = parsed;
     }
     const name = queryName ?? (typeof resource.name === 'string' ? resource.name : undefined);
-    if (name === undefined) return this.#send(ex, errorOutcome(400, 'Required parameter: name.'));
+    if (name === undefined) return ex.send(errorOutcome(400, 'Required parameter: name.'));
     ex.record.object = name;
     const nameProblem = objectNameProblem(name);
-    if (nameProblem !== undefined) return this.#send(ex, errorOutcome(400, nameProblem));
+    if (nameProblem !== undefined) return ex.send(errorOutcome(400, nameProblem));
     const preconditions = preconditionsOf(url);
-    if (typeof preconditions === 'string') return this.#send(ex, errorOutcome(400, preconditions));
+    if (typeof preconditions === 'string') return ex.send(errorOutcome(400, preconditions));
     const declaredSizeHeader = headerValue(req, 'x-upload-content-length');
     const declaredSize = nonNegativeInteger(declaredSizeHeader);
     if (declaredSizeHeader !== undefined && declaredSize === undefined) {
-      return this.#send(ex, errorOutcome(400, `Invalid X-Upload-Content-Length: ${JSON.stringify(declaredSizeHeader)}.`));
+      return ex.send(errorOutcome(400, `Invalid X-Upload-Content-Length: ${JSON.stringify(declaredSizeHeader)}.`));
     }
     const problem = this.#store.preconditionProblem(bucket, name, preconditions);
-    if (problem !== undefined) return this.#send(ex, errorOutcome(412, problem));
+    if (problem !== undefined) return ex.send(errorOutcome(412, problem));
 
     if (action?.type === 'hostile' && action.variant === 'no-location') {
-      return this.#send(ex, { status: 200, headers: {}, body: '' });
+      return ex.send({ status: 200, headers: {}, body: '' });
     }
     const session = new UploadSession(index, { bucket, name, meta: metadataOf(resource, req, url), preconditions, declaredSize }, this.#options.discardData, this.#options.computeMd5);
     const query = `uploadType=resumable&name=${encodeURIComponent(name)}&upload_id=${session.id}`;
     const path = `/upload/storage/v1/b/${encodeURIComponent(bucket)}/o?${query}`;
     if (action?.type === 'hostile' && action.variant === 'foreign-location') {
       const origin = action.url === undefined ? 'http://127.0.0.2:1' : new URL(action.url).origin;
-      return this.#send(ex, { status: 200, headers: { location: `${origin}${path}` }, body: '' });
+      return ex.send({ status: 200, headers: { location: `${origin}${path}` }, body: '' });
     }
     this.#sessions.set(session.id, session);
     this.#sessionList.push(session);
@@ -534,7 +365,7 @@ export class LocalGcs {
     const header = headerValue(req, 'content-range');
     if (header !== undefined) ex.record.contentRange = header;
     const range = parseContentRange(header);
-    if (typeof range === 'string') return this.#drainAndSend(ex, errorOutcome(400, range));
+    if (typeof range === 'string') return ex.drainAndSend(errorOutcome(400, range));
     const kinds = kindsOf(range);
     const primary = kinds[0] ?? 'chunk';
     ex.record.kind = primary;
@@ -558,7 +389,7 @@ export class LocalGcs {
     }
     const body = await this.#receive(ex, action, declaredLength);
     if (body === undefined) return;
-    if (action?.type === 'status' && action.when !== 'after') return this.#send(ex, this.#faultOutcome(ex, action));
+    if (action?.type === 'status' && action.when !== 'after') return ex.send(this.#faultOutcome(ex, action));
     if (action?.type === 'expire') session.expire(action.status ?? 404);
 
     const committedBefore = session.committed;
@@ -582,7 +413,7 @@ export class LocalGcs {
       (!last && length % CHUNK_ALIGNMENT !== 0
         ? `Every chunk but the last must be a multiple of ${CHUNK_ALIGNMENT} bytes; this one has ${length}.`
         : undefined);
-    if (problem !== undefined) return this.#drainAndSend(ex, errorOutcome(400, problem));
+    if (problem !== undefined) return ex.drainAndSend(errorOutcome(400, problem));
     const committedBefore = session.committed;
     const received = await new Promise<number>((resolve) => {
       let count = 0;
@@ -601,7 +432,7 @@ export class LocalGcs {
       return;
     }
     if (received !== length) {
-      return this.#send(ex, errorOutcome(400, `Content-Range covers ${length} bytes but the body has ${received}.`));
+      return ex.send(errorOutcome(400, `Content-Range covers ${length} bytes but the body has ${received}.`));
     }
     if (total !== undefined) session.total = total;
     const outcome = last && session.committed === end + 1 ? this.#finalize(ex, session) : incomplete(session.committed);
@@ -721,7 +552,7 @@ export class LocalGcs {
     const action = this.#decide(ex, context, { kind: 'cancel' });
     const body = await this.#receive(ex, action, nonNegativeInteger(headerValue(ex.req, 'content-length')));
     if (body === undefined) return;
-    if (action?.type === 'status' && action.when !== 'after') return this.#send(ex, this.#faultOutcome(ex, action));
+    if (action?.type === 'status' && action.when !== 'after') return ex.send(this.#faultOutcome(ex, action));
     if (action?.type === 'expire') session.expire(action.status ?? 404);
     let outcome: Outcome;
     if (session.state === 'finalized' || session.state === 'expired') {
@@ -785,7 +616,7 @@ export class LocalGcs {
         this.activity.emit('change');
         return undefined;
       }
-      await this.#sleep(action.ms);
+      await ex.sleep(action.ms);
       if (req.destroyed || req.socket.destroyed) {
         record.status = 'stalled';
         return undefined;
@@ -793,10 +624,10 @@ export class LocalGcs {
     }
     const resetAfter = action?.type === 'reset' ? (action.afterBytes ?? Math.floor((declaredLength ?? 0) / 2)) : undefined;
     if (resetAfter === 0) {
-      this.#reset(ex);
+      ex.reset();
       return undefined;
     }
-    const body = await this.#readBody(req, resetAfter);
+    const body = await ex.readBody(resetAfter);
     if (body === undefined) {
       if (resetAfter !== undefined && req.socket.destroyed && record.status === 'pending') record.status = 'reset';
       else if (record.status === 'pending') record.status = action?.type === 'stall' ? 'stalled' : 'aborted';
@@ -805,43 +636,11 @@ export class LocalGcs {
     record.bytesReceived = body.length;
     if (resetAfter !== undefined) {
       // The body was shorter than the reset point: reset once it has all arrived.
-      this.#reset(ex);
+      ex.reset();
       return undefined;
     }
     if (action?.type === 'corrupt') flipByte(body, action.at ?? 0);
     return body;
-  }
-
-  /** Collects the body; resets the connection once `resetAfter` bytes arrived. `undefined` if it never completes. */
-  #readBody(req: IncomingMessage, resetAfter: number | undefined): Promise<Body | undefined> {
-    return new Promise((resolve) => {
-      const pieces: Buffer[] = [];
-      let length = 0;
-      let settled = false;
-      const settle = (value: Body | undefined): void => {
-        if (settled) return;
-        settled = true;
-        resolve(value);
-      };
-      req.on('data', (piece: Buffer) => {
-        if (settled) return;
-        if (resetAfter !== undefined && length + piece.length >= resetAfter) {
-          req.socket.resetAndDestroy();
-          settle(undefined);
-          return;
-        }
-        pieces.push(piece);
-        length += piece.length;
-      });
-      req.once('end', () => settle({ pieces, length }));
-      req.once('close', () => settle(req.complete ? { pieces, length } : undefined));
-      req.once('error', () => settle(undefined));
-    });
-  }
-
-  #reset(ex: Exchange): void {
-    ex.record.status = 'reset';
-    ex.req.socket.resetAndDestroy();
   }
 
   /** Applies the faults that act on the response (status after, drop, hostile), then sends it. */
@@ -849,7 +648,7 @@ export class LocalGcs {
     let final = outcome;
     if (action?.type === 'status' && action.when === 'after') final = this.#faultOutcome(ex, action);
     if (action?.type === 'drop-response') {
-      await this.#sleep(this.#latencyMs + ex.delayMs);
+      await ex.waitLatency();
       ex.record.status = 'dropped';
       ex.req.socket.destroy();
       return;
@@ -872,7 +671,7 @@ export class LocalGcs {
           break;
       }
     }
-    return this.#send(ex, final);
+    return ex.send(final);
   }
 
   // ---------------------------------------------------------------------------------------------------------------
@@ -883,38 +682,38 @@ export class LocalGcs {
     // rest: [BUCKET] | [BUCKET, 'o'] | [BUCKET, 'o', ...NAME]
     const bucket = decodeSegment(rest[0] ?? '');
     if (bucket === undefined || bucket === '' || (rest.length > 1 && rest[1] !== 'o')) {
-      return this.#drainAndSend(ex, errorOutcome(404, `Not found: ${url.pathname}`));
+      return ex.drainAndSend(errorOutcome(404, `Not found: ${url.pathname}`));
     }
     if (rest.length === 1 && !download) {
-      if (method !== 'GET') return this.#drainAndSend(ex, errorOutcome(405, `${method} on a bucket is not supported.`));
-      return this.#drainAndSend(ex, jsonOutcome(200, { kind: 'storage#bucket', id: bucket, name: bucket, storageClass: 'STANDARD' }));
+      if (method !== 'GET') return ex.drainAndSend(errorOutcome(405, `${method} on a bucket is not supported.`));
+      return ex.drainAndSend(jsonOutcome(200, { kind: 'storage#bucket', id: bucket, name: bucket, storageClass: 'STANDARD' }));
     }
     if (rest.length === 2 || (rest.length === 3 && rest[2] === '')) {
-      if (method !== 'GET' || download) return this.#drainAndSend(ex, errorOutcome(405, `${method} on an object list is not supported.`));
+      if (method !== 'GET' || download) return ex.drainAndSend(errorOutcome(405, `${method} on an object list is not supported.`));
       const prefix = url.searchParams.get('prefix') ?? '';
       const items = this.#store.list(bucket, prefix).map((object) => object.resource);
-      return this.#drainAndSend(ex, jsonOutcome(200, { kind: 'storage#objects', items }));
+      return ex.drainAndSend(jsonOutcome(200, { kind: 'storage#objects', items }));
     }
     ex.record.bucket = bucket;
     const name = decodeSegment(rest.slice(2).join('/'));
-    if (name === undefined) return this.#drainAndSend(ex, errorOutcome(400, 'Malformed object name in the URL.'));
+    if (name === undefined) return ex.drainAndSend(errorOutcome(400, 'Malformed object name in the URL.'));
     ex.record.object = name;
     const object = this.#store.get(bucket, name);
     const generation = url.searchParams.get('generation');
     if (object === undefined || (generation !== null && generation !== object.resource.generation)) {
-      return this.#drainAndSend(ex, errorOutcome(404, `No such object: ${bucket}/${name}`));
+      return ex.drainAndSend(errorOutcome(404, `No such object: ${bucket}/${name}`));
     }
     const preconditions = preconditionsOf(url);
-    if (typeof preconditions === 'string') return this.#drainAndSend(ex, errorOutcome(400, preconditions));
+    if (typeof preconditions === 'string') return ex.drainAndSend(errorOutcome(400, preconditions));
     const problem = this.#store.preconditionProblem(bucket, name, preconditions);
-    if (problem !== undefined) return this.#drainAndSend(ex, errorOutcome(412, problem));
+    if (problem !== undefined) return ex.drainAndSend(errorOutcome(412, problem));
     if (method === 'DELETE' && !download) {
       this.#store.delete(bucket, name);
-      return this.#drainAndSend(ex, { status: 204, headers: {}, body: '' });
+      return ex.drainAndSend({ status: 204, headers: {}, body: '' });
     }
-    if (method !== 'GET' && method !== 'HEAD') return this.#drainAndSend(ex, errorOutcome(405, `${method} on an object is not supported.`));
-    if (!download && url.searchParams.get('alt') !== 'media') return this.#drainAndSend(ex, jsonOutcome(200, object.resource));
-    await this.#readBody(ex.req, undefined);
+    if (method !== 'GET' && method !== 'HEAD') return ex.drainAndSend(errorOutcome(405, `${method} on an object is not supported.`));
+    if (!download && url.searchParams.get('alt') !== 'media') return ex.drainAndSend(jsonOutcome(200, object.resource));
+    await ex.readBody(undefined);
     return this.#sendMedia(ex, object);
   }
 
@@ -922,7 +721,7 @@ export class LocalGcs {
     const { resource } = object;
     const size = object.size;
     if (object.discarded && size > 0) {
-      return this.#send(ex, errorOutcome(501, 'The object data was discarded (discardData: true); only its metadata is kept.'));
+      return ex.send(errorOutcome(501, 'The object data was discarded (discardData: true); only its metadata is kept.'));
     }
     const hashes = [`crc32c=${resource.crc32c}`];
     if (resource.md5Hash !== undefined) hashes.push(`md5=${resource.md5Hash}`);
@@ -956,14 +755,14 @@ export class LocalGcs {
       }
       if (first !== '' || last !== '') {
         if (start >= size || start >= end) {
-          return this.#send(ex, errorOutcome(416, `Range ${rangeHeader ?? ''} is not satisfiable for ${size} bytes.`, { 'content-range': `bytes */${size}` }));
+          return ex.send(errorOutcome(416, `Range ${rangeHeader ?? ''} is not satisfiable for ${size} bytes.`, { 'content-range': `bytes */${size}` }));
         }
         status = 206;
         headers['content-range'] = `bytes ${start}-${end - 1}/${size}`;
       }
     }
     headers['content-length'] = String(end - start);
-    await this.#sleep(this.#latencyMs + ex.delayMs);
+    await ex.waitLatency();
     const { res, record } = ex;
     if (res.destroyed) {
       record.status = 'aborted';
@@ -991,81 +790,6 @@ export class LocalGcs {
     }
     res.end();
   }
-
-  // ---------------------------------------------------------------------------------------------------------------
-  // Responses
-
-  async #drainAndSend(ex: Exchange, outcome: Outcome): Promise<void> {
-    const body = await this.#readBody(ex.req, undefined);
-    if (body === undefined) {
-      ex.record.status = 'aborted';
-      return;
-    }
-    ex.record.bytesReceived = body.length;
-    return this.#send(ex, outcome);
-  }
-
-  async #send(ex: Exchange, outcome: Outcome): Promise<void> {
-    await this.#sleep(this.#latencyMs + ex.delayMs);
-    const { res, record } = ex;
-    if (res.destroyed || ex.req.socket.destroyed) {
-      if (record.status === 'pending') record.status = 'aborted';
-      return;
-    }
-    record.status = outcome.status;
-    const body = Buffer.from(outcome.body, 'utf8');
-    if (ex.trickle) return this.#trickle(ex, outcome, body);
-    res.writeHead(outcome.status, outcome.message, { ...outcome.headers, 'content-length': String(body.length) });
-    res.end(body);
-  }
-
-  /** Writes the raw response one byte per `trickleIntervalMs`, bypassing Node's response object, then closes. */
-  #trickle(ex: Exchange, outcome: Outcome, body: Buffer): void {
-    const socket = ex.req.socket;
-    const statusText = outcome.message ?? (outcome.status === 200 ? 'OK' : 'Status');
-    const lines = [`HTTP/1.1 ${outcome.status} ${statusText}`];
-    for (const [key, value] of Object.entries(outcome.headers)) lines.push(`${key}: ${value}`);
-    lines.push(`content-length: ${body.length}`, 'connection: close', '', '');
-    const bytes = Buffer.concat([Buffer.from(lines.join('\r\n'), 'latin1'), body]);
-    let position = 0;
-    const tick = (): void => {
-      if (socket.destroyed) return;
-      socket.write(bytes.subarray(position, position + 1));
-      position += 1;
-      if (position >= bytes.length) {
-        socket.end();
-        return;
-      }
-      const timer = setTimeout(() => {
-        this.#timers.delete(timer);
-        tick();
-      }, this.#options.trickleIntervalMs);
-      this.#timers.add(timer);
-    };
-    tick();
-  }
-
-  #sleep(ms: number): Promise<void> {
-    if (ms <= 0 || this.#closing !== undefined) return Promise.resolve();
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.#timers.delete(timer);
-        resolve();
-      }, ms);
-      this.#timers.add(timer);
-    });
-  }
-}
-
-/** The request target without its `upload_id` query parameter. */
-function redactedPath(target: string): string {
-  const at = target.indexOf('?');
-  if (at < 0) return target;
-  const kept = target
-    .slice(at + 1)
-    .split('&')
-    .filter((pair) => !pair.startsWith('upload_id='));
-  return kept.length === 0 ? target.slice(0, at) : `${target.slice(0, at)}?${kept.join('&')}`;
 }
 
 function flipByte(body: Body, at: number): void {
