@@ -4,14 +4,15 @@
  *
  * This file is the server's public face, its dispatch and its fault decisions. A request becomes an `Exchange`
  * (exchange.ts), is routed to the upload routes (upload-routes.ts) or the object API (object-routes.ts), and an
- * upload request is told the fault decided for it here.
+ * upload request runs inside a `FaultStage` (fault-stage.ts) built from the fault decided for it here.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { Chaos, type ChaosOptions, type ChaosRequest, type ChaosScope, type ScopedChaosOptions } from './chaos.js';
 import { Exchange, type ExchangeHost, type RequestRecord } from './exchange.js';
-import { describeFault, FaultRules, type FaultAction, type FaultContext, type FaultRule } from './faults.js';
+import { FaultStage } from './fault-stage.js';
+import { describeFault, FaultRules, type FaultContext, type FaultRule } from './faults.js';
 import { ObjectRoutes } from './object-routes.js';
 import { contentOf, isValidBucketName, objectNameProblem, ObjectStore, type ObjectMetadata, type StoredObject } from './object-store.js';
 import { errorOutcome } from './outcome.js';
@@ -95,7 +96,7 @@ export class LocalGcs {
       discardData: this.#options.discardData,
       computeMd5: this.#options.computeMd5,
       url: () => this.#url,
-      decide: (ex, context, request) => this.#decide(ex, context, request),
+      stage: (ex, context, request) => this.#stage(ex, context, request),
     });
     this.#objects = new ObjectRoutes(this.#store);
     this.#server = createServer((req, res) => this.#onRequest(req, res));
@@ -267,16 +268,15 @@ export class LocalGcs {
   // ---------------------------------------------------------------------------------------------------------------
   // Faults
 
-  /** The scripted fault for this request, else a chaos fault, else none; counts and records it. */
-  #decide(ex: Exchange, context: FaultContext, chaosRequest: ChaosRequest): FaultAction | undefined {
+  /** The scripted fault for this request, else a chaos fault, else none; counts and records it, and stages it. */
+  #stage(ex: Exchange, context: FaultContext, chaosRequest: ChaosRequest): FaultStage {
     let action = this.#rules.take(context);
     if (action === undefined) action = this.#chaosFor(context)?.pick(chaosRequest);
-    if (action === undefined) return undefined;
-    this.#faultsInjected += 1;
-    ex.record.fault = describeFault(action);
-    if (action.type === 'latency') ex.delayMs += action.ms;
-    if (action.type === 'hostile' && action.variant === 'trickle') ex.trickle = true;
-    return action;
+    if (action !== undefined) {
+      this.#faultsInjected += 1;
+      ex.record.fault = describeFault(action);
+    }
+    return new FaultStage(ex, action, this.activity);
   }
 
   /** The chaos that decides for this request: the first scope covering it, else the server-wide one. */

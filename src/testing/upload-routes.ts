@@ -1,12 +1,14 @@
 /**
  * The resumable upload routes of the local GCS server (`/upload/storage/v1/b/BUCKET/o`): open a session (`POST`),
- * send bytes, finalize or query it (`PUT`), cancel it (`DELETE`), and the faults decided for them.
+ * send bytes, finalize or query it (`PUT`), cancel it (`DELETE`). Each route parses its request, applies it to the
+ * session or the object store and builds its answer; the fault stage it runs in carries out the faults around it.
  */
 import type { EventEmitter } from 'node:events';
 import type { ChaosRequest } from './chaos.js';
 import { kindsOf, parseContentRange, type ContentRange } from './content-range.js';
 import type { Body, Exchange } from './exchange.js';
-import type { FaultAction, FaultContext } from './faults.js';
+import type { FaultStage, RouteReply } from './fault-stage.js';
+import type { FaultContext } from './faults.js';
 import { crc32cToBase64, isValidBucketName, objectNameProblem, type ObjectStore } from './object-store.js';
 import { errorOutcome, incomplete, jsonOutcome, type Outcome } from './outcome.js';
 import { decodeSegment, headerValue, isRecord, metadataOf, nonNegativeInteger, parseGoogHash, preconditionsOf } from './request-fields.js';
@@ -15,7 +17,7 @@ import { CHUNK_ALIGNMENT, UploadSession } from './sessions.js';
 /** What the upload routes need of their server. */
 export interface UploadRoutesHost {
   readonly store: ObjectStore;
-  /** Told when an object is created, before its answer goes out, and when a request stalls for ever. */
+  /** Told when an object is created, before its answer goes out. */
   readonly activity: EventEmitter;
   /** Keep only the size and checksums of uploads (`discardData`). */
   readonly discardData: boolean;
@@ -23,24 +25,12 @@ export interface UploadRoutesHost {
   readonly computeMd5: boolean;
   /** The server's base URL, where session URIs point. */
   url(): string;
-  /** The fault of an upload request: scripted, else chaos, else none; counted and recorded. */
-  decide(ex: Exchange, context: FaultContext, request: ChaosRequest): FaultAction | undefined;
+  /** Decides the fault of an upload request (scripted, else chaos, else none) and returns the stage carrying it out. */
+  stage(ex: Exchange, context: FaultContext, request: ChaosRequest): FaultStage;
 }
 
 function sameBase64(a: string, b: string): boolean {
   return Buffer.from(a, 'base64').equals(Buffer.from(b, 'base64'));
-}
-
-function flipByte(body: Body, at: number): void {
-  let position = 0;
-  for (const piece of body.pieces) {
-    if (at < position + piece.length) {
-      const index = at - position;
-      piece[index] = (piece[index] ?? 0) ^ 0xff;
-      return;
-    }
-    position += piece.length;
-  }
 }
 
 /** The resumable upload routes and the sessions they keep. */
@@ -95,70 +85,76 @@ export class UploadRoutes {
     return ex.drainAndSend(errorOutcome(405, `${method} is not supported on an upload session.`));
   }
 
+  // ---------------------------------------------------------------------------------------------------------------
+  // POST: open a session
+
   async #open(ex: Exchange, bucket: string, url: URL): Promise<void> {
-    const { req } = ex;
+    // Taken now, before the body: what a rule's `session` matches for this open.
     const index = this.#sessionList.length;
-    const declaredLength = nonNegativeInteger(headerValue(req, 'content-length'));
+    const declaredLength = nonNegativeInteger(headerValue(ex.req, 'content-length'));
     ex.record.bucket = bucket;
     const context: FaultContext = { kinds: ['open'], session: index, nth: { open: this.#opens++ }, bucket };
     const queryName = url.searchParams.get('name');
     if (queryName !== null) context.object = ex.record.object = queryName;
-    const action = this.#host.decide(ex, context, { kind: 'open', bodyLength: declaredLength });
-    const body = await this.#receive(ex, action, declaredLength);
-    if (body === undefined) return;
-    if (action?.type === 'status' && action.when !== 'after') return ex.send(this.#faultOutcome(ex, action));
-    if (action?.type === 'expire') return ex.send(errorOutcome(action.status ?? 404, 'Injected fault: expired.'));
+    const stage = this.#host.stage(ex, context, { kind: 'open', bodyLength: declaredLength });
+    return stage.run(declaredLength, (body) => this.#createSession(ex, stage, { bucket, url, queryName, index }, body));
+  }
+
+  #createSession(ex: Exchange, stage: FaultStage, open: { bucket: string; url: URL; queryName: string | null; index: number }, body: Body): RouteReply {
+    const { bucket, url, queryName, index } = open;
+    const { req } = ex;
+    const expiry = stage.expiry;
+    if (expiry !== undefined) return { outcome: errorOutcome(expiry, 'Injected fault: expired.') };
+    // A refused open never reaches the response faults.
+    const refuse = (outcome: Outcome): RouteReply => ({ outcome, asIs: true });
 
     const uploadType = url.searchParams.get('uploadType');
-    if (uploadType !== 'resumable') {
-      return ex.send(errorOutcome(400, `Only uploadType=resumable is supported, got ${String(uploadType)}.`));
-    }
-    if (!isValidBucketName(bucket)) return ex.send(errorOutcome(400, `Invalid bucket name: ${JSON.stringify(bucket)}.`));
+    if (uploadType !== 'resumable') return refuse(errorOutcome(400, `Only uploadType=resumable is supported, got ${String(uploadType)}.`));
+    if (!isValidBucketName(bucket)) return refuse(errorOutcome(400, `Invalid bucket name: ${JSON.stringify(bucket)}.`));
     let resource: Record<string, unknown> = {};
     if (body.length > 0) {
       let parsed: unknown;
       try {
         parsed = JSON.parse(Buffer.concat(body.pieces).toString('utf8'));
       } catch {
-        return ex.send(errorOutcome(400, 'The request body is not valid JSON.'));
+        return refuse(errorOutcome(400, 'The request body is not valid JSON.'));
       }
-      if (!isRecord(parsed)) return ex.send(errorOutcome(400, 'The request body must be a JSON object resource.'));
+      if (!isRecord(parsed)) return refuse(errorOutcome(400, 'The request body must be a JSON object resource.'));
       resource = parsed;
     }
     const name = queryName ?? (typeof resource.name === 'string' ? resource.name : undefined);
-    if (name === undefined) return ex.send(errorOutcome(400, 'Required parameter: name.'));
+    if (name === undefined) return refuse(errorOutcome(400, 'Required parameter: name.'));
     ex.record.object = name;
     const nameProblem = objectNameProblem(name);
-    if (nameProblem !== undefined) return ex.send(errorOutcome(400, nameProblem));
+    if (nameProblem !== undefined) return refuse(errorOutcome(400, nameProblem));
     const preconditions = preconditionsOf(url);
-    if (typeof preconditions === 'string') return ex.send(errorOutcome(400, preconditions));
+    if (typeof preconditions === 'string') return refuse(errorOutcome(400, preconditions));
     const declaredSizeHeader = headerValue(req, 'x-upload-content-length');
     const declaredSize = nonNegativeInteger(declaredSizeHeader);
     if (declaredSizeHeader !== undefined && declaredSize === undefined) {
-      return ex.send(errorOutcome(400, `Invalid X-Upload-Content-Length: ${JSON.stringify(declaredSizeHeader)}.`));
+      return refuse(errorOutcome(400, `Invalid X-Upload-Content-Length: ${JSON.stringify(declaredSizeHeader)}.`));
     }
     const problem = this.#host.store.preconditionProblem(bucket, name, preconditions);
-    if (problem !== undefined) return ex.send(errorOutcome(412, problem));
+    if (problem !== undefined) return refuse(errorOutcome(412, problem));
 
-    if (action?.type === 'hostile' && action.variant === 'no-location') {
-      return ex.send({ status: 200, headers: {}, body: '' });
+    const spec = { bucket, name, meta: metadataOf(resource, req, url), preconditions, declaredSize };
+    const session = new UploadSession(index, spec, this.#host.discardData, this.#host.computeMd5);
+    // The client never learns a session whose Location a hostile fault withholds: the server forgets it too.
+    if (!stage.hidesLocation) {
+      this.#sessions.set(session.id, session);
+      this.#sessionList.push(session);
+      ex.record.session = index;
     }
-    const session = new UploadSession(index, { bucket, name, meta: metadataOf(resource, req, url), preconditions, declaredSize }, this.#host.discardData, this.#host.computeMd5);
     const query = `uploadType=resumable&name=${encodeURIComponent(name)}&upload_id=${session.id}`;
-    const path = `/upload/storage/v1/b/${encodeURIComponent(bucket)}/o?${query}`;
-    if (action?.type === 'hostile' && action.variant === 'foreign-location') {
-      const origin = action.url === undefined ? 'http://127.0.0.2:1' : new URL(action.url).origin;
-      return ex.send({ status: 200, headers: { location: `${origin}${path}` }, body: '' });
-    }
-    this.#sessions.set(session.id, session);
-    this.#sessionList.push(session);
-    ex.record.session = index;
-    return this.#finish(ex, action, { status: 200, headers: { location: `${this.#host.url()}${path}` }, body: '' }, 0, 0);
+    const location = `${this.#host.url()}/upload/storage/v1/b/${encodeURIComponent(bucket)}/o?${query}`;
+    return { outcome: { status: 200, headers: { location }, body: '' } };
   }
 
+  // ---------------------------------------------------------------------------------------------------------------
+  // PUT: bytes, finalization, status query
+
   async #put(ex: Exchange, session: UploadSession): Promise<void> {
-    const { req } = ex;
-    const header = headerValue(req, 'content-range');
+    const header = headerValue(ex.req, 'content-range');
     if (header !== undefined) ex.record.contentRange = header;
     const range = parseContentRange(header);
     if (typeof range === 'string') return ex.drainAndSend(errorOutcome(400, range));
@@ -168,7 +164,7 @@ export class UploadRoutes {
 
     const { bucket, name: object } = session.spec;
     const context: FaultContext = { kinds, session: session.index, nth: session.count(kinds), bucket, object };
-    let declaredLength = nonNegativeInteger(headerValue(req, 'content-length'));
+    let declaredLength = nonNegativeInteger(headerValue(ex.req, 'content-length'));
     if (range.type === 'bytes') {
       context.range = { start: range.start, end: range.end ?? Infinity };
       if (range.end !== undefined) declaredLength = range.end - range.start + 1;
@@ -179,26 +175,25 @@ export class UploadRoutes {
     } else {
       declaredLength = 0;
     }
-    const action = this.#host.decide(ex, context, { kind: primary, bodyLength: declaredLength });
-    if (action === undefined && this.#host.discardData && range.type === 'bytes' && range.end !== undefined && session.state === 'active' && range.start === session.committed) {
-      return this.#streamBytes(ex, session, range.start, range.end, range.total);
+    const stage = this.#host.stage(ex, context, { kind: primary, bodyLength: declaredLength });
+    if (stage.quiet && this.#host.discardData && range.type === 'bytes' && range.end !== undefined && session.state === 'active' && range.start === session.committed) {
+      return this.#streamBytes(ex, stage, session, range.start, range.end, range.total);
     }
-    const body = await this.#receive(ex, action, declaredLength);
-    if (body === undefined) return;
-    if (action?.type === 'status' && action.when !== 'after') return ex.send(this.#faultOutcome(ex, action));
-    if (action?.type === 'expire') session.expire(action.status ?? 404);
-
-    const committedBefore = session.committed;
-    const outcome = this.#stateOutcome(session) ?? this.#applyPut(ex, session, range, body, action);
-    const sentEnd = range.type === 'bytes' ? range.start + body.length : committedBefore;
-    return this.#finish(ex, action, outcome, committedBefore, sentEnd);
+    return stage.run(declaredLength, (body) => {
+      const expiry = stage.expiry;
+      if (expiry !== undefined) session.expire(expiry);
+      const committedBefore = session.committed;
+      const outcome = this.#stateOutcome(session) ?? this.#applyPut(ex, stage, session, range, body);
+      const sentEnd = range.type === 'bytes' ? range.start + body.length : committedBefore;
+      return { outcome, committedBefore, sentEnd };
+    });
   }
 
   /**
    * Benchmark path (`discardData`, no fault): checks the range up front, then hashes and drops the body as it
    * arrives, so that a single multi-GiB PUT costs the server no memory and runs at the link's speed.
    */
-  async #streamBytes(ex: Exchange, session: UploadSession, start: number, end: number, total: number | undefined): Promise<void> {
+  async #streamBytes(ex: Exchange, stage: FaultStage, session: UploadSession, start: number, end: number, total: number | undefined): Promise<void> {
     const length = end - start + 1;
     const declared = session.spec.declaredSize;
     const last = (total !== undefined && end + 1 === total) || (declared !== undefined && end + 1 === declared);
@@ -232,7 +227,7 @@ export class UploadRoutes {
     }
     if (total !== undefined) session.total = total;
     const outcome = last && session.committed === end + 1 ? this.#finalize(ex, session) : incomplete(session.committed);
-    return this.#finish(ex, undefined, outcome, committedBefore, start + received);
+    return stage.respond({ outcome, committedBefore, sentEnd: start + received });
   }
 
   /** The answer for a session that no longer accepts bytes, or `undefined` while it is active. */
@@ -253,11 +248,9 @@ export class UploadRoutes {
     }
   }
 
-  #applyPut(ex: Exchange, session: UploadSession, range: ContentRange, body: Body, action: FaultAction | undefined): Outcome {
+  #applyPut(ex: Exchange, stage: FaultStage, session: UploadSession, range: ContentRange, body: Body): Outcome {
     const committed = session.committed;
-    const holdFinalize =
-      action?.type === 'partial' ||
-      (action?.type === 'hostile' && ['bad-range', 'range-beyond', 'range-backwards', 'bad-object'].includes(action.variant));
+    const holdFinalize = stage.holdsFinalize;
 
     if (range.type === 'query') {
       if (body.length > 0) return errorOutcome(400, 'A status query (Content-Range: bytes */*) must not carry a body.');
@@ -295,7 +288,7 @@ export class UploadRoutes {
       return errorOutcome(400, `Every chunk but the last must be a multiple of ${CHUNK_ALIGNMENT} bytes; this one has ${body.length}.`);
     }
     if (range.total !== undefined) session.total = range.total;
-    const persistUpTo = action?.type === 'partial' ? Math.min(action.bytes, body.length) : body.length;
+    const persistUpTo = stage.persistable(body.length);
     const skip = committed - start; // bytes of the body already persisted by an earlier request
     if (skip < persistUpTo) session.append(body.pieces, skip, persistUpTo);
     if (last && session.committed === end && !holdFinalize) return this.#finalize(ex, session);
@@ -312,11 +305,12 @@ export class UploadRoutes {
   }
 
   #finalize(ex: Exchange, session: UploadSession): Outcome {
+    const { store } = this.#host;
     const { bucket, name, meta, preconditions } = session.spec;
     const hashHeader = headerValue(ex.req, 'x-goog-hash');
     const expected = hashHeader === undefined ? {} : parseGoogHash(hashHeader);
     if (typeof expected === 'string') return errorOutcome(400, expected);
-    const problem = this.#host.store.preconditionProblem(bucket, name, preconditions);
+    const problem = store.preconditionProblem(bucket, name, preconditions);
     if (problem !== undefined) {
       session.fail(412, problem);
       return errorOutcome(412, problem);
@@ -335,116 +329,32 @@ export class UploadRoutes {
       session.fail(400, message);
       return errorOutcome(400, message);
     }
-    const object = this.#host.store.create(bucket, name, content, meta);
+    const object = store.create(bucket, name, content, meta);
     session.finalize(object);
     // The object exists before its answer goes out (which a fault may delay or drop): say so now.
     this.#host.activity.emit('change');
     return jsonOutcome(200, object.resource);
   }
 
+  // ---------------------------------------------------------------------------------------------------------------
+  // DELETE: cancel a session
+
   async #cancel(ex: Exchange, session: UploadSession): Promise<void> {
     const { bucket, name: object } = session.spec;
     const context: FaultContext = { kinds: ['cancel'], session: session.index, nth: session.count(['cancel']), bucket, object };
-    const action = this.#host.decide(ex, context, { kind: 'cancel' });
-    const body = await this.#receive(ex, action, nonNegativeInteger(headerValue(ex.req, 'content-length')));
-    if (body === undefined) return;
-    if (action?.type === 'status' && action.when !== 'after') return ex.send(this.#faultOutcome(ex, action));
-    if (action?.type === 'expire') session.expire(action.status ?? 404);
-    let outcome: Outcome;
-    if (session.state === 'finalized' || session.state === 'expired') {
-      // Nothing left to cancel: say what the session is.
-      outcome = this.#stateOutcome(session) ?? errorOutcome(500, 'unreachable');
-    } else {
-      if (session.cancel()) this.#cancelled += 1;
-      outcome = { status: 499, message: 'Client Closed Request', headers: {}, body: '' };
-    }
-    return this.#finish(ex, action, outcome, session.committed, session.committed);
-  }
-
-  // ---------------------------------------------------------------------------------------------------------------
-  // Faults
-
-  #faultOutcome(ex: Exchange, action: { status: number; retryAfterSeconds?: number; message?: string }): Outcome {
-    const headers: Record<string, string> = {};
-    if (action.retryAfterSeconds !== undefined) headers['retry-after'] = String(action.retryAfterSeconds);
-    if (action.status < 400) return { status: action.status, headers, body: '' };
-    const message =
-      action.message === undefined
-        ? `Injected fault: HTTP ${action.status}.`
-        : action.message
-            .replaceAll('{url}', ex.req.url ?? '')
-            .replaceAll('{authorization}', headerValue(ex.req, 'authorization') ?? '');
-    return errorOutcome(action.status, message, headers);
-  }
-
-  /**
-   * Reads the request body, carrying out the faults that act on it (stall, reset, corrupt). Returns `undefined`
-   * when the exchange is over (connection reset, client gone, stalled for ever): the record is already updated.
-   */
-  async #receive(ex: Exchange, action: FaultAction | undefined, declaredLength: number | undefined): Promise<Body | undefined> {
-    const { req, record } = ex;
-    if (action?.type === 'stall') {
-      if (action.ms === undefined) {
-        // Never read, never answer: the client's stall detection (or close()) ends it.
-        record.status = 'stalled';
-        this.#host.activity.emit('change');
-        return undefined;
+    const stage = this.#host.stage(ex, context, { kind: 'cancel' });
+    return stage.run(nonNegativeInteger(headerValue(ex.req, 'content-length')), () => {
+      const expiry = stage.expiry;
+      if (expiry !== undefined) session.expire(expiry);
+      let outcome: Outcome;
+      if (session.state === 'finalized' || session.state === 'expired') {
+        // Nothing left to cancel: say what the session is.
+        outcome = this.#stateOutcome(session) ?? errorOutcome(500, 'unreachable');
+      } else {
+        if (session.cancel()) this.#cancelled += 1;
+        outcome = { status: 499, message: 'Client Closed Request', headers: {}, body: '' };
       }
-      await ex.sleep(action.ms);
-      if (req.destroyed || req.socket.destroyed) {
-        record.status = 'stalled';
-        return undefined;
-      }
-    }
-    const resetAfter = action?.type === 'reset' ? (action.afterBytes ?? Math.floor((declaredLength ?? 0) / 2)) : undefined;
-    if (resetAfter === 0) {
-      ex.reset();
-      return undefined;
-    }
-    const body = await ex.readBody(resetAfter);
-    if (body === undefined) {
-      if (resetAfter !== undefined && req.socket.destroyed && record.status === 'pending') record.status = 'reset';
-      else if (record.status === 'pending') record.status = action?.type === 'stall' ? 'stalled' : 'aborted';
-      return undefined;
-    }
-    record.bytesReceived = body.length;
-    if (resetAfter !== undefined) {
-      // The body was shorter than the reset point: reset once it has all arrived.
-      ex.reset();
-      return undefined;
-    }
-    if (action?.type === 'corrupt') flipByte(body, action.at ?? 0);
-    return body;
-  }
-
-  /** Applies the faults that act on the response (status after, drop, hostile), then sends it. */
-  async #finish(ex: Exchange, action: FaultAction | undefined, outcome: Outcome, committedBefore: number, sentEnd: number): Promise<void> {
-    let final = outcome;
-    if (action?.type === 'status' && action.when === 'after') final = this.#faultOutcome(ex, action);
-    if (action?.type === 'drop-response') {
-      await ex.waitLatency();
-      ex.record.status = 'dropped';
-      ex.req.socket.destroy();
-      return;
-    }
-    if (action?.type === 'hostile') {
-      switch (action.variant) {
-        case 'bad-range':
-          final = { status: 308, message: 'Resume Incomplete', headers: { range: 'bytes=abc' }, body: '' };
-          break;
-        case 'range-beyond':
-          final = { status: 308, message: 'Resume Incomplete', headers: { range: `bytes=0-${sentEnd + CHUNK_ALIGNMENT - 1}` }, body: '' };
-          break;
-        case 'range-backwards':
-          final = incomplete(Math.max(0, committedBefore - (action.bytes ?? 1)));
-          break;
-        case 'bad-object':
-          final = { status: 200, headers: { 'content-type': 'application/json; charset=UTF-8' }, body: '{"hello":1}' };
-          break;
-        default:
-          break;
-      }
-    }
-    return ex.send(final);
+      return { outcome, committedBefore: session.committed, sentEnd: session.committed };
+    });
   }
 }
