@@ -1,6 +1,6 @@
 /**
  * Fault rules for the local GCS server: their types and the pure logic that decides which rule fires for a request.
- * Nothing here performs I/O; `server.ts` carries the chosen action out.
+ * Nothing here performs I/O; `fault-stage.ts` carries the chosen action out.
  */
 
 /**

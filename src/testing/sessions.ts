@@ -7,6 +7,9 @@ import { crc32c } from '@node-rs/crc32';
 import type { FaultKind } from './faults.js';
 import type { LocalObject, ObjectContent, ObjectMetadata, Preconditions } from './object-store.js';
 
+/** Size unit of resumable uploads: every chunk but the last must be a multiple of it. */
+export const CHUNK_ALIGNMENT = 256 * 1024;
+
 /**
  * Where a session stands.
  * - `active`: accepting bytes.

@@ -1,0 +1,136 @@
+/**
+ * The object API routes of the local GCS server: bucket and object metadata, listing, delete (`/storage/v1/b/...`)
+ * and media (`alt=media`, `/download/storage/v1/b/...`), enough for `@google-cloud/storage` to read objects back.
+ * No fault is ever decided for them (faults target uploads); only the server's latency applies.
+ */
+import type { Exchange } from './exchange.js';
+import type { LocalObject, ObjectStore } from './object-store.js';
+import { errorOutcome, jsonOutcome } from './outcome.js';
+import { decodeSegment, headerValue, preconditionsOf } from './request-fields.js';
+
+/** The object API routes over a server's object store. */
+export class ObjectRoutes {
+  readonly #store: ObjectStore;
+
+  /** Routes reading and deleting the objects of `store`. */
+  constructor(store: ObjectStore) {
+    this.#store = store;
+  }
+
+  /**
+   * Handles a request to the object API. `rest` is its path after `/storage/v1/b/` (or `/download/storage/v1/b/`
+   * when `download`), split on `/`: `[BUCKET]`, `[BUCKET, 'o']` or `[BUCKET, 'o', ...NAME]`.
+   */
+  async route(ex: Exchange, url: URL, rest: readonly string[], download: boolean): Promise<void> {
+    const method = ex.record.method;
+    const bucket = decodeSegment(rest[0] ?? '');
+    if (bucket === undefined || bucket === '' || (rest.length > 1 && rest[1] !== 'o')) {
+      return ex.drainAndSend(errorOutcome(404, `Not found: ${url.pathname}`));
+    }
+    if (rest.length === 1 && !download) {
+      if (method !== 'GET') return ex.drainAndSend(errorOutcome(405, `${method} on a bucket is not supported.`));
+      return ex.drainAndSend(jsonOutcome(200, { kind: 'storage#bucket', id: bucket, name: bucket, storageClass: 'STANDARD' }));
+    }
+    if (rest.length === 2 || (rest.length === 3 && rest[2] === '')) {
+      if (method !== 'GET' || download) return ex.drainAndSend(errorOutcome(405, `${method} on an object list is not supported.`));
+      const prefix = url.searchParams.get('prefix') ?? '';
+      const items = this.#store.list(bucket, prefix).map((object) => object.resource);
+      return ex.drainAndSend(jsonOutcome(200, { kind: 'storage#objects', items }));
+    }
+    ex.record.bucket = bucket;
+    const name = decodeSegment(rest.slice(2).join('/'));
+    if (name === undefined) return ex.drainAndSend(errorOutcome(400, 'Malformed object name in the URL.'));
+    ex.record.object = name;
+    const object = this.#store.get(bucket, name);
+    const generation = url.searchParams.get('generation');
+    if (object === undefined || (generation !== null && generation !== object.resource.generation)) {
+      return ex.drainAndSend(errorOutcome(404, `No such object: ${bucket}/${name}`));
+    }
+    const preconditions = preconditionsOf(url);
+    if (typeof preconditions === 'string') return ex.drainAndSend(errorOutcome(400, preconditions));
+    const problem = this.#store.preconditionProblem(bucket, name, preconditions);
+    if (problem !== undefined) return ex.drainAndSend(errorOutcome(412, problem));
+    if (method === 'DELETE' && !download) {
+      this.#store.delete(bucket, name);
+      return ex.drainAndSend({ status: 204, headers: {}, body: '' });
+    }
+    if (method !== 'GET' && method !== 'HEAD') return ex.drainAndSend(errorOutcome(405, `${method} on an object is not supported.`));
+    if (!download && url.searchParams.get('alt') !== 'media') return ex.drainAndSend(jsonOutcome(200, object.resource));
+    await ex.readBody(undefined);
+    return this.#sendMedia(ex, object);
+  }
+
+  async #sendMedia(ex: Exchange, object: LocalObject): Promise<void> {
+    const { resource } = object;
+    const size = object.size;
+    if (object.discarded && size > 0) {
+      return ex.send(errorOutcome(501, 'The object data was discarded (discardData: true); only its metadata is kept.'));
+    }
+    const hashes = [`crc32c=${resource.crc32c}`];
+    if (resource.md5Hash !== undefined) hashes.push(`md5=${resource.md5Hash}`);
+    const headers: Record<string, string> = {
+      'content-type': resource.contentType,
+      'x-goog-hash': hashes.join(','),
+      'x-goog-generation': resource.generation,
+      'x-goog-metageneration': resource.metageneration,
+      'x-goog-stored-content-encoding': resource.contentEncoding ?? 'identity',
+      'x-goog-stored-content-length': resource.size,
+      'x-goog-storage-class': resource.storageClass,
+      'accept-ranges': 'bytes',
+      etag: resource.etag,
+      'last-modified': new Date(resource.updated).toUTCString(),
+    };
+    if (resource.contentEncoding !== undefined) headers['content-encoding'] = resource.contentEncoding;
+    if (resource.contentDisposition !== undefined) headers['content-disposition'] = resource.contentDisposition;
+    if (resource.cacheControl !== undefined) headers['cache-control'] = resource.cacheControl;
+    let status = 200;
+    let start = 0;
+    let end = size; // exclusive
+    const rangeHeader = headerValue(ex.req, 'range');
+    const match = rangeHeader === undefined ? null : /^bytes=(\d*)-(\d*)$/.exec(rangeHeader.trim());
+    if (match !== null) {
+      const [, first = '', last = ''] = match;
+      if (first === '' && last !== '') {
+        start = Math.max(0, size - Number(last));
+      } else if (first !== '') {
+        start = Number(first);
+        if (last !== '') end = Math.min(size, Number(last) + 1);
+      }
+      if (first !== '' || last !== '') {
+        if (start >= size || start >= end) {
+          return ex.send(errorOutcome(416, `Range ${rangeHeader ?? ''} is not satisfiable for ${size} bytes.`, { 'content-range': `bytes */${size}` }));
+        }
+        status = 206;
+        headers['content-range'] = `bytes ${start}-${end - 1}/${size}`;
+      }
+    }
+    headers['content-length'] = String(end - start);
+    await ex.waitLatency();
+    const { res, record } = ex;
+    if (res.destroyed) {
+      record.status = 'aborted';
+      return;
+    }
+    record.status = status;
+    res.writeHead(status, headers);
+    if (ex.req.method === 'HEAD') {
+      res.end();
+      return;
+    }
+    for (const part of object.slice(start, end)) {
+      if (!res.write(part)) {
+        await new Promise<void>((resolve) => {
+          const done = (): void => {
+            res.off('drain', done);
+            res.off('close', done);
+            resolve();
+          };
+          res.on('drain', done);
+          res.on('close', done);
+        });
+        if (res.destroyed) return;
+      }
+    }
+    res.end();
+  }
+}
