@@ -98,13 +98,14 @@ export class PoolAccount {
     if (this.#closed) return;
     this.#closed = true;
     this.#onGranted = undefined;
+    // Out of the queues first: a block given back below must not be granted to this account again.
+    this.#pool.leave(this);
     for (const block of blocks) this.#pool.giveBack(this, block);
     if (this.#granted !== undefined) {
       const granted = this.#granted;
       this.#granted = undefined;
       this.#pool.giveBack(this, granted);
     }
-    this.#pool.leave(this);
   }
 
   /** @internal The pool lent (+1) or took back (-1) a block. */
@@ -177,6 +178,11 @@ export class MemoryPool {
       streams: this.#accounts.size,
       waitingStreams: this.#owed.length + this.#borrowing.length,
     };
+  }
+
+  /** Releases every free block now (they are otherwise released after `idleReleaseMs` unused). */
+  trim(): void {
+    this.#free.length = 0;
   }
 
   /** Opens an account for one stream. */

@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describe, expect, it } from 'vitest';
-import { createGcsWriteStream } from '../src/index.js';
+import { createGcsWriteStream, MemoryPool } from '../src/index.js';
 import { startLocalGcs, type LocalGcs, type ScopedChaosOptions } from '../src/testing/index.js';
 import { bugLines, BUCKET, contentAt, runChaos, summaryLine } from './soak/chaos-upload.js';
 
@@ -22,6 +22,17 @@ describe('proof under chaos', () => {
     // The run must actually exercise recovery and clean failure, not just happy paths.
     expect(summary.recovered).toBeGreaterThan(UPLOADS / 4);
     expect(summary.failedCleanly).toBeGreaterThan(0);
+  });
+
+  it('100 seeded uploads sharing a 2 MiB memory pool: none corrupt, hung or failing with the wrong error, ceiling held', { timeout: 110_000 }, async () => {
+    const memory = new MemoryPool({ maxBytes: 2 * 1024 * 1024 });
+    const summary = await runChaos({ seed: SEED + 10_000, uploads: 100, concurrency: CONCURRENCY, memory });
+    console.log(`pooled ${summaryLine(summary)}`);
+    if (summary.bugs.length > 0) console.log(bugLines(summary).join('\n'));
+    expect(summary.bugs.map((report) => `seed=${report.seed} ${report.outcome}: ${report.detail}`)).toEqual([]);
+    expect(summary.corrupted + summary.hung + summary.wrongError).toBe(0);
+    expect(memory.stats().peakBytesHeld).toBeLessThanOrEqual(2 * 1024 * 1024);
+    expect(memory.stats().bytesLent).toBe(0);
   });
 });
 

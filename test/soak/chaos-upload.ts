@@ -26,6 +26,7 @@ import {
   ChecksumMismatchError,
   createGcsWriteStream,
   GcsUploadError,
+  MemoryPool,
   RetryExhaustedError,
   SessionExpiredError,
   UploadAbortedError,
@@ -501,7 +502,7 @@ function canFailAttempt(fault: string, plan: UploadPlan): boolean {
 }
 
 /** Runs one seeded upload against `server` and classifies what happened. Never throws. */
-export async function runChaosUpload(server: LocalGcs, seed: number, timeLimitMs = DEFAULT_TIME_LIMIT_MS): Promise<UploadReport> {
+export async function runChaosUpload(server: LocalGcs, seed: number, timeLimitMs = DEFAULT_TIME_LIMIT_MS, memory?: MemoryPool): Promise<UploadReport> {
   const plan = planUpload(seed);
   const started = Date.now();
   const firstRecord = server.requests.length;
@@ -519,6 +520,7 @@ export async function runChaosUpload(server: LocalGcs, seed: number, timeLimitMs
       adaptiveRequests: plan.adaptiveRequests,
       validation: plan.validation,
       retry: plan.retry,
+      ...(memory === undefined ? {} : { memory }),
       ...(plan.abort?.how === 'signal' ? { signal: controller.signal } : {}),
     });
   } catch (error) {
@@ -647,6 +649,8 @@ export interface ChaosRunOptions {
   /** Start a fresh server after this many uploads (bounds what a server accumulates); default: one server. */
   uploadsPerServer?: number;
   timeLimitMs?: number;
+  /** One pool every upload draws from (default: the process's). */
+  memory?: MemoryPool;
   /** Called after every upload. */
   onReport?: (report: UploadReport, done: number) => void;
 }
@@ -688,7 +692,7 @@ export async function runChaos(options: ChaosRunOptions): Promise<ChaosSummary> 
       const index = next++;
       const { generation, server: starting } = serverFor(index);
       const server = await starting;
-      const report = await runChaosUpload(server, seed + index, options.timeLimitMs);
+      const report = await runChaosUpload(server, seed + index, options.timeLimitMs, options.memory);
       const entry = servers.get(generation)!;
       entry.remaining -= 1;
       if (entry.remaining === 0) {

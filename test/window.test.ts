@@ -1,0 +1,95 @@
+/**
+ * The replay window as blocks (src/block-window.ts), directly: requests are views of the blocks (no copy), every
+ * request but the last is a multiple of 256 KiB also after an unaligned commit, and the CRC32C state at any
+ * committed offset is that of the bytes below it.
+ */
+import { describe, expect, it } from 'vitest';
+import { BlockWindow } from '../src/block-window.js';
+import { continueCrc32c, ObjectHasher } from '../src/checksum.js';
+import { MemoryPool } from '../src/memory-pool.js';
+import { contentAt, K256 } from './helpers.js';
+
+function windowOf(requestBytes: number, capBytes: number, exact = true, hasher?: ObjectHasher): BlockWindow {
+  return new BlockWindow({ requestBytes, capBytes, exact }, new MemoryPool().open(), 0, hasher);
+}
+
+function joined(pieces: readonly Uint8Array[]): Buffer {
+  return Buffer.concat(pieces);
+}
+
+describe('BlockWindow', () => {
+  it('hands out full blocks as views of the blocks, and the rest as the final span', () => {
+    const window = windowOf(2 * K256, 4 * K256);
+    const data = contentAt(0, 2 * K256 + 10);
+    expect(window.write(data)).toBe(data.length);
+    expect(window.bytesHeld).toBe(3 * K256);
+    const first = window.nextSpan()!;
+    expect(first).toMatchObject({ offset: 0, length: 2 * K256, final: false });
+    expect(first.pieces).toHaveLength(2);
+    expect(joined(first.pieces).equals(data.subarray(0, 2 * K256))).toBe(true);
+    // A view: the bytes are the block's own memory.
+    expect(first.pieces[0]!.buffer).not.toBe(data.buffer);
+    window.release(2 * K256);
+    expect(window.bytesHeld).toBe(K256);
+    expect(window.nextSpan()).toBeUndefined();
+    window.end();
+    const last = window.nextSpan()!;
+    expect(last).toMatchObject({ offset: 2 * K256, length: 10, final: true });
+    expect(joined(last.pieces).equals(data.subarray(2 * K256))).toBe(true);
+  });
+
+  it('stops accepting at its cap and goes on once bytes are committed', () => {
+    const window = windowOf(K256, 2 * K256);
+    expect(window.write(contentAt(0, 3 * K256))).toBe(2 * K256);
+    expect(window.full).toBe(true);
+    window.release(K256);
+    expect(window.write(contentAt(2 * K256, K256))).toBe(K256);
+  });
+
+  it('realigns after an unaligned commit: the next request starts there and is a multiple of 256 KiB', () => {
+    const window = windowOf(2 * K256, 3 * K256);
+    const data = contentAt(0, 3 * K256);
+    window.write(data);
+    window.release(1000);
+    const span = window.nextSpan()!;
+    expect(span.offset).toBe(1000);
+    expect(span.length % K256).toBe(0);
+    expect(joined(span.pieces).equals(data.subarray(1000, 1000 + span.length))).toBe(true);
+    window.release(1000 + span.length);
+    window.end();
+    const rest = window.nextSpan()!;
+    expect(rest.final).toBe(true);
+    expect(joined(rest.pieces).equals(data.subarray(1000 + span.length))).toBe(true);
+  });
+
+  it('knows the CRC32C state at any committed offset, before and after a realign', () => {
+    const hasher = new ObjectHasher('crc32c');
+    const window = windowOf(2 * K256, 4 * K256, true, hasher);
+    const data = contentAt(0, 3 * K256 + 500);
+    window.write(data);
+    for (const offset of [0, 777, K256, K256 + 1]) expect(window.crcAt(offset)).toBe(continueCrc32c(0, data.subarray(0, offset)));
+    window.release(K256 + 1);
+    window.nextSpan(); // realigns
+    for (const offset of [K256 + 1, 2 * K256, 3 * K256 + 500]) expect(window.crcAt(offset)).toBe(continueCrc32c(0, data.subarray(0, offset)));
+  });
+
+  it('at a declared size, holds the bytes that reach it until end()', () => {
+    const window = new BlockWindow({ requestBytes: K256, capBytes: 2 * K256, exact: true }, new MemoryPool().open(), 0, undefined, 2 * K256);
+    window.write(contentAt(0, 2 * K256));
+    const first = window.nextSpan()!;
+    expect(first).toMatchObject({ offset: 0, length: K256, final: false });
+    window.release(K256);
+    expect(window.nextSpan()).toBeUndefined();
+    window.end();
+    expect(window.nextSpan()).toMatchObject({ offset: K256, length: K256, final: true });
+  });
+
+  it('gives every block back to its pool when disposed', () => {
+    const pool = new MemoryPool();
+    const window = new BlockWindow({ requestBytes: K256, capBytes: 4 * K256, exact: true }, pool.open(), 0);
+    window.write(contentAt(0, 3 * K256));
+    expect(pool.stats().bytesLent).toBe(3 * K256);
+    window.dispose();
+    expect(pool.stats()).toMatchObject({ bytesLent: 0, bytesFree: 3 * K256, streams: 0 });
+  });
+});
