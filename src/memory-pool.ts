@@ -115,6 +115,7 @@ export class PoolAccount {
 
   /** @internal The pool set `block` aside for this waiting stream. */
   grant(block: Buffer): void {
+    if (this.#granted !== undefined) throw new Error('MemoryPool: a second grant before the first was taken');
     this.#granted = block;
     const wake = this.#onGranted;
     this.#onGranted = undefined;
@@ -200,13 +201,20 @@ export class MemoryPool {
     // A borrower must leave a block for every stream that holds none: they may ask at any moment.
     const reserve = owes ? 0 : this.#streamsHoldingNone();
     if (this.#lent + reserve >= this.#capacity) return undefined;
+    // Served now: an older request of this account no longer waits.
+    this.#remove(this.#owed, account);
+    this.#remove(this.#borrowing, account);
     return this.#hand(account);
   }
 
   /** @internal `account` waits for a block. */
   enqueue(account: PoolAccount): void {
+    // One place in one queue: an account that was borrowing and has since given every block back is owed now (two
+    // places would get it two grants, and the first would be lost).
     const queue = account.blocksHeld === 0 ? this.#owed : this.#borrowing;
-    if (!queue.includes(account)) queue.push(account);
+    if (queue.includes(account)) return;
+    this.#remove(account.blocksHeld === 0 ? this.#borrowing : this.#owed, account);
+    queue.push(account);
   }
 
   /** @internal `account` gives `block` back. */

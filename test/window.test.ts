@@ -93,3 +93,25 @@ describe('BlockWindow', () => {
     expect(pool.stats()).toMatchObject({ bytesLent: 0, bytesFree: 3 * K256, streams: 0 });
   });
 });
+
+describe('MemoryPool accounts', () => {
+  it('a borrower that gives every block back while queued is owed one, and is granted exactly once', () => {
+    const pool = new MemoryPool({ maxBytes: 2 * K256 });
+    const a = pool.open();
+    const b = pool.open();
+    const wakes: string[] = [];
+    const a1 = a.take(() => wakes.push('a'))!;
+    const b1 = b.take(() => wakes.push('b'))!;
+    // Both blocks lent: a's second request queues as a borrower.
+    expect(a.take(() => wakes.push('a'))).toBeUndefined();
+    a.give(a1); // a holds none now; the pool lends the block to no one (a's request is a borrower's)...
+    const a2 = a.take(() => wakes.push('a'));
+    expect(a2).toBeDefined(); // ...and a, asking again as an owed stream, gets it.
+    expect(pool.stats().waitingStreams).toBe(0);
+    b.give(b1);
+    expect(wakes).toEqual([]); // nobody waits any more: no grant
+    a.close([a2!]);
+    b.close([]);
+    expect(pool.stats()).toMatchObject({ bytesLent: 0, streams: 0, waitingStreams: 0 });
+  });
+});
