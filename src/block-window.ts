@@ -201,8 +201,9 @@ export class BlockWindow {
       remaining -= n;
       if (last.filled === BLOCK) {
         if (this.#fills.push(performance.now() - last.fillStartedAt) > RECENT_FILLS) this.#fills.shift();
-        // At its target the window takes no further byte: the full blocks must go now (see nextSpan).
-        if (this.#blocks.length >= this.#targetBlocks) this.#notifyReader();
+        // A full block may be sendable now (at its target the window takes no further byte, see nextSpan), or it
+        // starts the clock of the bound on uncommitted data.
+        this.#notifyReader();
       }
     }
     const overflow = remaining > 0;
@@ -259,6 +260,42 @@ export class BlockWindow {
     const count = Math.min(full, this.#countWithin(limit));
     if (this.#limits.exact && !whole && count * BLOCK < limit && !this.#account.waiting) return undefined;
     return this.#span(count, false);
+  }
+
+  /**
+   * The end of what could be committed now: the full blocks from the committed offset, except at the declared size
+   * (those bytes go with end()). A non-final request can carry no partial block, so the tail waits.
+   */
+  flushableEnd(): number {
+    if (this.#accepted < this.#skipUntil) return this.#committed;
+    let end = this.#committed;
+    for (const block of this.#blocks) {
+      if (block.filled < BLOCK) break;
+      end = block.start + BLOCK;
+    }
+    if (!this.#ended && end === this.#declaredSize) end -= BLOCK;
+    return Math.max(this.#committed, end);
+  }
+
+  /**
+   * When the oldest committable byte arrived (performance.now()), if the window holds a full block; undefined when
+   * nothing could be committed before more data or end().
+   */
+  get committableSince(): number | undefined {
+    return this.flushableEnd() > this.#committed ? this.#blocks[0]!.fillStartedAt : undefined;
+  }
+
+  /**
+   * A request that commits what can be committed up to `until` (at most the cap), whatever the sizing rules would
+   * wait for: for flush() and the time bound on uncommitted data. Undefined when nothing below `until` can go.
+   */
+  flushSpan(until: number): Span | undefined {
+    const first = this.#blocks[0];
+    if (first === undefined || this.#ended) return undefined;
+    if (first.start !== this.#committed) this.#realign();
+    const end = Math.min(until, this.flushableEnd());
+    const count = Math.min(Math.floor((end - this.#committed) / BLOCK), Math.floor(this.#limits.capBytes / BLOCK));
+    return count > 0 ? this.#span(count, false) : undefined;
   }
 
   /** GCS committed everything below `offset`: drop it, give emptied blocks back, and resize the target. */

@@ -95,6 +95,14 @@ export interface GcsWriteStreamOptions extends Preconditions {
    */
   adaptiveRequests?: boolean;
   /**
+   * The bound on how long accepted bytes may wait uncommitted (ms): once the oldest of them has waited this long,
+   * the stream commits every full 256 KiB block it holds, whatever the request sizing would wait for. (The JSON API
+   * cannot commit a partial block before the end, so a crash loses at most max(rate × interval, 256 KiB) plus one
+   * request in flight.) A fast stream never reaches it; a slow one pays at most one request per interval.
+   * Default 10,000; `Infinity` turns it off.
+   */
+  maxUncommittedMs?: number;
+  /**
    * The pool the window's blocks come from: a {@link MemoryPool} shared by every stream given it, with one byte
    * ceiling. Default: the process's pool, `MemoryPool.default` (512 MiB).
    */
@@ -130,6 +138,7 @@ export interface NormalizedOptions {
   readonly chunkSize: number;
   readonly bufferChunks: number;
   readonly memory: MemoryPool;
+  readonly maxUncommittedMs: number;
   readonly adaptiveRequests: boolean;
   readonly resource: Readonly<ObjectMetadata>;
   readonly apiEndpoint: string;
@@ -195,6 +204,18 @@ function normalizeRetry(retry: RetryOptions | undefined): RetrySettings {
     throw new InvalidArgumentError(`retry.shouldRetry must be a function, got ${typeof merged.shouldRetry}`);
   }
   return Object.freeze(merged);
+}
+
+/** Default bound on uncommitted data: a crash of a slow stream loses at most the last ten seconds (or 256 KiB). */
+export const DEFAULT_MAX_UNCOMMITTED_MS = 10_000;
+
+function normalizeMaxUncommitted(value: number | undefined): number {
+  if (value === undefined) return DEFAULT_MAX_UNCOMMITTED_MS;
+  if (value === Number.POSITIVE_INFINITY) return value;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
+    throw new InvalidArgumentError(`maxUncommittedMs must be a positive integer of milliseconds or Infinity, got ${String(value)}`);
+  }
+  return value;
 }
 
 function stripUndefined<T extends object>(value: T): Partial<T> {
@@ -327,6 +348,7 @@ export function normalizeOptions(given: GcsWriteStreamOptions, env: NodeJS.Proce
     chunkSize,
     bufferChunks,
     memory: options.memory ?? MemoryPool.default,
+    maxUncommittedMs: normalizeMaxUncommitted(options.maxUncommittedMs),
     adaptiveRequests: options.adaptiveRequests ?? true,
     resource: Object.freeze(resource),
     apiEndpoint,

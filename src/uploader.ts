@@ -88,6 +88,8 @@ export class Uploader {
   readonly #ledger: Ledger = { committed: 0, sentEnd: 0, total: undefined };
   #phase: UploadPhase;
   #result: Promise<ObjectResource> | undefined;
+  /** flush() calls waiting for the committed offset to reach their target. */
+  #flushes: Array<{ target: number; resolve: (committed: number) => void; reject: (error: unknown) => void }> = [];
 
   constructor(options: NormalizedOptions, observer: UploadObserver) {
     this.#options = options;
@@ -140,6 +142,32 @@ export class Uploader {
     return this.#result;
   }
 
+  /**
+   * Commits what can be committed now (every full block accepted so far) and resolves with the committed offset
+   * once GCS confirmed it; rejects if the upload fails first.
+   */
+  flush(): Promise<number> {
+    if (this.#phase === 'done') return this.start().then(() => this.#ledger.committed);
+    const target = this.window.flushableEnd();
+    if (target <= this.#ledger.committed) return Promise.resolve(this.#ledger.committed);
+    return new Promise((resolve, reject) => {
+      this.#flushes.push({ target, resolve, reject });
+      this.window.interrupt();
+    });
+  }
+
+  /** Resolves the flush() calls whose target is committed (all of them at the end); rejects all after a failure. */
+  #settleFlushes(failure?: unknown): void {
+    const committed = this.#ledger.committed;
+    const done = this.#phase === 'done';
+    this.#flushes = this.#flushes.filter((flush) => {
+      if (failure !== undefined) flush.reject(failure);
+      else if (done || flush.target <= committed) flush.resolve(committed);
+      else return true;
+      return false;
+    });
+  }
+
   /** Stops everything in flight; the upload then fails with `reason` and cancels its session. */
   abort(reason: GcsUploadError): void {
     if (this.#abort.signal.aborted) return;
@@ -154,6 +182,7 @@ export class Uploader {
     try {
       const object = await this.#upload(signal);
       this.#phase = 'done';
+      this.#settleFlushes();
       return object;
     } catch (error) {
       const failure = signal.aborted ? asUploadError(signal.reason) : asUploadError(error);
@@ -172,8 +201,10 @@ export class Uploader {
       if (settled.kind === 'completed') {
         debug('completed despite the failure', { generation: settled.object.generation });
         this.#ledger.committed = this.#ledger.total!;
+        this.#settleFlushes();
         return settled.object;
       }
+      this.#settleFlushes(settled.failure);
       throw settled.failure.attachContext({
         bucket: this.#options.bucket,
         name: this.#options.name,
@@ -230,6 +261,7 @@ export class Uploader {
     this.#budget.progressed();
     this.#observer.progress({ bytesAccepted: this.window.bytesAccepted, bytesCommitted: committed });
     this.#emitCheckpoint(crc);
+    this.#settleFlushes();
   }
 
   /** Reports the committed state; `crc` is the CRC32C state of the committed prefix. */
@@ -316,33 +348,38 @@ export class Uploader {
   }
 
   /**
-   * The next request body. When the pacer prefers whole-window requests, a ready chunk is held until the window
+   * The next request body. What flush() asked for, or what has waited `maxUncommittedMs`, goes first, whatever the
+   * sizing would wait for. When the pacer prefers whole-window requests, a ready chunk is held until the window
    * fills (and the writer shows more) or ends, but never longer than one measured answer wait: a source that pauses
    * does not hold data back.
    */
   async #nextSpan(signal: AbortSignal): Promise<Span> {
+    const window = this.window;
     let holdUntil: number | undefined;
     for (;;) {
       signal.throwIfAborted();
-      const whole = this.#options.adaptiveRequests && this.#pacer.wholeWindow(this.window.recentFillMs);
-      this.window.setGrowTo(this.#pacer.growToBytes(this.#options.chunkSize, this.#options.chunkSize * this.#options.bufferChunks));
-      const span = this.window.nextSpan(whole);
+      const now = performance.now();
+      const since = window.committableSince;
+      const overdueAt = since === undefined ? undefined : since + this.#options.maxUncommittedMs;
+      const flushTo = Math.max(overdueAt !== undefined && now >= overdueAt ? window.flushableEnd() : 0, ...this.#flushes.map((f) => f.target));
+      if (flushTo > window.committed) {
+        const span = window.flushSpan(flushTo);
+        if (span) return span;
+      }
+      const whole = this.#options.adaptiveRequests && this.#pacer.wholeWindow(window.recentFillMs);
+      window.setGrowTo(this.#pacer.growToBytes(this.#options.chunkSize, this.#options.chunkSize * this.#options.bufferChunks));
+      const span = window.nextSpan(whole);
       if (span) return span;
-      if (whole && this.window.nextSpan(false) !== undefined) {
-        const now = performance.now();
+      let wakeAt = overdueAt;
+      if (whole && window.nextSpan(false) !== undefined) {
         holdUntil ??= now + this.#pacer.latencyMs!;
-        if (now >= holdUntil) return this.window.nextSpan(true, true) ?? this.window.nextSpan(false)!;
-        let timer: NodeJS.Timeout | undefined;
-        const held = new Promise<void>((resolve) => {
-          timer = setTimeout(resolve, holdUntil! - now);
-        });
-        await Promise.race([this.window.dataChanged(), held]).finally(() => clearTimeout(timer));
-        continue;
+        if (now >= holdUntil) return window.nextSpan(true, true) ?? window.nextSpan(false)!;
+        wakeAt = Math.min(wakeAt ?? Infinity, holdUntil);
       }
-      if (this.window.ended && this.window.bytesAccepted < this.window.skipUntil) {
-        throw new SourceMismatchError({ kind: 'ended-early', supplied: this.window.bytesAccepted, holds: this.window.skipUntil });
+      if (window.ended && window.bytesAccepted < window.skipUntil) {
+        throw new SourceMismatchError({ kind: 'ended-early', supplied: window.bytesAccepted, holds: window.skipUntil });
       }
-      await this.window.dataChanged();
+      await untilDataOr(window, wakeAt);
     }
   }
 
@@ -413,4 +450,14 @@ export class Uploader {
 
 function describeSpan(span: Span): string {
   return span.length === 0 ? 'Finalizing the upload' : `Uploading bytes ${span.offset}-${span.offset + span.length - 1}`;
+}
+
+/** Resolves when the window's data changes, or at `wakeAt` (performance.now() time) if given; leaves no timer. */
+async function untilDataOr(window: BlockWindow, wakeAt: number | undefined): Promise<void> {
+  if (wakeAt === undefined || !Number.isFinite(wakeAt)) return window.dataChanged();
+  let timer: NodeJS.Timeout | undefined;
+  const due = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, Math.max(0, wakeAt - performance.now()));
+  });
+  await Promise.race([window.dataChanged(), due]).finally(() => clearTimeout(timer));
 }

@@ -122,6 +122,17 @@ export class GcsResumableWritable extends Writable {
     return this.#uploader.bytesCommitted;
   }
 
+  /**
+   * Commits what can be committed now, every full 256 KiB block of the bytes accepted so far, and resolves with
+   * the committed offset once GCS has confirmed it (a `checkpoint` event has then been emitted for it); rejects if
+   * the upload fails. The JSON API cannot commit a partial block before the end: the bytes after the last full
+   * block wait for more data or `end()`. With the `checkpoint` events this gives a crash bound you can rely on:
+   * resume from the last checkpoint and at most the bytes after it are to be written again.
+   */
+  flush(): Promise<number> {
+    return this.#uploader.flush();
+  }
+
   /** The stream's memory figures (for metrics): what its window holds and may hold, and its pool's figures. */
   get memory(): StreamMemoryStats {
     const window = this.#uploader.window;
