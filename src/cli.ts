@@ -12,12 +12,13 @@ import { pipeline } from 'node:stream/promises';
 import { Command, CommanderError, InvalidArgumentError as OptionValueError, Option } from 'commander';
 import { checkCheckpointTarget, readCheckpointFile, removeCheckpointFile, writeCheckpointFile } from './cli/checkpoint-file.js';
 import { parseGsUrl } from './cli/gs-url.js';
-import { parseSize } from './cli/parse-size.js';
+import { parseDuration, parseSize } from './cli/parse-size.js';
 import { createProgressReporter, formatBytes, formatDuration, rateOf } from './cli/progress.js';
 import { checkSourceStart, defaultSourceStart, holdEnd, openSource, planSource } from './cli/source.js';
 import {
   buildUploadOptions,
   collectMetadata,
+  defaultMaxUncommittedMs,
   parseCount,
   SOURCE_OFFSETS,
   VALIDATIONS,
@@ -91,15 +92,21 @@ async function cp(sourceArg: string, destinationArg: string, flags: CpFlags): Pr
   // Loaded only now: --help, --version and usage errors answer without loading the library and its HTTP stack.
   const { createGcsWriteStream } = await import('./index.js');
   const upload = createGcsWriteStream(
-    buildUploadOptions(destination, flags, checkpoint === undefined ? undefined : { checkpoint, sourceStart }, plan.size),
+    buildUploadOptions(
+      destination,
+      { ...flags, maxUncommittedMs: flags.maxUncommitted ?? defaultMaxUncommittedMs(plan) },
+      checkpoint === undefined ? undefined : { checkpoint, sourceStart },
+      plan.size,
+    ),
   );
   const reporter = createProgressReporter({
     stream: process.stderr,
     mode: flags.quiet ? 'none' : process.stderr.isTTY ? 'bar' : 'lines',
     totalBytes: plan.size,
     bytesAtStart: resumedAt,
+    bytesAccepted: () => upload.bytesAccepted,
   });
-  upload.on('progress', ({ bytesCommitted }) => reporter.update(bytesCommitted));
+  upload.on('progress', ({ bytesCommitted, bytesAccepted }) => reporter.update(bytesCommitted, bytesAccepted));
   upload.on('retry', ({ attempt, delayMs, error }) =>
     reporter.retried(`gcs-stream: ${oneLine(error.message)} (${error.code}); retry ${attempt} in ${(delayMs / 1000).toFixed(1)}s`),
   );
@@ -208,7 +215,12 @@ async function main(argv: readonly string[]): Promise<number> {
     .argument('<source>', 'a file path, or - for standard input')
     .argument('<destination>', 'gs://BUCKET/OBJECT')
     .option('--chunk-size <size>', 'bytes per request, a multiple of 256KiB: 16MiB, 256K, 262144 (default 8MiB)', optionParser(parseSize))
-    .option('--buffer-chunks <n>', 'chunk buffers held at most; memory = chunk size x n (default 2)', optionParser(parseCount))
+    .option('--buffer-chunks <n>', 'per-stream memory cap in chunks: memory <= chunk size x n (default 2)', optionParser(parseCount))
+    .option(
+      '--max-uncommitted <duration>',
+      'commit every full 256 KiB block once bytes have waited this long: 500ms, 10s, 2m, or off (default 2s for stdin, 10s for a file)',
+      optionParser(parseDuration),
+    )
     .option('--content-type <type>', 'MIME type of the object (default application/octet-stream)')
     .option('--metadata <key=value>', 'custom metadata; repeat for more keys', optionParser(collectMetadata))
     .option('--cache-control <value>', 'Cache-Control of the object')

@@ -1,9 +1,9 @@
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describe, expect, it } from 'vitest';
-import { createGcsWriteStream, MemoryPool } from '../src/index.js';
+import { createGcsWriteStream, GcsUploadError, MemoryPool } from '../src/index.js';
 import { startLocalGcs, type LocalGcs, type ScopedChaosOptions } from '../src/testing/index.js';
-import { bugLines, BUCKET, contentAt, runChaos, summaryLine } from './soak/chaos-upload.js';
+import { bugLines, BUCKET, contentAt, contentDigest, runChaos, sha256, summaryLine } from './soak/chaos-upload.js';
 
 // A fixed base seed: upload i has seed SEED + i, so a failure here replays with `npm run soak -- --uploads 1 --seed X`.
 const SEED = 20_240_601;
@@ -33,6 +33,52 @@ describe('proof under chaos', () => {
     expect(summary.corrupted + summary.hung + summary.wrongError).toBe(0);
     expect(memory.stats().peakBytesHeld).toBeLessThanOrEqual(2 * 1024 * 1024);
     expect(memory.stats().bytesLent).toBe(0);
+  });
+});
+
+describe('trickling sources with the time bound on, under chaos', () => {
+  it('24 uploads fed in small writes with maxUncommittedMs 15: each object byte-identical or absent with a typed error', { timeout: 60_000 }, async () => {
+    const server = await startLocalGcs();
+    try {
+      const runs = Array.from({ length: 24 }, async (_, i) => {
+        const name = `trickle-${i}`;
+        const size = 3 * 256 * 1024 + 1000 * i;
+        const scope = server.addChaos({ seed: 700 + i, probability: 0.25, kinds: ['reset', 'status-before', 'status-after', 'partial', 'drop-response'], unaligned: true, object: name });
+        const stream = createGcsWriteStream({
+          bucket: BUCKET,
+          name,
+          apiEndpoint: server.url,
+          chunkSize: 1024 * 1024,
+          maxUncommittedMs: 15,
+          retry: { initialDelayMs: 0, maxDelayMs: 2, maxAttempts: 12, stallTimeoutMs: 5_000 },
+        });
+        const error = await pipeline(
+          async function* () {
+            for (let pos = 0; pos < size; pos += 40 * 1024) {
+              yield contentAt(i, pos, Math.min(40 * 1024, size - pos));
+              // A slow source: 40 KiB every 3 ms, so that blocks wait and the time bound commits them.
+              await new Promise<void>((resolve) => setTimeout(resolve, 3));
+            }
+          },
+          stream,
+        ).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        scope.remove();
+        const stored = server.getObject(BUCKET, name);
+        if (error === undefined) expect(sha256(stored!.data)).toBe(contentDigest(i, size));
+        else {
+          expect(error).toBeInstanceOf(GcsUploadError);
+          expect(stored).toBeUndefined();
+        }
+        return error === undefined;
+      });
+      const completed = (await Promise.all(runs)).filter(Boolean).length;
+      expect(completed).toBeGreaterThan(12);
+    } finally {
+      await server.close();
+    }
   });
 });
 

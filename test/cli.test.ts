@@ -413,13 +413,17 @@ describe('CLI helpers', () => {
     expect(formatDuration(65)).toBe('1m05s');
     expect(formatDuration(3725)).toBe('1h02m');
 
-    const known: ProgressSnapshot = { bytesCommitted: 3 * 1024 ** 2, bytesAtStart: 1024 ** 2, totalBytes: 4 * 1024 ** 2, elapsedMs: 2000, retries: 1 };
+    const known: ProgressSnapshot = { bytesCommitted: 3 * 1024 ** 2, bytesAccepted: 3 * 1024 ** 2, bytesAtStart: 1024 ** 2, totalBytes: 4 * 1024 ** 2, elapsedMs: 2000, retries: 1 };
     expect(formatProgressLine(known)).toBe('gcs-stream: 3.0 MiB of 4.0 MiB committed (75%), 1.0 MiB/s, ETA 1.0s, 1 retry, 2.0s elapsed');
     expect(formatBarLine(known, '###-')).toBe('uploading ###- 75% | 3.0 MiB / 4.0 MiB | 1.0 MiB/s | ETA 1.0s | 1 retry');
 
-    const unknown: ProgressSnapshot = { bytesCommitted: 0, bytesAtStart: 0, totalBytes: undefined, elapsedMs: 90_000, retries: 2 };
+    const unknown: ProgressSnapshot = { bytesCommitted: 0, bytesAccepted: 0, bytesAtStart: 0, totalBytes: undefined, elapsedMs: 90_000, retries: 2 };
     expect(formatProgressLine(unknown)).toBe('gcs-stream: 0 B committed, 0 B/s, 2 retries, 1m30s elapsed');
-    expect(formatBarLine(unknown, 'ignored')).toBe('uploading | 0 B | 0 B/s | 2 retries | 1m30s');
+    expect(formatBarLine(unknown, 'ignored')).toBe('uploading | 0 B committed | 0 B/s | 2 retries | 1m30s');
+    // A source ahead of GCS: what a crash now could lose is shown beside what is committed.
+    const ahead = { ...unknown, bytesCommitted: 512 * 1024, bytesAccepted: 700 * 1024 };
+    expect(formatProgressLine(ahead)).toBe('gcs-stream: 512.0 KiB committed, 700.0 KiB accepted, 5.7 KiB/s, 2 retries, 1m30s elapsed');
+    expect(formatBarLine(ahead, 'ignored')).toBe('uploading | 512.0 KiB committed, 700.0 KiB accepted | 5.7 KiB/s | 2 retries | 1m30s');
     expect(formatProgressLine({ ...known, bytesCommitted: known.bytesAtStart })).toContain('ETA --');
     expect(formatProgressLine({ ...unknown, totalBytes: 0 })).toContain('0 B of 0 B committed (100%)');
   });

@@ -107,6 +107,27 @@ describe('examples', () => {
     expect(existsSync(`${path}.checkpoint.json`)).toBe(false);
   });
 
+  it('stream-a-log.ts streams a build log with the time bound, is killed half-way, resumes: every byte exactly once', async () => {
+    const name = 'examples/build.log';
+    const lines = 40_000;
+    const checkpoint = join(TMP, 'log.checkpoint.json');
+    const args = [`gs://${BUCKET}/${name}`, '--endpoint', ctx.server.url, '--checkpoint', checkpoint, '--lines', String(lines), '--bound-ms', '50'];
+    const crashed = await runExample('stream-a-log.ts', [...args, '--crash-after', String(2 * K256)]);
+    expect(crashed.signal, crashed.stderr).toBe('SIGKILL');
+    expect(ctx.server.getObject(BUCKET, name)).toBeUndefined();
+    const committed = ctx.server.listSessions().find((s) => s.name === name)!.bytesCommitted;
+    expect(committed).toBeGreaterThanOrEqual(2 * K256);
+
+    const resumed = await runExample('stream-a-log.ts', args);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(resumed.stderr).toMatch(/resuming: \d+ bytes were committed before/);
+    let expected = '';
+    for (let line = 1; line <= lines; line++) expected += `build step ${line} of ${lines}: ok\n`;
+    expect(ctx.server.getObject(BUCKET, name)?.data.toString()).toBe(expected);
+    expect(ctx.server.listSessions().filter((s) => s.name === name)).toHaveLength(1);
+    expect(existsSync(checkpoint)).toBe(false);
+  });
+
   it('test-your-pipeline.ts passes its own tests', async () => {
     const exit = await runExample('test-your-pipeline.ts', []);
     expect(exit.code, exit.stdout).toBe(0);

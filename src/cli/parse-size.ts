@@ -1,6 +1,7 @@
 /**
- * Sizes on the command line: `16MiB`, `256KiB`, `1.5M`, `262144`. Binary units only (K = KiB): chunk sizes are
- * multiples of 256 KiB, so decimal megabytes would never be valid anyway.
+ * Sizes and durations on the command line. Sizes: `16MiB`, `256KiB`, `1.5M`, `262144`; binary units only (K = KiB):
+ * chunk sizes are multiples of 256 KiB, so decimal megabytes would never be valid anyway. Durations: `500ms`, `10s`,
+ * `2m`, `1.5s`, or `off`.
  */
 import { UsageError } from './usage-error.js';
 
@@ -27,4 +28,15 @@ export function parseSize(text: string): number {
     throw new UsageError(`${JSON.stringify(text)} is not a positive whole number of bytes`);
   }
   return bytes;
+}
+
+const DURATION_UNITS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000 };
+
+/** Parses a duration into whole milliseconds (`off`: Infinity); throws `UsageError` unless it is positive. */
+export function parseDuration(text: string): number {
+  if (/^\s*off\s*$/i.test(text)) return Number.POSITIVE_INFINITY;
+  const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)\s*$/i.exec(text);
+  const ms = match ? Math.round(Number(match[1]) * DURATION_UNITS[match[2]!.toLowerCase()]!) : Number.NaN;
+  if (!(ms >= 1)) throw new UsageError(`${JSON.stringify(text)} is not a duration: use e.g. 500ms, 10s, 2m or off`);
+  return ms;
 }

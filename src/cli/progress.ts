@@ -10,6 +10,8 @@ import cliProgress from 'cli-progress';
 export interface ProgressSnapshot {
   /** Bytes GCS has confirmed (object offset). */
   bytesCommitted: number;
+  /** Bytes taken from the source (object offset): what a crash now could lose is the difference. */
+  bytesAccepted: number;
   /** Bytes already committed when this run started (non-zero when resuming). */
   bytesAtStart: number;
   /** Object size when known (a regular file), else undefined. */
@@ -52,6 +54,8 @@ export function rateOf(snapshot: ProgressSnapshot): number {
 /** The parts of a progress display, formatted. `percent` and `eta` only when the size is known. */
 export interface ProgressFields {
   committed: string;
+  /** `, 1.2 MiB accepted` while the source is ahead of GCS, else empty. */
+  accepted: string;
   total: string | undefined;
   percent: string | undefined;
   rate: string;
@@ -66,6 +70,7 @@ export function progressFields(snapshot: ProgressSnapshot): ProgressFields {
   const remaining = total === undefined ? 0 : Math.max(0, total - snapshot.bytesCommitted);
   return {
     committed: formatBytes(snapshot.bytesCommitted),
+    accepted: snapshot.bytesAccepted > snapshot.bytesCommitted ? `, ${formatBytes(snapshot.bytesAccepted)} accepted` : '',
     total: total === undefined ? undefined : formatBytes(total),
     percent: total === undefined ? undefined : `${total === 0 ? 100 : Math.floor((snapshot.bytesCommitted / total) * 100)}%`,
     rate: `${formatBytes(rate)}/s`,
@@ -77,7 +82,7 @@ export function progressFields(snapshot: ProgressSnapshot): ProgressFields {
 /** One plain progress line (no terminal control characters). */
 export function formatProgressLine(snapshot: ProgressSnapshot): string {
   const f = progressFields(snapshot);
-  const amount = f.total === undefined ? `${f.committed} committed` : `${f.committed} of ${f.total} committed (${f.percent})`;
+  const amount = `${f.total === undefined ? `${f.committed} committed` : `${f.committed} of ${f.total} committed (${f.percent})`}${f.accepted}`;
   const eta = f.eta === undefined ? '' : `, ETA ${f.eta}`;
   return `gcs-stream: ${amount}, ${f.rate}${eta}, ${f.retries}, ${formatDuration(snapshot.elapsedMs / 1000)} elapsed`;
 }
@@ -86,15 +91,15 @@ export function formatProgressLine(snapshot: ProgressSnapshot): string {
 export function formatBarLine(snapshot: ProgressSnapshot, bar: string): string {
   const f = progressFields(snapshot);
   if (f.total === undefined) {
-    return `uploading | ${f.committed} | ${f.rate} | ${f.retries} | ${formatDuration(snapshot.elapsedMs / 1000)}`;
+    return `uploading | ${f.committed} committed${f.accepted} | ${f.rate} | ${f.retries} | ${formatDuration(snapshot.elapsedMs / 1000)}`;
   }
   return `uploading ${bar} ${f.percent} | ${f.committed} / ${f.total} | ${f.rate} | ETA ${f.eta} | ${f.retries}`;
 }
 
 /** Drives the display; every method is cheap and safe to call at any time. */
 export interface ProgressReporter {
-  /** GCS committed up to `bytesCommitted`. */
-  update(bytesCommitted: number): void;
+  /** GCS committed up to `bytesCommitted`; the source supplied up to `bytesAccepted`. */
+  update(bytesCommitted: number, bytesAccepted?: number): void;
   /** A transient failure; `line` describes it (printed in plain mode). */
   retried(line: string): void;
   /** Stops redrawing; `finalLine` (if any) is printed once, on its own line. */
@@ -113,16 +118,20 @@ export interface ProgressReporterOptions {
   bytesAtStart: number;
   /** Interval between plain lines. */
   intervalMs?: number;
+  /** Reads the bytes taken from the source now (they move between commits). */
+  bytesAccepted?: () => number;
 }
 
 /** Creates the reporter for `options.mode`. */
 export function createProgressReporter(options: ProgressReporterOptions): ProgressReporter {
   const startedAt = Date.now();
   let bytesCommitted = options.bytesAtStart;
+  let bytesAccepted = options.bytesAtStart;
   let retries = 0;
   let stopped = false;
   const snapshot = (): ProgressSnapshot => ({
     bytesCommitted,
+    bytesAccepted: Math.max(bytesAccepted, options.bytesAccepted?.() ?? 0, bytesCommitted),
     bytesAtStart: options.bytesAtStart,
     totalBytes: options.totalBytes,
     elapsedMs: Date.now() - startedAt,
@@ -151,7 +160,8 @@ export function createProgressReporter(options: ProgressReporterOptions): Progre
   }
 
   return {
-    update(committed) {
+    update(committed, accepted) {
+      if (accepted !== undefined) bytesAccepted = Math.max(bytesAccepted, accepted);
       if (stopped || committed <= bytesCommitted) return;
       bytesCommitted = committed;
       bar?.update(committed);

@@ -31,6 +31,19 @@ export interface CpFlags {
   sourceOffset?: (typeof SOURCE_OFFSETS)[number];
   json?: boolean;
   quiet?: boolean;
+  /** `--max-uncommitted`, in ms (Infinity: off). */
+  maxUncommitted?: number;
+  /** What buildUploadOptions passes as maxUncommittedMs (the flag, or the CLI's default for the source). */
+  maxUncommittedMs?: number;
+}
+
+/**
+ * The bound on uncommitted data when `--max-uncommitted` is not given: 2 s for standard input, the piped output of
+ * a running program (a build log, an event feed), whose bytes may trickle; the library's default for a file, which
+ * is read as fast as the link takes it (the bound then never fires).
+ */
+export function defaultMaxUncommittedMs(plan: { path: string | undefined }): number | undefined {
+  return plan.path === undefined ? 2_000 : undefined;
 }
 
 /** Parses a positive integer flag value (`--buffer-chunks 4`). */
@@ -65,6 +78,7 @@ export function buildUploadOptions(
   if (Object.keys(metadata).length > 0) options.metadata = metadata;
   if (flags.chunkSize !== undefined) options.chunkSize = flags.chunkSize;
   if (flags.bufferChunks !== undefined) options.bufferChunks = flags.bufferChunks;
+  if (flags.maxUncommittedMs !== undefined) options.maxUncommittedMs = flags.maxUncommittedMs;
   if (flags.contentType !== undefined) options.contentType = flags.contentType;
   if (flags.ifGenerationMatch !== undefined) options.ifGenerationMatch = flags.ifGenerationMatch;
   if (flags.endpoint !== undefined) options.apiEndpoint = flags.endpoint;
