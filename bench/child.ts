@@ -5,11 +5,13 @@
  *
  * Clock and CPU counter cover `contender.run()` only: from the moment the source is ready to hand out its first
  * byte (opening the session included) to the verified, finalized object. Process start-up, the TypeScript loader,
- * module loading and the random block are outside the window; peak RSS is the process's whole life (`maxRSS`).
+ * module loading and the random block are outside the window; peak RSS is the process's whole life (`peak-rss.ts`:
+ * the kernel's high-water mark of this process's own address space).
  */
 import { fstatSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { loadContender, type ContenderRunOptions } from './contender.js';
+import { peakRss } from './peak-rss.js';
 import { BenchSource } from './source.js';
 
 /** What the parent asks for: which plug-in, and the run's options. */
@@ -26,7 +28,7 @@ export type ChildResult =
       wallMs: number;
       cpuUserMs: number;
       cpuSystemMs: number;
-      /** `process.resourceUsage().maxRSS` at exit: the peak of the whole process. */
+      /** The kernel's high-water mark at exit (`peak-rss.ts`): the peak of the whole process. */
       peakRss: number;
       /** RSS just before `run()`: node, the loader, the modules and the source's block. */
       baselineRss: number;
@@ -82,7 +84,7 @@ async function main(): Promise<void> {
     wallMs,
     cpuUserMs: cpu.user / 1000,
     cpuSystemMs: cpu.system / 1000,
-    peakRss: process.resourceUsage().maxRSS * 1024,
+    peakRss: peakRss(),
     baselineRss,
   });
   // Do not wait for keep-alive sockets or timers of the contender.

@@ -229,8 +229,8 @@ ${context.finished ? '' : '**Incomplete: the benchmark is still running or was i
 - Mode: ${settings.quick ? `**quick** (object sizes divided by ${QUICK_DIVISOR}; indicative only, the targets are defined on the full sizes)` : 'full sizes'}; ${settings.repeat} run(s) per cell, ${settings.repeat > 1 ? 'medians shown' : 'single run shown'}
 
 How to read this: see [README.md](README.md). In short: MiB/s over the whole upload (session open to verified object),
-CPU = user + system seconds of the client process over the same window, peak RSS = \`maxRSS\` of the client process
-(node and the contender's modules included: compare the **RSS Δ** columns). Every run is a fresh plain-node process;
+CPU = user + system seconds of the client process over the same window, peak RSS = the kernel's high-water mark of
+the client process (\`VmHWM\`; node and the contender's modules included: compare the **RSS Δ** columns). Every run is a fresh plain-node process;
 the server runs in its own process and is not counted.
 
 ## Results

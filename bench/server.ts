@@ -15,6 +15,7 @@
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { startLocalGcs, type RequestRecord } from '../src/testing/index.js';
+import { peakRss } from './peak-rss.js';
 
 /** What the server saw of one run. */
 export interface ServerStats {
@@ -71,7 +72,7 @@ function statsFor(bucket: string, name: string): ServerStats {
     maxBodyBytes,
     unexpected,
     cpuMs: (cpu.user + cpu.system) / 1000,
-    peakRss: process.resourceUsage().maxRSS * 1024,
+    peakRss: peakRss(),
   };
 }
 
