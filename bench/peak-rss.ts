@@ -7,7 +7,7 @@
  * client (a plain `node` is about 40 MiB). `VmHWM` in /proc/self/status is the mark of the process's own address
  * space only. Elsewhere, maxRSS is what there is.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 
 /** `VmHWM` in bytes, or undefined where /proc does not have it. */
 function highWaterMark(): number | undefined {
@@ -19,7 +19,22 @@ function highWaterMark(): number | undefined {
   }
 }
 
-/** The most bytes this process has had resident since it started. */
+/** The most bytes this process has had resident: since it started, or since the last `resetPeakRss()`. */
 export function peakRss(): number {
   return highWaterMark() ?? process.resourceUsage().maxRSS * 1024;
+}
+
+/**
+ * Restarts the high-water mark from the current RSS (Linux 4.0+: `5` written to /proc/self/clear_refs), so that a
+ * later `peakRss()` covers only what came after. False where that is not possible: `peakRss()` then stays the
+ * peak of the process's whole life.
+ */
+export function resetPeakRss(): boolean {
+  if (highWaterMark() === undefined) return false;
+  try {
+    writeFileSync('/proc/self/clear_refs', '5');
+    return true;
+  } catch {
+    return false;
+  }
 }
