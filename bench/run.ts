@@ -310,8 +310,8 @@ ${context.finished ? '' : '**Incomplete: the benchmark is still running or was i
 
 How to read this: see [README.md](README.md). In short: MiB/s over the whole upload (session open to verified object),
 CPU = user + system seconds of the client process over the same window, peak RSS = the kernel's high-water mark of
-the client process (\`VmHWM\`; node and the contender's modules included: compare the **RSS Δ** columns). Every run is a fresh plain-node process;
-the server runs in its own process and is not counted.
+the client process (\`VmHWM\`; node and the contender's modules included: compare the **RSS Δ** columns). Every run
+is a fresh plain-node process; the server runs in its own process and is not counted.
 
 ## Results
 
