@@ -1,5 +1,6 @@
 /**
- * The plug-in interface of the benchmark: every file in `bench/contenders/` exports one `contender`.
+ * The plug-in interface of the benchmark: every file in `bench/contenders/` exports one `contender`. A run of a
+ * many-stream scenario calls `run()` once per stream, all at once, in one process.
  */
 import { readdirSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
@@ -17,8 +18,21 @@ export interface ContenderRunOptions {
   size: number;
   /** Bytes per `write()` of the source. */
   writeSize: number;
-  /** Bytes per request for contenders that upload in chunks; ignored by `raw-put`. */
-  chunkSize: number;
+  /** Bytes per request for contenders that upload in chunks; ignored by `raw-put`. Absent: the contender's default. */
+  chunkSize?: number;
+  /**
+   * A byte ceiling shared by every stream of the process (many-stream scenarios), for contenders that have one:
+   * create it once per process and give it to every stream, as a user would. Absent: the contender's default.
+   */
+  memoryLimit?: number;
+}
+
+/** A contender's own account of the memory its streams shared, e.g. a buffer pool's. */
+export interface SharedMemoryStats {
+  /** The most bytes it held at once. */
+  peakBytesHeld: number;
+  /** Its ceiling. */
+  maxBytes: number;
 }
 
 /** One way of uploading a stream to GCS. */
@@ -33,6 +47,11 @@ export interface Contender {
    * Heavy imports belong at the top of the module, not in here: `run()` is what the clock and CPU counter see.
    */
   run(options: ContenderRunOptions, source: BenchSource): Promise<void>;
+  /**
+   * Optional: after a many-stream run, what the memory the streams shared held at most (ours: its `MemoryPool`'s
+   * `peakBytesHeld`). Goes into the report beside the process's RSS; undefined if nothing was shared.
+   */
+  sharedMemory?(): SharedMemoryStats | undefined;
 }
 
 /** The directory of the plug-ins. */

@@ -143,9 +143,10 @@ export class ServerProcess {
     await this.#ask({ op: 'mark' });
   }
 
-  /** What the server saw of object `name` since the last stats; deletes the object. */
-  async stats(bucket: string, name: string): Promise<ServerStats> {
-    const reply = (await this.#ask({ op: 'stats', bucket, name })) as ServerStats | { op: 'error'; error: string };
+  /** What the server saw of object `name` (or of each of several) since the last stats; deletes the object(s). */
+  async stats(bucket: string, name: string | readonly string[]): Promise<ServerStats> {
+    const command = typeof name === 'string' ? { op: 'stats', bucket, name } : { op: 'stats', bucket, names: name };
+    const reply = (await this.#ask(command)) as ServerStats | { op: 'error'; error: string };
     if (reply.op !== 'stats') throw new Error(`the server refused stats: ${reply.error}`);
     return reply;
   }

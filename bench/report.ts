@@ -1,6 +1,7 @@
 /**
  * Turns runs into numbers: medians per cell (scenario x contender), ratios against raw-put and
- * @google-cloud/storage, the issue's targets, and the tables of the console and of RESULTS.md.
+ * @google-cloud/storage, the issues' targets, and the tables of the console and of RESULTS.md. Many-stream
+ * scenarios (issue 14) have a table of their own: objects correct, RSS growth per stream, the shared memory's peak.
  */
 import type { ChartBar, ChartInput } from './chart.js';
 import type { ChildResult } from './child.js';
@@ -15,6 +16,8 @@ export interface RunRecord {
   server?: ServerStats;
   /** Why the harness rejects the run even though the child reported success (e.g. no object on the server). */
   error?: string;
+  /** Many-stream runs: objects the server holds with the size and CRC32C their source wrote. */
+  objectsCorrect?: number;
 }
 
 /** The runs of one contender in one scenario. */
@@ -120,9 +123,14 @@ const RESULT_HEADERS = [
 ] as const;
 const RESULT_ALIGN = [true, false, false, true, true, true, true, true, true, true, true, true, true];
 
-/** The results table (medians and ratios), for the given scenarios. */
+/** Whether a cell belongs to a many-stream scenario (its own table, not the chart). */
+export function isConcurrent(cell: Cell): boolean {
+  return cell.scenario.concurrency !== undefined;
+}
+
+/** The results table (medians and ratios) of the single-stream scenarios among `cells`. */
 export function resultsTable(cells: readonly Cell[]): string {
-  const rows = cells.map((cell) => {
+  const rows = cells.filter((cell) => !isConcurrent(cell)).map((cell) => {
     const m = cellMedian(cell);
     const raw = medianOf(cells, cell.scenario.id, BASELINE);
     const incumbent = medianOf(cells, cell.scenario.id, INCUMBENT);
@@ -149,6 +157,124 @@ export function resultsTable(cells: readonly Cell[]): string {
   return renderTable(RESULT_HEADERS, rows, RESULT_ALIGN);
 }
 
+/** The numbers of a many-stream run, or the medians of a cell (`objectsCorrect`: the fewest of its runs). */
+export interface ConcurrentMeasurement {
+  streams: number;
+  objectsCorrect: number;
+  wallSeconds: number;
+  /** All streams' bytes over the wall time. */
+  mibPerSecond: number;
+  cpuSeconds: number;
+  peakRssMiB: number;
+  /** RSS with everything loaded and every source ready, just before the first stream started. */
+  baselineRssMiB: number;
+  /** The peak while the streams ran minus that baseline: what the streams added, garbage included. */
+  growthMiB: number;
+  growthPerStreamMiB: number;
+  /** The contender's shared memory at its peak (ours: the pool's `peakBytesHeld`), if it reports one. */
+  sharedPeakMiB: number | undefined;
+  sharedMaxMiB: number | undefined;
+  puts: number;
+  serverCpuSeconds: number;
+}
+
+/** The numbers of a many-stream run whose child finished (some of its objects may be wrong: see `objectsCorrect`). */
+export function measureConcurrent(run: RunRecord): ConcurrentMeasurement | undefined {
+  const { result, server } = run;
+  if (!result.ok || result.streams === undefined || server === undefined) return undefined;
+  const { count, sharedMemory } = result.streams;
+  const growthMiB = (result.streams.peakRss - result.baselineRss) / MiB;
+  return {
+    streams: count,
+    objectsCorrect: run.objectsCorrect ?? 0,
+    wallSeconds: result.wallMs / 1000,
+    mibPerSecond: result.bytes / MiB / (result.wallMs / 1000),
+    cpuSeconds: (result.cpuUserMs + result.cpuSystemMs) / 1000,
+    peakRssMiB: result.peakRss / MiB,
+    baselineRssMiB: result.baselineRss / MiB,
+    growthMiB,
+    growthPerStreamMiB: growthMiB / count,
+    sharedPeakMiB: sharedMemory === undefined ? undefined : sharedMemory.peakBytesHeld / MiB,
+    sharedMaxMiB: sharedMemory === undefined ? undefined : sharedMemory.maxBytes / MiB,
+    puts: server.puts,
+    serverCpuSeconds: server.cpuMs / 1000,
+  };
+}
+
+/** Per-metric medians of a many-stream cell's finished runs; `undefined` if none finished. */
+export function concurrentMedian(cell: Cell): ConcurrentMeasurement | undefined {
+  const done = cell.runs.map(measureConcurrent).filter((m): m is ConcurrentMeasurement => m !== undefined);
+  const first = done[0];
+  if (first === undefined) return undefined;
+  const of = (key: Exclude<keyof ConcurrentMeasurement, 'sharedPeakMiB' | 'sharedMaxMiB'>): number => median(done.map((m) => m[key]));
+  const shared = done.map((m) => m.sharedPeakMiB).filter((v): v is number => v !== undefined);
+  return {
+    streams: first.streams,
+    // A cell is only as correct as its worst run.
+    objectsCorrect: Math.min(...done.map((m) => m.objectsCorrect)),
+    wallSeconds: of('wallSeconds'),
+    mibPerSecond: of('mibPerSecond'),
+    cpuSeconds: of('cpuSeconds'),
+    peakRssMiB: of('peakRssMiB'),
+    baselineRssMiB: of('baselineRssMiB'),
+    growthMiB: of('growthMiB'),
+    growthPerStreamMiB: of('growthPerStreamMiB'),
+    sharedPeakMiB: shared.length === 0 ? undefined : median(shared),
+    sharedMaxMiB: first.sharedMaxMiB,
+    puts: of('puts'),
+    serverCpuSeconds: of('serverCpuSeconds'),
+  };
+}
+
+function sharedNote(m: ConcurrentMeasurement | undefined): string {
+  if (m?.sharedPeakMiB === undefined) return '';
+  return `pool peak ${m.sharedPeakMiB.toFixed(1)} of ${fixed(m.sharedMaxMiB, 0)} MiB`;
+}
+
+const CONCURRENT_HEADERS = [
+  '#',
+  'scenario',
+  'contender',
+  'objects correct',
+  'wall s',
+  'MiB/s (all streams)',
+  'CPU s',
+  'peak RSS MiB',
+  'RSS before streams MiB',
+  'RSS growth MiB',
+  'growth per stream MiB',
+  'PUTs',
+  'server CPU s',
+  'note',
+] as const;
+const CONCURRENT_ALIGN = [true, false, false, true, true, true, true, true, true, true, true, true, true, false];
+
+/** The table of the many-stream scenarios among `cells` (medians). */
+export function concurrentTable(cells: readonly Cell[]): string {
+  const rows = cells.filter(isConcurrent).map((cell) => {
+    const m = concurrentMedian(cell);
+    const failures = cell.runs.filter((run) => runError(run) !== undefined).length;
+    const name = failures > 0 ? `${cell.contenderName} (${failures}/${cell.runs.length} failed)` : cell.contenderName;
+    return [
+      `S${cell.scenario.id}`,
+      describeScenario(cell.scenario, cell.size),
+      name,
+      m === undefined ? '—' : `${m.objectsCorrect}/${m.streams}`,
+      fixed(m?.wallSeconds, 1),
+      fixed(m?.mibPerSecond, 1),
+      fixed(m?.cpuSeconds, 2),
+      fixed(m?.peakRssMiB, 1),
+      fixed(m?.baselineRssMiB, 1),
+      signed(m?.growthMiB, 1),
+      fixed(m?.growthPerStreamMiB, 2),
+      m === undefined ? '—' : String(Math.round(m.puts)),
+      fixed(m?.serverCpuSeconds, 2),
+      sharedNote(m),
+    ];
+  });
+  return renderTable(CONCURRENT_HEADERS, rows, CONCURRENT_ALIGN);
+}
+
 /** Every run, for the appendix. */
 export function runsTable(cells: readonly Cell[]): string {
   const headers = ['#', 'contender', 'run', 'MiB/s', 'wall s', 'CPU user s', 'CPU sys s', 'peak RSS MiB', 'RSS before run MiB', 'requests', 'largest body', 'server CPU s', 'server peak RSS MiB', 'notes'];
@@ -157,7 +283,7 @@ export function runsTable(cells: readonly Cell[]): string {
   for (const cell of cells) {
     for (const run of cell.runs) {
       const { result, server } = run;
-      const m = measure(run);
+      const m = measure(run) ?? measureConcurrent(run);
       const requests = server === undefined ? '—' : Object.entries(server.requests).map(([kind, count]) => `${count} ${kind}`).join(', ');
       const notes = [runError(run), ...(server?.unexpected ?? []).slice(0, 3)].filter((note) => note !== undefined).join('; ');
       rows.push([
@@ -184,6 +310,7 @@ export function runsTable(cells: readonly Cell[]): string {
 /** One line per run for the console, printed as the run ends. */
 export function runLine(cell: Cell, run: RunRecord, repeat: number): string {
   const label = `S${cell.scenario.id} ${cell.contenderName.padEnd(22)} run ${run.rep}/${repeat}`;
+  if (isConcurrent(cell)) return concurrentRunLine(label, run);
   const m = measure(run);
   if (m === undefined) return `${label}  FAILED: ${runError(run) ?? 'no server stats'}`;
   const unexpected = run.server?.unexpected.length ?? 0;
@@ -191,6 +318,19 @@ export function runLine(cell: Cell, run: RunRecord, repeat: number): string {
     `${label}  ${m.mibPerSecond.toFixed(1).padStart(7)} MiB/s  ${m.cpuSeconds.toFixed(2).padStart(6)} s CPU  ` +
     `${m.peakRssMiB.toFixed(1).padStart(6)} MiB peak RSS  ${String(m.puts).padStart(5)} PUTs  server ${m.serverCpuSeconds.toFixed(2)} s CPU` +
     (unexpected > 0 ? `  (${unexpected} unexpected responses)` : '')
+  );
+}
+
+function concurrentRunLine(label: string, run: RunRecord): string {
+  const m = measureConcurrent(run);
+  const error = runError(run);
+  if (m === undefined) return `${label}  FAILED: ${error ?? 'no server stats'}`;
+  const shared = sharedNote(m);
+  return (
+    `${label}  ${m.objectsCorrect}/${m.streams} correct  ${m.wallSeconds.toFixed(1)} s  ${m.cpuSeconds.toFixed(2)} s CPU  ` +
+    `${m.peakRssMiB.toFixed(1)} MiB peak RSS (${signed(m.growthMiB, 1)} MiB, ${m.growthPerStreamMiB.toFixed(2)} MiB per stream)  ` +
+    `${m.puts} PUTs  server ${m.serverCpuSeconds.toFixed(2)} s CPU${shared === '' ? '' : `  ${shared}`}` +
+    (error === undefined ? '' : `  FAILED: ${error}`)
   );
 }
 
@@ -257,6 +397,64 @@ export function evaluateTargets(cells: readonly Cell[]): TargetResult[] {
     const change = ((large.peakRssMiB - small.peakRssMiB) / small.peakRssMiB) * 100;
     return { measured: `${signed(change, 1)} % (${large.peakRssMiB.toFixed(1)} vs ${small.peakRssMiB.toFixed(1)} MiB)`, pass: Math.abs(change) <= 10 };
   });
+  results.push(...concurrentTargets(cells));
+  return results;
+}
+
+/** Issue 14's bounds: RSS growth per slow stream, total growth for 1,000 trickles, peak RSS under a 256 MiB pool. */
+const PER_STREAM_GROWTH_MIB = 0.6;
+const TRICKLE_GROWTH_MIB = 400;
+/** Above the pool's ceiling: node, the modules, the streams' own objects and garbage. */
+const POOL_HEADROOM_MIB = 64;
+
+/** The targets of issue 14 (scenarios 6 to 8), from the medians; the incumbent's figure is shown where it compares. */
+function concurrentTargets(cells: readonly Cell[]): TargetResult[] {
+  const results: TargetResult[] = [];
+  const cellOf = (id: number, contenderId: string): ConcurrentMeasurement | undefined => {
+    const cell = find(cells, id, contenderId);
+    return cell === undefined ? undefined : concurrentMedian(cell);
+  };
+  // The scenario as it ran (`--streams` may have lowered its count), else as defined.
+  const scenarioOf = (id: number): Scenario | undefined => find(cells, id, OURS)?.scenario ?? SCENARIOS.find((s) => s.id === id);
+  const streamsOf = (id: number): number => scenarioOf(id)?.concurrency?.streams ?? Number.NaN;
+  const rateOf = (id: number): string => formatBytes(scenarioOf(id)?.concurrency?.bytesPerSecond ?? Number.NaN);
+  /** A bound on a run with wrong objects cannot pass: a failed stream frees its memory early. */
+  const wrongNote = (m: ConcurrentMeasurement): string => (m.objectsCorrect < m.streams ? `; ${m.streams - m.objectsCorrect} objects wrong` : '');
+  const add = (target: string, threshold: string, m: ConcurrentMeasurement | undefined, compute: (m: ConcurrentMeasurement) => { measured: string; pass: boolean }): void => {
+    if (m === undefined) results.push({ target, threshold, measured: 'not measured', pass: undefined });
+    else results.push({ target, threshold, ...compute(m) });
+  };
+  const allCorrect = (id: number): void => {
+    add(`S${id} objects correct (size and CRC32C on the server): ours`, `all ${streamsOf(id)}`, cellOf(id, OURS), (m) => ({
+      measured: `${m.objectsCorrect}/${m.streams}`,
+      pass: m.objectsCorrect === m.streams,
+    }));
+  };
+
+  const incumbent6 = cellOf(6, INCUMBENT);
+  add(`S6 RSS growth per stream, ${streamsOf(6)} streams at ${rateOf(6)}/s: ours`, `<= ${PER_STREAM_GROWTH_MIB} MiB`, cellOf(6, OURS), (m) => ({
+    measured:
+      `${m.growthPerStreamMiB.toFixed(2)} MiB (${signed(m.growthMiB, 1)} MiB in all` +
+      `${incumbent6 === undefined ? '' : `; @google-cloud/storage ${incumbent6.growthPerStreamMiB.toFixed(2)} MiB per stream`})${wrongNote(m)}`,
+    pass: m.growthPerStreamMiB <= PER_STREAM_GROWTH_MIB && m.objectsCorrect === m.streams,
+  }));
+  allCorrect(7);
+  add(`S7 RSS growth, ${streamsOf(7)} streams at ${rateOf(7)}/s: ours`, `<= ${TRICKLE_GROWTH_MIB} MiB`, cellOf(7, OURS), (m) => ({
+    measured: `${signed(m.growthMiB, 1)} MiB (${m.growthPerStreamMiB.toFixed(2)} MiB per stream)${wrongNote(m)}`,
+    pass: m.growthMiB <= TRICKLE_GROWTH_MIB && m.objectsCorrect === m.streams,
+  }));
+  const limit = scenarioOf(8)?.concurrency?.memoryLimit ?? Number.NaN;
+  const bound = limit / MiB + POOL_HEADROOM_MIB;
+  add(
+    `S8 peak RSS, ${streamsOf(8)} streams at full speed through a ${formatBytes(limit)} pool: ours`,
+    `<= ${formatBytes(limit)} + ${POOL_HEADROOM_MIB} MiB = ${bound} MiB`,
+    cellOf(8, OURS),
+    (m) => ({
+      measured: `${m.peakRssMiB.toFixed(1)} MiB (${m.baselineRssMiB.toFixed(1)} before the streams${m.sharedPeakMiB === undefined ? '' : `, pool peak ${m.sharedPeakMiB.toFixed(1)} MiB`})${wrongNote(m)}`,
+      pass: m.peakRssMiB <= bound && m.objectsCorrect === m.streams,
+    }),
+  );
+  allCorrect(8);
   return results;
 }
 

@@ -7,13 +7,16 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { basename, join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import type { ChildRequest } from './child.js';
 import { listContenderIds, loadContender, type Contender } from './contender.js';
 import { buildTree } from './build.js';
 import { renderBenchChart } from './chart.js';
 import { ROOT_DIR, ServerProcess, runChild } from './processes.js';
 import {
   chartInputFromReport,
+  concurrentTable,
   evaluateTargets,
+  isConcurrent,
   resultsTable,
   runError,
   runLine,
@@ -22,19 +25,35 @@ import {
   type Cell,
   type RunRecord,
 } from './report.js';
-import { BASELINE, GiB, INCUMBENT, MiB, OURS, QUICK_DIVISOR, SCENARIOS, describeScenario, formatBytes, type Scenario } from './scenarios.js';
+import {
+  BASELINE,
+  GiB,
+  INCUMBENT,
+  MiB,
+  OURS,
+  QUICK_DIVISOR,
+  SCENARIOS,
+  describeScenario,
+  describeStreams,
+  formatBytes,
+  pacedSeconds,
+  type Scenario,
+} from './scenarios.js';
 
 const BUCKET = 'bench';
 /** The unrecorded upload that warms up each server (see `warmUp`). */
 const WARM_UP = { size: 16 * MiB, writeSize: 64 * 1024, chunkSize: 256 * 1024 } as const;
 
 const USAGE = `Usage: npm run bench -- [flags]
-  --quick              object sizes / ${QUICK_DIVISOR} (write and chunk sizes unchanged)
+  --quick              object sizes / ${QUICK_DIVISOR}: paced streams run 1/${QUICK_DIVISOR} as long (write and chunk sizes,
+                       stream counts and rates unchanged)
   --only 1,3,4         run only these scenarios
-  --skip-large         skip scenario 5 (4 GiB)
+  --skip-large         skip scenarios ${SCENARIOS.filter((s) => s.large === true).map((s) => s.id).join(' and ')} (4 GiB; 300 x 32 MiB)
+  --streams N          at most N streams in the many-stream scenarios (a smoke test; the targets keep their bounds)
   --contenders a,b     only these contenders (file ids or names; available: ${listContenderIds().join(', ')})
   --repeat N           runs per contender and scenario; the report shows medians (default 1)
-  --timeout S          seconds before a run is killed (default: 60 + 1 s per 4 MiB of object)
+  --timeout S          seconds before a run is killed (default: 60 + 1 s per 4 MiB of object, all streams'
+                       objects at full speed, or 60 + twice the duration of paced streams)
   --out FILE           where to write the report (default bench/RESULTS.md; its chart goes beside it, .md -> .svg)
   --help`;
 
@@ -68,6 +87,7 @@ async function parseSettings(argv: string[]): Promise<Settings> {
         quick: { type: 'boolean', default: false },
         only: { type: 'string' },
         'skip-large': { type: 'boolean', default: false },
+        streams: { type: 'string' },
         contenders: { type: 'string' },
         repeat: { type: 'string' },
         timeout: { type: 'string' },
@@ -94,6 +114,12 @@ async function parseSettings(argv: string[]): Promise<Settings> {
   }
   if (values['skip-large']) scenarios = scenarios.filter((s) => s.large !== true);
   if (scenarios.length === 0) fail('no scenario left to run');
+  const maxStreams = positiveInteger(values.streams, '--streams');
+  if (maxStreams !== undefined) {
+    scenarios = scenarios.map((s) =>
+      s.concurrency === undefined ? s : { ...s, concurrency: { ...s.concurrency, streams: Math.min(s.concurrency.streams, maxStreams) } },
+    );
+  }
 
   const all = new Map<string, Contender>();
   for (const id of listContenderIds()) all.set(id, await loadContender(id));
@@ -172,6 +198,13 @@ async function warmUp(server: ServerProcess, childScript: string, ids: readonly 
   }
 }
 
+/** Seconds before a run is killed, unless `--timeout` says otherwise: generous, it only catches hangs. */
+function defaultTimeoutSeconds(scenario: Scenario, size: number): number {
+  const paced = pacedSeconds(scenario, size);
+  if (paced !== undefined) return 60 + 2 * paced;
+  return 60 + ((scenario.concurrency?.streams ?? 1) * size) / (4 * MiB);
+}
+
 /** One measured run: a fresh child process, then what the server saw of it. */
 async function runOnce(server: ServerProcess, childScript: string, cell: Cell, rep: number, timeoutMs: number): Promise<RunRecord> {
   const { scenario, size, contenderId } = cell;
@@ -182,22 +215,63 @@ async function runOnce(server: ServerProcess, childScript: string, cell: Cell, r
     const message = error instanceof Error ? error.message : String(error);
     return { rep, result: { ok: false, contender: cell.contenderName, error: `the server is not answering: ${message}` } };
   }
-  const result = await runChild(
-    childScript,
-    { contender: contenderId, endpoint: server.url, bucket: BUCKET, name, size, writeSize: scenario.writeSize, chunkSize: scenario.chunkSize },
-    timeoutMs,
-  );
+  const concurrency = scenario.concurrency;
+  const request: ChildRequest = {
+    contender: contenderId,
+    endpoint: server.url,
+    bucket: BUCKET,
+    name,
+    size,
+    writeSize: scenario.writeSize,
+    chunkSize: scenario.chunkSize,
+    memoryLimit: concurrency?.memoryLimit,
+    concurrency: concurrency === undefined ? undefined : { streams: concurrency.streams, bytesPerSecond: concurrency.bytesPerSecond },
+  };
+  const result = await runChild(childScript, request, timeoutMs);
   const run: RunRecord = { rep, result };
+  const names = concurrency === undefined ? [name] : Array.from({ length: concurrency.streams }, (_, i) => `${name}/${i}`);
   try {
-    run.server = await server.stats(BUCKET, name);
-    const stored = run.server.object;
-    if (result.ok && stored?.size !== size) {
-      run.error = `the server has ${stored === null ? 'no object' : `an object of ${stored.size} bytes`}, expected ${size}`;
+    run.server = await server.stats(BUCKET, concurrency === undefined ? name : names);
+    if (concurrency !== undefined) {
+      if (result.ok) checkObjects(run, names, size);
+    } else {
+      const stored = run.server.object;
+      if (result.ok && stored?.size !== size) {
+        run.error = `the server has ${stored === null ? 'no object' : `an object of ${stored.size} bytes`}, expected ${size}`;
+      }
     }
   } catch (error) {
     run.error = `server stats: ${error instanceof Error ? error.message : String(error)}`;
   }
   return run;
+}
+
+/**
+ * A many-stream run: every object must be on the server with the size and CRC32C its source wrote. Counts the
+ * correct ones into `run.objectsCorrect`; any other makes the run a failure.
+ */
+function checkObjects(run: RunRecord, names: readonly string[], size: number): void {
+  const { result, server } = run;
+  if (!result.ok || server === undefined) return;
+  const written = result.streams?.crc32c ?? [];
+  const problems: string[] = [];
+  let correct = 0;
+  names.forEach((_, i) => {
+    const stored = server.objects[i] ?? null;
+    const crc = written[i] ?? null;
+    let problem: string | undefined;
+    if (crc === null) problem = 'its upload failed';
+    else if (stored === null) problem = 'the server has no object';
+    else if (stored.size !== size) problem = `the server has ${stored.size} bytes, expected ${size}`;
+    else if (stored.crc32c !== crc) problem = `the server's CRC32C is ${stored.crc32c}, the source's ${crc}`;
+    if (problem === undefined) correct += 1;
+    else if (problems.length < 3) problems.push(`stream ${i}: ${problem}`);
+  });
+  run.objectsCorrect = correct;
+  if (correct < names.length) {
+    const reported = result.streams?.errors ?? [];
+    run.error = `${names.length - correct} of ${names.length} objects wrong (${[...problems, ...reported].join('; ')})`;
+  }
 }
 
 interface ReportContext {
@@ -213,8 +287,14 @@ function writeReport(context: ReportContext, cells: readonly Cell[]): void {
   const targets = evaluateTargets(cells);
   const sizeOf = (s: Scenario): number => (settings.quick ? s.size / QUICK_DIVISOR : s.size);
   const scenarioRows = settings.scenarios
-    .map((s) => `| S${s.id} | ${formatBytes(sizeOf(s))} | ${formatBytes(s.writeSize)} | ${formatBytes(s.chunkSize)} | ${s.latencyMs} ms | ${s.contenders?.join(', ') ?? 'all'} | ${s.purpose} |`)
+    .map(
+      (s) =>
+        `| S${s.id} | ${describeStreams(s, sizeOf(s))} | ${formatBytes(sizeOf(s))} | ${formatBytes(s.writeSize)} | ${s.chunkSize === undefined ? 'default' : formatBytes(s.chunkSize)} | ` +
+        `${s.latencyMs} ms | ${s.contenders?.join(', ') ?? 'all'} | ${s.purpose} |`,
+    )
     .join('\n');
+  const single = cells.filter((cell) => !isConcurrent(cell));
+  const many = cells.filter(isConcurrent);
   const contenderRows = [...settings.contenders]
     .map(([id, contender]) => `- **${contender.name}** (\`bench/contenders/${id}.ts\`): ${contender.description}`)
     .join('\n');
@@ -226,20 +306,37 @@ ${context.finished ? '' : '**Incomplete: the benchmark is still running or was i
 - Load average (1/5/15 min): ${context.loadAtStart} at start, ${loadAverage()} at the end
 - Node: ${process.version}
 - Packages: ${packages()}
-- Mode: ${settings.quick ? `**quick** (object sizes divided by ${QUICK_DIVISOR}; indicative only, the targets are defined on the full sizes)` : 'full sizes'}; ${settings.repeat} run(s) per cell, ${settings.repeat > 1 ? 'medians shown' : 'single run shown'}
+- Mode: ${settings.quick ? `**quick** (object sizes divided by ${QUICK_DIVISOR}, so paced streams run 1/${QUICK_DIVISOR} as long; indicative only, the targets are defined on the full sizes)` : 'full sizes'}; ${settings.repeat} run(s) per cell, ${settings.repeat > 1 ? 'medians shown' : 'single run shown'}
 
 How to read this: see [README.md](README.md). In short: MiB/s over the whole upload (session open to verified object),
-CPU = user + system seconds of the client process over the same window, peak RSS = \`maxRSS\` of the client process
-(node and the contender's modules included: compare the **RSS Δ** columns). Every run is a fresh plain-node process;
-the server runs in its own process and is not counted.
+CPU = user + system seconds of the client process over the same window, peak RSS = the kernel's high-water mark of
+the client process (\`VmHWM\`; node and the contender's modules included: compare the **RSS Δ** columns). Every run
+is a fresh plain-node process; the server runs in its own process and is not counted.
 
 ## Results
 
-![Throughput and peak RSS per scenario, medians: ${[...new Set(cells.map((cell) => cell.contenderName))].join(', ')}](${chartPath(basename(settings.out))})
+${
+  single.length === 0
+    ? 'No single-stream scenario in this run.'
+    : `![Throughput and peak RSS per scenario, medians: ${[...new Set(single.map((cell) => cell.contenderName))].join(', ')}](${chartPath(basename(settings.out))})
 
-${resultsTable(cells)}
+${resultsTable(single)}`
+}
+${
+  many.length === 0
+    ? ''
+    : `
+## Many streams in one process (issue 14)
 
-## Targets (issue 4)
+All the streams of a run in one process, started together; objects checked on the server (size and CRC32C of what
+each source wrote). RSS growth = peak RSS minus the RSS just before the first stream started (node, modules and
+sources loaded), garbage included; per stream = that over the stream count. The note gives ours' pool peak
+(\`peakBytesHeld\`, its own count of the blocks it held).
+
+${concurrentTable(many)}
+`
+}
+## Targets (issues 4 and 14)
 
 ${targetsTable(targets)}
 
@@ -249,8 +346,8 @@ ${contenderRows}
 
 ## Scenarios
 
-| # | object | writes | chunk | server latency | contenders | purpose |
-|---|---:|---:|---:|---:|---|---|
+| # | streams | object | writes | chunk | server latency | contenders | purpose |
+|---|---|---:|---:|---:|---:|---|---|
 ${scenarioRows}
 
 ## Every run
@@ -258,7 +355,8 @@ ${scenarioRows}
 ${runsTable(cells)}
 `;
   writeFileSync(settings.out, text);
-  writeFileSync(chartPath(settings.out), renderBenchChart(chartInputFromReport(text)));
+  // The chart draws the single-stream matrix; many-stream runs have their own table and no bars.
+  if (single.length > 0) writeFileSync(chartPath(settings.out), renderBenchChart(chartInputFromReport(text)));
 }
 
 async function main(): Promise<void> {
@@ -300,7 +398,7 @@ async function main(): Promise<void> {
       const ids = [...settings.contenders.keys()].filter((id) => scenario.contenders === undefined || scenario.contenders.includes(id));
       if (ids.length === 0) continue;
       await serverFor(scenario.latencyMs);
-      const timeoutMs = (settings.timeoutSeconds ?? 60 + size / (4 * MiB)) * 1000;
+      const timeoutMs = (settings.timeoutSeconds ?? defaultTimeoutSeconds(scenario, size)) * 1000;
       process.stdout.write(`\nS${scenario.id}: ${describeScenario(scenario, size)} (${scenario.purpose})\n`);
       const scenarioCells = new Map<string, Cell>();
       for (const id of runOrder(ids, 1)) {
@@ -319,7 +417,8 @@ async function main(): Promise<void> {
           process.stdout.write(`${runLine(cell, run, settings.repeat)}\n`);
         }
       }
-      process.stdout.write(`\n${resultsTable([...scenarioCells.values()])}\n`);
+      const scenarioTable = scenario.concurrency === undefined ? resultsTable : concurrentTable;
+      process.stdout.write(`\n${scenarioTable([...scenarioCells.values()])}\n`);
       writeReport(context, cells);
     }
   } finally {
@@ -329,10 +428,11 @@ async function main(): Promise<void> {
 
   context.finished = true;
   writeReport(context, cells);
-  process.stdout.write(`\nTargets (issue 4):\n${targetsTable(evaluateTargets(cells))}\n`);
+  process.stdout.write(`\nTargets (issues 4 and 14):\n${targetsTable(evaluateTargets(cells))}\n`);
   const shown = relative(ROOT_DIR, settings.out);
-  const chart = chartPath(shown.startsWith('..') ? settings.out : shown);
-  process.stdout.write(`\nWrote ${shown.startsWith('..') ? settings.out : shown} and ${chart}${failures > 0 ? `; ${failures} run(s) FAILED` : ''}\n`);
+  const report = shown.startsWith('..') ? settings.out : shown;
+  const chart = cells.some((cell) => !isConcurrent(cell)) ? ` and ${chartPath(report)}` : '';
+  process.stdout.write(`\nWrote ${report}${chart}${failures > 0 ? `; ${failures} run(s) FAILED` : ''}\n`);
   if (failures > 0) process.exitCode = 1;
 }
 

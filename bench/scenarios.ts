@@ -1,5 +1,6 @@
 /**
- * The matrix of issue 4: each scenario runs every contender (unless it names its own), each run in a fresh process.
+ * The matrix of issues 4 and 14: each scenario runs every contender (unless it names its own), each run in a fresh
+ * process. Scenarios 1 to 5 upload one object per process; 6 to 8 many at once in one process (`concurrency`).
  */
 
 export const KiB = 1024;
@@ -11,19 +12,38 @@ export const OURS = 'gcs-resumable-stream';
 export const BASELINE = 'raw-put';
 export const INCUMBENT = 'google-cloud-storage';
 
+/**
+ * Many streams in one process (issue 14), all started together: what a server uploading many slow producers at
+ * once pays per stream, and whether a shared memory ceiling holds.
+ */
+export interface Concurrency {
+  /** Streams uploading at once. */
+  streams: number;
+  /**
+   * Each stream's source rate, bytes per second: `writeSize` writes paced by timers, staggered so that the streams
+   * do not tick in lockstep. Absent: every source writes as fast as its stream accepts.
+   */
+  bytesPerSecond?: number;
+  /** A byte ceiling the streams share, for contenders that have one (ours: one `MemoryPool({ maxBytes })`). */
+  memoryLimit?: number;
+}
+
 /** One row group of the matrix. */
 export interface Scenario {
   id: number;
-  /** Object size, bytes (before `--quick` scaling). */
+  /** Object size, bytes (before `--quick` scaling); per stream when `concurrency` is set. */
   size: number;
   writeSize: number;
-  chunkSize: number;
+  /** Absent: each contender's default (`@google-cloud/storage` then streams the object in one PUT). */
+  chunkSize?: number;
   /** Delay the server adds to every response (a separate server process when non-zero). */
   latencyMs: number;
   /** Only these contender ids run it; all of them when absent. */
   contenders?: readonly string[];
   /** Skipped by `--skip-large`. */
   large?: boolean;
+  /** Many streams in one process; one stream when absent. */
+  concurrency?: Concurrency;
   /** What it shows. */
   purpose: string;
 }
@@ -43,22 +63,82 @@ export const SCENARIOS: readonly Scenario[] = [
     large: true,
     purpose: 'memory bound: peak RSS must not grow with the object size (compare with scenario 1)',
   },
+  // Issue 14. Default chunk sizes, as a user creating many streams would leave them. raw-put does not apply: it
+  // needs the size up front and is no client one would run at a fixed rate. Sizes are rate × duration.
+  {
+    id: 6,
+    size: 256 * KiB * 70,
+    writeSize: 64 * KiB,
+    latencyMs: 0,
+    contenders: [OURS, INCUMBENT],
+    concurrency: { streams: 100, bytesPerSecond: 256 * KiB },
+    purpose: 'memory per slow stream: 100 streams at 256 KiB/s for 70 s, RSS growth per stream',
+  },
+  {
+    id: 7,
+    size: 32 * KiB * 40,
+    writeSize: 8 * KiB,
+    latencyMs: 0,
+    contenders: [OURS, INCUMBENT],
+    concurrency: { streams: 1000, bytesPerSecond: 32 * KiB },
+    purpose: '1,000 trickling streams for 40 s: every object correct, total RSS growth bounded',
+  },
+  {
+    id: 8,
+    size: 32 * MiB,
+    writeSize: 64 * KiB,
+    latencyMs: 0,
+    contenders: [OURS, INCUMBENT],
+    concurrency: { streams: 300, memoryLimit: 256 * MiB },
+    // 9.6 GiB per contender; the local server holds each of @google-cloud/storage's single PUTs whole until it ends.
+    large: true,
+    purpose: 'a shared ceiling: 300 streams at full speed through one 256 MiB pool (ours; the incumbent has none)',
+  },
 ];
 
-/** `--quick` divides object sizes (not write or chunk sizes) by this. */
+/**
+ * `--quick` divides object sizes (not write or chunk sizes, stream counts or rates) by this: a paced scenario then
+ * lasts a sixteenth of its duration with all its streams.
+ */
 export const QUICK_DIVISOR = 16;
 
 /** Human-readable byte count: `1 GiB`, `64 KiB`, `256 MiB`. */
 export function formatBytes(bytes: number): string {
-  for (const [unit, scale] of [['GiB', GiB], ['MiB', MiB], ['KiB', KiB]] as const) {
+  for (const [unit, scale] of [['GiB', GiB], ['MiB', MiB]] as const) {
     if (bytes >= scale && bytes % scale === 0) return `${bytes / scale} ${unit}`;
   }
-  if (bytes >= MiB) return `${(bytes / MiB).toFixed(1)} MiB`;
+  // 17.5 MiB rather than 17920 KiB; two decimals at most.
+  if (bytes >= MiB) return `${Number((bytes / MiB).toFixed(2))} MiB`;
+  if (bytes >= KiB && bytes % KiB === 0) return `${bytes / KiB} KiB`;
   return `${bytes} B`;
 }
 
-/** `1 GiB, 64 KiB writes, 8 MiB chunks, +20 ms` */
+/** `8 MiB chunks`, or `default chunks` when the scenario leaves the size to each contender. */
+export function describeChunk(chunkSize: number | undefined): string {
+  return chunkSize === undefined ? 'default chunks' : `${formatBytes(chunkSize)} chunks`;
+}
+
+/** How long a paced stream of `size` bytes writes, in seconds; undefined at full speed. */
+export function pacedSeconds(scenario: Scenario, size: number): number | undefined {
+  const rate = scenario.concurrency?.bytesPerSecond;
+  return rate === undefined ? undefined : size / rate;
+}
+
+/** `100 × 256 KiB/s for 70 s`, `300 at full speed, 256 MiB ceiling`; `1` for a single-stream scenario. */
+export function describeStreams(scenario: Scenario, size: number): string {
+  const concurrency = scenario.concurrency;
+  if (concurrency === undefined) return '1';
+  const seconds = pacedSeconds(scenario, size);
+  const rate = concurrency.bytesPerSecond === undefined || seconds === undefined
+    ? ' at full speed'
+    : ` × ${formatBytes(concurrency.bytesPerSecond)}/s for ${Number(seconds.toFixed(1))} s`;
+  const ceiling = concurrency.memoryLimit === undefined ? '' : `, ${formatBytes(concurrency.memoryLimit)} ceiling`;
+  return `${concurrency.streams}${rate}${ceiling}`;
+}
+
+/** `1 GiB, 64 KiB writes, 8 MiB chunks, +20 ms`; `100 × 256 KiB/s for 70 s, 17.5 MiB each, ...` for many streams. */
 export function describeScenario(scenario: Scenario, size: number): string {
   const latency = scenario.latencyMs > 0 ? `, +${scenario.latencyMs} ms per response` : '';
-  return `${formatBytes(size)}, ${formatBytes(scenario.writeSize)} writes, ${formatBytes(scenario.chunkSize)} chunks${latency}`;
+  const streams = scenario.concurrency === undefined ? '' : `${describeStreams(scenario, size)}, each `;
+  return `${streams}${formatBytes(size)}, ${formatBytes(scenario.writeSize)} writes, ${describeChunk(scenario.chunkSize)}${latency}`;
 }

@@ -10,18 +10,29 @@
  *   {"op":"mark"}                           -> {"op":"mark"}: starts counting the server's CPU for a run
  *   {"op":"stats","bucket":B,"name":N}      -> a ServerStats: the object and the requests made for it since the
  *                                              last stats; the object is then deleted
+ *   {"op":"stats","bucket":B,"names":[..]}  -> the same for the objects of a many-stream run: each object in
+ *                                              `objects` (in the order asked), the requests summed over them
  * It exits when its stdin closes (the harness ended, or died).
  */
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { startLocalGcs, type RequestRecord } from '../src/testing/index.js';
+import { peakRss } from './peak-rss.js';
+
+/** What the server keeps of an object: its size and CRC32C (base64, as GCS gives it). */
+export interface StoredObject {
+  size: number;
+  crc32c: string;
+}
 
 /** What the server saw of one run. */
 export interface ServerStats {
   op: 'stats';
-  /** The stored object, if the upload finalized it. */
-  object: { size: number; crc32c: string } | null;
-  /** Requests for this object, by kind (`open`, `chunk`, `final`, `query`, `cancel`, ...). */
+  /** The stored object, if the upload finalized it (the first one asked for, when asked for several). */
+  object: StoredObject | null;
+  /** Every object asked for, in the order asked. */
+  objects: (StoredObject | null)[];
+  /** Requests for these objects, by kind (`open`, `chunk`, `final`, `query`, `cancel`, ...). */
   requests: Record<string, number>;
   /** PUT requests, with or without a body. */
   puts: number;
@@ -43,7 +54,8 @@ process.stdout.write(`${server.url}\n`);
 let scanned = 0;
 let cpuMark = process.cpuUsage();
 
-function statsFor(bucket: string, name: string): ServerStats {
+function statsFor(bucket: string, names: readonly string[]): ServerStats {
+  const wanted = new Set(names);
   const records: readonly RequestRecord[] = server.requests;
   const requests: Record<string, number> = {};
   let puts = 0;
@@ -51,7 +63,7 @@ function statsFor(bucket: string, name: string): ServerStats {
   const unexpected: string[] = [];
   for (; scanned < records.length; scanned += 1) {
     const record = records[scanned];
-    if (record === undefined || record.bucket !== bucket || record.object !== name) continue;
+    if (record === undefined || record.bucket !== bucket || record.object === undefined || !wanted.has(record.object)) continue;
     requests[record.kind] = (requests[record.kind] ?? 0) + 1;
     if (record.method === 'PUT') puts += 1;
     maxBodyBytes = Math.max(maxBodyBytes, record.bytesReceived);
@@ -59,32 +71,45 @@ function statsFor(bucket: string, name: string): ServerStats {
       unexpected.push(`${record.method} ${record.kind} ${record.contentRange ?? ''} -> ${String(record.status)}`);
     }
   }
-  const stored = server.getObject(bucket, name);
-  const object = stored === undefined ? null : { size: Number(stored.resource.size), crc32c: stored.resource.crc32c };
-  server.deleteObject(bucket, name);
+  const objects = names.map((name): StoredObject | null => {
+    const stored = server.getObject(bucket, name);
+    server.deleteObject(bucket, name);
+    return stored === undefined ? null : { size: Number(stored.resource.size), crc32c: stored.resource.crc32c };
+  });
   const cpu = process.cpuUsage(cpuMark);
   return {
     op: 'stats',
-    object,
+    object: objects[0] ?? null,
+    objects,
     requests,
     puts,
     maxBodyBytes,
     unexpected,
     cpuMs: (cpu.user + cpu.system) / 1000,
-    peakRss: process.resourceUsage().maxRSS * 1024,
+    peakRss: peakRss(),
   };
+}
+
+/** The object names a stats command asks for: `name`, or every string of `names`. */
+function namesOf(command: { name?: unknown; names?: unknown }): string[] | undefined {
+  if (typeof command.name === 'string') return [command.name];
+  const { names } = command;
+  if (!Array.isArray(names)) return undefined;
+  const strings = names.filter((name): name is string => typeof name === 'string');
+  return strings.length === names.length ? strings : undefined;
 }
 
 const lines = createInterface({ input: process.stdin });
 lines.on('line', (line) => {
   let reply: unknown;
   try {
-    const command = JSON.parse(line) as { op?: string; bucket?: string; name?: string };
+    const command = JSON.parse(line) as { op?: string; bucket?: string; name?: unknown; names?: unknown };
+    const names = namesOf(command);
     if (command.op === 'mark') {
       cpuMark = process.cpuUsage();
       reply = { op: 'mark' };
-    } else if (command.op === 'stats' && typeof command.bucket === 'string' && typeof command.name === 'string') {
-      reply = statsFor(command.bucket, command.name);
+    } else if (command.op === 'stats' && typeof command.bucket === 'string' && names !== undefined) {
+      reply = statsFor(command.bucket, names);
     } else {
       reply = { op: 'error', error: `unknown command ${line}` };
     }

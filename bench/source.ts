@@ -16,9 +16,16 @@
  *   as a file, socket or gzip source does between its reads. A source that never yields would fill a whole chunk
  *   buffer (8 MiB) in one go and keep the contender from feeding its socket or even opening its session meanwhile;
  *   no real I/O source behaves like that. The cost is one `setImmediate` per 64 KiB, for everyone.
+ * - A paced source (`bytesPerSecond`, issue 14) stands for a slow producer (a log tail, a sensor, a chat): each write
+ *   waits for its slot on a fixed timetable from the first write, so its average rate is the target whatever the
+ *   timers' jitter; a write delayed by backpressure is followed at once by those that fell due meanwhile.
+ * - Sources of one many-stream run share one random block (one each would add 1 MiB per stream to the RSS being
+ *   measured) and start at different offsets in it, so that no two objects are alike; each keeps the CRC32C of what
+ *   it wrote for the harness to compare with what the server stored.
  */
 import { randomBytes } from 'node:crypto';
-import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep, setImmediate as yieldToEventLoop } from 'node:timers/promises';
 
 /** Length of the random block: the largest prime below 1 MiB (2^20 - 3). */
 const BLOCK_LENGTH = 1_048_573;
@@ -36,26 +43,67 @@ export interface WriteTarget {
   readonly destroyed: boolean;
 }
 
+/** How a source of a many-stream run differs from a lone one. */
+export interface BenchSourceOptions {
+  /** The random block to copy from (`randomBlock()`), shared by the run's sources. Default: a block of its own. */
+  block?: Buffer;
+  /** Where in the block the data starts. Default 0. */
+  offset?: number;
+  /** Average rate, bytes per second: one write every `writeSize / bytesPerSecond` s. Default: as fast as accepted. */
+  bytesPerSecond?: number;
+  /** Delay before the first write, ms, so that paced sources do not tick together. Default 0. */
+  startDelayMs?: number;
+  /**
+   * Keep a CRC32C of the bytes written (`crc32c`) with this function (`@node-rs/crc32`'s `crc32c`). Passed in, not
+   * imported here, so that single-stream runs, which need none, load no extra module into the RSS they measure.
+   */
+  checksum?: (data: Buffer, initial: number) => number;
+}
+
+/** A random block of the length every source copies from. */
+export function randomBlock(): Buffer {
+  return randomBytes(BLOCK_LENGTH);
+}
+
 /** `size` bytes of random data in writes of `writeSize` (the last one may be shorter). */
 export class BenchSource {
   readonly size: number;
   readonly writeSize: number;
   readonly #block: Buffer;
-  #cursor = 0;
+  readonly #intervalMs: number | undefined;
+  readonly #startDelayMs: number;
+  readonly #checksum: ((data: Buffer, initial: number) => number) | undefined;
+  #cursor: number;
+  #crc = 0;
   #bytesWritten = 0;
   #started = false;
 
-  constructor(size: number, writeSize: number) {
+  constructor(size: number, writeSize: number, options: BenchSourceOptions = {}) {
     if (!Number.isSafeInteger(size) || size < 0) throw new RangeError(`size must be a non-negative integer, got ${size}`);
     if (!Number.isSafeInteger(writeSize) || writeSize <= 0) throw new RangeError(`writeSize must be a positive integer, got ${writeSize}`);
+    const { bytesPerSecond, block = randomBlock(), offset = 0, startDelayMs = 0 } = options;
+    if (bytesPerSecond !== undefined && !(bytesPerSecond > 0)) throw new RangeError(`bytesPerSecond must be positive, got ${bytesPerSecond}`);
+    if (block.length !== BLOCK_LENGTH) throw new RangeError(`the block must have ${BLOCK_LENGTH} bytes, got ${block.length}`);
     this.size = size;
     this.writeSize = writeSize;
-    this.#block = randomBytes(BLOCK_LENGTH);
+    this.#block = block;
+    this.#cursor = ((offset % BLOCK_LENGTH) + BLOCK_LENGTH) % BLOCK_LENGTH;
+    this.#intervalMs = bytesPerSecond === undefined ? undefined : (writeSize / bytesPerSecond) * 1000;
+    this.#startDelayMs = startDelayMs;
+    this.#checksum = options.checksum;
   }
 
   /** Bytes handed to the target so far. */
   get bytesWritten(): number {
     return this.#bytesWritten;
+  }
+
+  /** The CRC32C of the bytes written so far, base64 of the big-endian value as GCS gives it (needs `checksum`). */
+  get crc32c(): string {
+    if (this.#checksum === undefined) throw new Error('the source keeps no checksum: pass { checksum: crc32c }');
+    const bytes = Buffer.alloc(4);
+    bytes.writeUInt32BE(this.#crc >>> 0);
+    return bytes.toString('base64');
   }
 
   /**
@@ -65,11 +113,21 @@ export class BenchSource {
   async writeTo(target: WriteTarget): Promise<void> {
     if (this.#started) throw new Error('a BenchSource can be written only once');
     this.#started = true;
+    const intervalMs = this.#intervalMs;
+    const startedAt = performance.now() + this.#startDelayMs;
+    let writes = 0;
     let sinceYield = 0;
     while (this.#bytesWritten < this.size) {
+      if (intervalMs !== undefined) {
+        // The timetable runs from the first slot, so timer lateness never accumulates into a lower rate.
+        const wait = startedAt + writes * intervalMs - performance.now();
+        if (wait > 0) await sleep(wait);
+        writes += 1;
+      }
       if (target.destroyed) throw new Error(`the target was destroyed after ${this.#bytesWritten} of ${this.size} bytes`);
       const piece = this.#next(Math.min(this.writeSize, this.size - this.#bytesWritten));
       this.#bytesWritten += piece.length;
+      if (this.#checksum !== undefined) this.#crc = this.#checksum(piece, this.#crc);
       sinceYield += piece.length;
       if (!target.write(piece)) {
         await drained(target, this.#bytesWritten, this.size);
