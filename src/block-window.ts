@@ -13,6 +13,9 @@
  * Invariant: blocks are in offset order, every block but the last is full, and the first starts at or below the
  * committed offset; block starts sit at the committed offset plus multiples of 256 KiB (an unaligned commit, rare,
  * shifts the bytes so that they do again: see #realign). The window is [committed, bytesAccepted).
+ *
+ * Over 350 lines because every method keeps that one invariant, which is easier to check in one file; the checksum
+ * state (window-hashing.ts), the target's arithmetic (pacing.ts) and the memory (memory-pool.ts) are apart.
  */
 import { nextWindowTarget } from './pacing.js';
 import { MemoryPool, type PoolAccount } from './memory-pool.js';

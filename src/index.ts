@@ -4,14 +4,15 @@
  */
 export { createGcsWriteStream, GcsResumableWritable, type GcsResumableWritableEvents, type StreamMemoryStats } from './writable.js';
 export { MemoryPool, type MemoryPoolOptions, type MemoryPoolStats } from './memory-pool.js';
-export type { GcsWriteStreamOptions, ObjectMetadata, Preconditions, Validation } from './options.js';
+export type { GcsWriteStreamOptions, ObjectMetadata, Validation } from './options.js';
+export type { Preconditions } from './preconditions.js';
 export { DEFAULT_API_ENDPOINT, DEFAULT_BUFFER_CHUNKS, DEFAULT_CHUNK_SIZE } from './options.js';
 export { CHUNK_ALIGNMENT } from './validate.js';
 export type { AuthorizedClient, HttpRequest, HttpResponse, HeadersLike } from './auth.js';
 export type { ObjectResource } from './responses.js';
 export type { UploadCheckpoint } from './checkpoint.js';
 export type { StorageFileLike, StorageLike } from './interop.js';
-export type { UploadProgress } from './uploader.js';
+export type { UploadProgress } from './upload-observer.js';
 export { computeDelayMs, DEFAULT_RETRY, type RetryEvent, type RetryOptions, type RetryQuestion, type RetrySettings } from './retry.js';
 export {
   AuthenticationError,

@@ -6,7 +6,7 @@
  */
 import type { AuthorizedClient } from './auth.js';
 import { InvalidArgumentError } from './errors.js';
-import type { GcsWriteStreamOptions, Preconditions } from './options.js';
+import type { Preconditions } from './preconditions.js';
 
 /** The fields of a `@google-cloud/storage` `Storage` this library reads. */
 export interface StorageLike {
@@ -32,12 +32,22 @@ function isAuthorizedClient(value: unknown): value is AuthorizedClient {
   return typeof value === 'object' && value !== null && typeof (value as { request?: unknown }).request === 'function';
 }
 
+/** The stream options a `Storage` or `File` supplies (a subset of `GcsWriteStreamOptions`). */
+export interface StorageOptions extends Preconditions {
+  bucket?: string;
+  name?: string;
+  apiEndpoint?: string;
+  authClient?: AuthorizedClient;
+  userProject?: string;
+  kmsKeyName?: string;
+}
+
 /** Options derived from a `Storage`; the emulator case keeps the default (unauthenticated) client. */
-export function optionsFromStorage(storage: StorageLike): Partial<GcsWriteStreamOptions> {
+export function optionsFromStorage(storage: StorageLike): StorageOptions {
   if (typeof storage !== 'object' || storage === null || typeof storage.apiEndpoint !== 'string') {
     throw new InvalidArgumentError('storage must be a @google-cloud/storage Storage instance (it has no apiEndpoint)');
   }
-  const options: Partial<GcsWriteStreamOptions> = { apiEndpoint: storage.apiEndpoint };
+  const options: StorageOptions = { apiEndpoint: storage.apiEndpoint };
   const authenticates = !storage.customEndpoint || storage.useAuthWithCustomEndpoint === true;
   if (authenticates && isAuthorizedClient(storage.authClient)) {
     // google-auth-library clients of any major version take gaxios-style options and return status/headers/data.
@@ -47,7 +57,7 @@ export function optionsFromStorage(storage: StorageLike): Partial<GcsWriteStream
 }
 
 /** Options derived from a `File`: explicit options given alongside it win. */
-export function optionsFromFile(file: StorageFileLike): Partial<GcsWriteStreamOptions> {
+export function optionsFromFile(file: StorageFileLike): StorageOptions {
   if (typeof file !== 'object' || file === null || typeof file.name !== 'string' || typeof file.bucket?.name !== 'string') {
     throw new InvalidArgumentError('file must be a @google-cloud/storage File instance (it has no name or bucket)');
   }
@@ -55,7 +65,7 @@ export function optionsFromFile(file: StorageFileLike): Partial<GcsWriteStreamOp
   if ((file as { encryptionKey?: unknown }).encryptionKey !== undefined) {
     throw new InvalidArgumentError('customer-supplied encryption keys (File#setEncryptionKey) are not supported');
   }
-  const options: Partial<GcsWriteStreamOptions> = {
+  const options: StorageOptions = {
     ...optionsFromStorage(file.storage),
     bucket: file.bucket.name,
     name: file.name,

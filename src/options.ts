@@ -6,6 +6,7 @@ import type { AuthorizedClient } from './auth.js';
 import { validateCheckpoint, type UploadCheckpoint } from './checkpoint.js';
 import { InvalidArgumentError } from './errors.js';
 import { optionsFromFile, optionsFromStorage, type StorageFileLike, type StorageLike } from './interop.js';
+import type { Preconditions } from './preconditions.js';
 import { DEFAULT_RETRY, type RetryOptions, type RetrySettings } from './retry.js';
 import { MemoryPool } from './memory-pool.js';
 import { validateBucketName, validateChunkSize, validateObjectName } from './validate.js';
@@ -37,15 +38,6 @@ export interface ObjectMetadata {
 
 /** Which whole-object checksums to compute, send with the final request, and compare with the stored object. */
 export type Validation = 'crc32c' | 'md5' | 'both' | false;
-
-/** Preconditions checked by GCS; a failure is a `PreconditionFailedError` (412), never retried. */
-export interface Preconditions {
-  /** Only write if the live generation is this one; `0` means "only if no object exists". */
-  ifGenerationMatch?: number | string;
-  ifGenerationNotMatch?: number | string;
-  ifMetagenerationMatch?: number | string;
-  ifMetagenerationNotMatch?: number | string;
-}
 
 /** Options of {@link createGcsWriteStream}. */
 export interface GcsWriteStreamOptions extends Preconditions {

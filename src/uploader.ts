@@ -2,38 +2,28 @@
  * The upload loop: opens (or resumes) the session, takes spans from the replay window, PUTs them one at a time,
  * recovers after failures, and verifies the final object. It knows nothing about Node streams; the writable feeds
  * its window and awaits its result. The aftermath of a failure is `settle.ts`'s, resuming is `resume.ts`'s.
+ *
+ * Over 350 lines because the upload's phases and the one loop that moves between them are kept together: split,
+ * each piece would need the ledger, the phase and the budget passed around; what could stand alone has moved out
+ * (settle, resume, object-check, flush-waiters, upload-observer, recover, pacing).
  */
 import { clientFor } from './auth.js';
 import { BlockWindow, type Span } from './block-window.js';
 import { ObjectHasher } from './checksum.js';
 import type { UploadCheckpoint } from './checkpoint.js';
-import { ChecksumMismatchError, GcsUploadError, ListenerError, NoProgressError, ProtocolError, SourceMismatchError } from './errors.js';
+import { guardObserver, type UploadObserver } from './upload-observer.js';
+import { ChecksumMismatchError, GcsUploadError, NoProgressError, ProtocolError, SourceMismatchError } from './errors.js';
+import { FlushWaiters } from './flush-waiters.js';
 import { ObjectCheck } from './object-check.js';
 import type { NormalizedOptions } from './options.js';
 import { asUploadError, reconcile, recover, type Ledger } from './recover.js';
 import { RequestPacer } from './pacing.js';
 import { adoptCompleted, checkResumedState, skipGuard } from './resume.js';
-import { RetryBudget, type RetryEvent } from './retry.js';
+import { RetryBudget } from './retry.js';
 import { settle, withdraw } from './settle.js';
 import { debug } from './debug.js';
 import type { ObjectResource, SessionState } from './responses.js';
 import { ResumableSession } from './session.js';
-
-/** Progress counters; both only grow. */
-export interface UploadProgress {
-  /** Bytes taken from the writer. */
-  bytesAccepted: number;
-  /** Bytes GCS confirmed. */
-  bytesCommitted: number;
-}
-
-/** Callbacks through which the uploader reports to the stream. */
-export interface UploadObserver {
-  session(uploadUri: string): void;
-  progress(progress: UploadProgress): void;
-  retry(event: RetryEvent): void;
-  checkpoint(checkpoint: UploadCheckpoint): void;
-}
 
 /**
  * Where the upload stands.
@@ -44,29 +34,6 @@ export interface UploadObserver {
  * - `settling`: a failure's aftermath is under way (see settle.ts); `done`: the upload ended, either way.
  */
 export type UploadPhase = 'opening' | 'resuming' | 'streaming' | 'final-sent' | 'completed-before-resume' | 'settling' | 'done';
-
-/**
- * The observer, with every call guarded: a listener that throws is a bug in the caller's code, not a transient
- * fault, so it must not reach the retry loop (which would retry it, and open a new session each time). `fail`
- * stops the upload with a ListenerError instead.
- */
-function guardObserver(observer: UploadObserver, fail: (error: ListenerError) => void): UploadObserver {
-  const guard =
-    <T>(event: keyof UploadObserver, call: (value: T) => void) =>
-    (value: T): void => {
-      try {
-        call(value);
-      } catch (error) {
-        fail(new ListenerError(event, error));
-      }
-    };
-  return {
-    session: guard('session', (uri: string) => observer.session(uri)),
-    progress: guard('progress', (progress: UploadProgress) => observer.progress(progress)),
-    retry: guard('retry', (event: RetryEvent) => observer.retry(event)),
-    checkpoint: guard('checkpoint', (checkpoint: UploadCheckpoint) => observer.checkpoint(checkpoint)),
-  };
-}
 
 /** One resumable upload from open to verified object. */
 export class Uploader {
@@ -89,7 +56,7 @@ export class Uploader {
   #phase: UploadPhase;
   #result: Promise<ObjectResource> | undefined;
   /** flush() calls waiting for the committed offset to reach their target. */
-  #flushes: Array<{ target: number; resolve: (committed: number) => void; reject: (error: unknown) => void }> = [];
+  readonly #flushes = new FlushWaiters();
 
   constructor(options: NormalizedOptions, observer: UploadObserver) {
     this.#options = options;
@@ -150,22 +117,9 @@ export class Uploader {
     if (this.#phase === 'done') return this.start().then(() => this.#ledger.committed);
     const target = this.window.flushableEnd();
     if (target <= this.#ledger.committed) return Promise.resolve(this.#ledger.committed);
-    return new Promise((resolve, reject) => {
-      this.#flushes.push({ target, resolve, reject });
-      this.window.interrupt();
-    });
-  }
-
-  /** Resolves the flush() calls whose target is committed (all of them at the end); rejects all after a failure. */
-  #settleFlushes(failure?: unknown): void {
-    const committed = this.#ledger.committed;
-    const done = this.#phase === 'done';
-    this.#flushes = this.#flushes.filter((flush) => {
-      if (failure !== undefined) flush.reject(failure);
-      else if (done || flush.target <= committed) flush.resolve(committed);
-      else return true;
-      return false;
-    });
+    const flushed = this.#flushes.add(target);
+    this.window.interrupt();
+    return flushed;
   }
 
   /** Stops everything in flight; the upload then fails with `reason` and cancels its session. */
@@ -182,7 +136,7 @@ export class Uploader {
     try {
       const object = await this.#upload(signal);
       this.#phase = 'done';
-      this.#settleFlushes();
+      this.#flushes.reached(this.#ledger.committed, this.#phase === 'done');
       return object;
     } catch (error) {
       const failure = signal.aborted ? asUploadError(signal.reason) : asUploadError(error);
@@ -201,10 +155,10 @@ export class Uploader {
       if (settled.kind === 'completed') {
         debug('completed despite the failure', { generation: settled.object.generation });
         this.#ledger.committed = this.#ledger.total!;
-        this.#settleFlushes();
+        this.#flushes.reached(this.#ledger.committed, this.#phase === 'done');
         return settled.object;
       }
-      this.#settleFlushes(settled.failure);
+      this.#flushes.fail(settled.failure);
       throw settled.failure.attachContext({
         bucket: this.#options.bucket,
         name: this.#options.name,
@@ -261,7 +215,7 @@ export class Uploader {
     this.#budget.progressed();
     this.#observer.progress({ bytesAccepted: this.window.bytesAccepted, bytesCommitted: committed });
     this.#emitCheckpoint(crc);
-    this.#settleFlushes();
+    this.#flushes.reached(this.#ledger.committed, this.#phase === 'done');
   }
 
   /** Reports the committed state; `crc` is the CRC32C state of the committed prefix. */
@@ -361,7 +315,7 @@ export class Uploader {
       const now = performance.now();
       const since = window.committableSince;
       const overdueAt = since === undefined ? undefined : since + this.#options.maxUncommittedMs;
-      const flushTo = Math.max(overdueAt !== undefined && now >= overdueAt ? window.flushableEnd() : 0, ...this.#flushes.map((f) => f.target));
+      const flushTo = Math.max(overdueAt !== undefined && now >= overdueAt ? window.flushableEnd() : 0, this.#flushes.highestTarget);
       if (flushTo > window.committed) {
         const span = window.flushSpan(flushTo);
         if (span) return span;

@@ -10,7 +10,8 @@ import { normalizeOptions, type GcsWriteStreamOptions, type NormalizedOptions } 
 import type { UploadCheckpoint } from './checkpoint.js';
 import type { RetryEvent } from './retry.js';
 import type { ObjectResource } from './responses.js';
-import { Uploader, type UploadProgress } from './uploader.js';
+import type { UploadProgress } from './upload-observer.js';
+import { Uploader } from './uploader.js';
 
 /** A stream's memory figures (see {@link GcsResumableWritable.memory}). */
 export interface StreamMemoryStats {
