@@ -26,9 +26,20 @@ export function startTsx(
   args: string[],
   options: { cwd: string; env?: Record<string, string>; nodeArgs?: string[] },
 ): RunningChild {
+  return startNode([...(options.nodeArgs ?? []), '--import', 'tsx', file, ...args], options);
+}
+
+/** Runs `script` (TypeScript, an ES module) with `node --import tsx --eval`; resolves once it ended. */
+export function runTsxScript(script: string, options: { cwd: string; env?: Record<string, string> }): Promise<Exit> {
+  const running = startNode(['--import', 'tsx', '--input-type=module', '--eval', script], options);
+  running.child.stdin.end();
+  return running.exited;
+}
+
+function startNode(args: string[], options: { cwd: string; env?: Record<string, string> }): RunningChild {
   const env: NodeJS.ProcessEnv = { ...process.env, NODE_NO_WARNINGS: '1', ...options.env };
   if (options.env?.STORAGE_EMULATOR_HOST === undefined) delete env.STORAGE_EMULATOR_HOST;
-  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), '--import', 'tsx', file, ...args], { cwd: options.cwd, env });
+  const child = spawn(process.execPath, args, { cwd: options.cwd, env });
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (text: string) => (stdout += text));

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -7,6 +6,7 @@ import { OAuth2Client } from 'google-auth-library';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGcsWriteStream, GcsUploadError, ProtocolError } from '../src/index.js';
 import { startLocalGcs, type FaultRule, type LocalGcs } from '../src/testing/index.js';
+import { runTsxScript } from './child.js';
 import { BUCKET, FAST_RETRY, K256, KiB, uniqueName, useLocalGcs } from './helpers.js';
 
 // The secrets of an upload: the access token, the session URI's upload id (a bearer capability), and the data.
@@ -187,16 +187,7 @@ describe('NODE_DEBUG=gcs-resumable-stream output', () => {
       }
       await server.close();
     `;
-    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '--eval', script], {
-      cwd: join(import.meta.dirname, '..'),
-      env: { ...process.env, NODE_DEBUG: 'gcs-resumable-stream' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    const { code, stdout, stderr } = await runTsxScript(script, { cwd: join(import.meta.dirname, '..'), env: { NODE_DEBUG: 'gcs-resumable-stream' } });
     expect(code, stderr).toBe(0);
     expect(stdout).toMatch(/^outcome ok finished$/m);
     expect(stdout).toMatch(/^outcome bad ERR_GCS_UPLOAD_HTTP_STATUS$/m);

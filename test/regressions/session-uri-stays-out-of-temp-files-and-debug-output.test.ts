@@ -1,10 +1,9 @@
-import { spawn } from 'node:child_process';
 import { lstatSync, mkdtempSync, readFileSync, readlinkSync, rmSync, symlinkSync, watch, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { UploadCheckpoint } from '../../src/index.js';
-import { startTsx, until } from '../child.js';
+import { runTsxScript, startTsx, until } from '../child.js';
 import { BUCKET, contentAt, K256, uniqueName, useLocalGcs } from '../helpers.js';
 
 // Issue 12, defect 9 (its CLI and debug parts). The session URI is a bearer capability; before the fix it leaked in
@@ -79,16 +78,7 @@ describe('regression: the session URI stays out of planted temporary files and d
       for (const id of server.sessionIds) console.log('session-id ' + id);
       await server.close();
     `;
-    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '--eval', script], {
-      cwd: ROOT,
-      env: { ...process.env, NODE_DEBUG: 'gcs-resumable-stream', NODE_NO_WARNINGS: '1' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    const { code, stdout, stderr } = await runTsxScript(script, { cwd: ROOT, env: { NODE_DEBUG: 'gcs-resumable-stream' } });
     expect(code, stderr).toBe(0);
     expect(stdout).toMatch(new RegExp(`^stored ${2 * K256 + 7}$`, 'm'));
     const ids = [...stdout.matchAll(/^session-id (\S+)$/gm)].map((match) => match[1]!);
