@@ -351,7 +351,7 @@ function concurrentRunLine(label: string, run: RunRecord): string {
   return (
     `${label}  ${m.objectsCorrect}/${m.streams} correct  ${m.wallSeconds.toFixed(1)} s  ${m.cpuSeconds.toFixed(2)} s CPU  ` +
     `${m.peakRssMiB.toFixed(1)} MiB peak RSS (${signed(m.growthMiB, 1)} MiB, ${m.growthPerStreamMiB.toFixed(2)} MiB per stream)  ` +
-    `at risk per stream ${kibOrNa(m.atRiskMaxKiB)} KiB max, ${kibOrNa(m.atRiskMedianKiB)} median  ` +
+    `at risk per stream ${m.atRiskMaxKiB === undefined ? 'n/a' : `${kibOrNa(m.atRiskMaxKiB)} KiB max, ${kibOrNa(m.atRiskMedianKiB)} median`}  ` +
     `${m.puts} PUTs  server ${m.serverCpuSeconds.toFixed(2)} s CPU${shared === '' ? '' : `  ${shared}`}` +
     (error === undefined ? '' : `  FAILED: ${error}`)
   );

@@ -154,6 +154,6 @@ export function describeStreams(scenario: Scenario, size: number): string {
 export function describeScenario(scenario: Scenario, size: number): string {
   const latency = scenario.latencyMs > 0 ? `, +${scenario.latencyMs} ms per response` : '';
   const streams = scenario.concurrency === undefined ? '' : `${describeStreams(scenario, size)}, each `;
-  const bound = scenario.maxUncommittedMs === undefined ? '' : `, maxUncommittedMs ${scenario.maxUncommittedMs}`;
+  const bound = scenario.maxUncommittedMs === undefined ? '' : `, maxUncommittedMs ${scenario.maxUncommittedMs} (ours)`;
   return `${streams}${formatBytes(size)}, ${formatBytes(scenario.writeSize)} writes, ${describeChunk(scenario.chunkSize)}${latency}${bound}`;
 }
