@@ -13,11 +13,13 @@
  * CRC32C, for the harness to check each object on the server. The clock then runs until the last upload settled,
  * and `baselineRss` is taken with everything loaded and every source ready, just before the first stream starts;
  * the high-water mark is restarted there, so that `streams.peakRss` is the peak while the streams ran: a spike of
- * module loading does not count as the streams' growth.
+ * module loading does not count as the streams' growth. Each stream also has a `DataAtRiskMeter` (issue 15), fed
+ * by its source's writes and by the commits its contender reports.
  */
 import { fstatSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import { loadContender, type Contender, type ContenderRunOptions, type SharedMemoryStats } from './contender.js';
+import { loadContender, type Contender, type ContenderRunOptions, type RunObserver, type SharedMemoryStats } from './contender.js';
+import { DataAtRiskMeter } from './data-at-risk.js';
 import { peakRss, resetPeakRss } from './peak-rss.js';
 import type { Concurrency } from './scenarios.js';
 import { BenchSource, randomBlock } from './source.js';
@@ -42,6 +44,11 @@ export interface StreamsResult {
   sharedMemory?: SharedMemoryStats;
   /** Peak RSS from just before the first stream to the end (the process's whole life where it cannot be reset). */
   peakRss: number;
+  /**
+   * Per stream, in name order: the most bytes its source had written that the server had not confirmed, sampled on
+   * every write and every commit the contender reported (`data-at-risk.ts`); null where it reported none.
+   */
+  largestAtRisk: (number | null)[];
 }
 
 /** The single line the child prints. Times in milliseconds, memory in bytes. */
@@ -72,6 +79,9 @@ function errorText(error: unknown): string {
   return `${error.name}: ${error.message}${cause}`;
 }
 
+/** For runs that measure no data at risk. */
+const IGNORE_COMMITS: RunObserver = { committed: () => undefined };
+
 /** For the error line if anything fails before the contender has a name. */
 let label = '?';
 
@@ -94,7 +104,7 @@ async function main(): Promise<void> {
   const cpuBefore = process.cpuUsage();
   const start = performance.now();
   try {
-    await contender.run(options, source);
+    await contender.run(options, source, IGNORE_COMMITS);
   } catch (error) {
     emit({ ok: false, contender: contender.name, error: errorText(error) });
     process.exit(1);
@@ -128,15 +138,16 @@ async function runMany(contender: Contender, options: ContenderRunOptions, concu
   const { crc32c } = await import('@node-rs/crc32');
   const block = randomBlock();
   const intervalMs = bytesPerSecond === undefined ? 0 : (options.writeSize / bytesPerSecond) * 1000;
-  const sources = Array.from(
-    { length: streams },
-    (_, i) =>
+  const meters = Array.from({ length: streams }, () => new DataAtRiskMeter());
+  const sources = meters.map(
+    (meter, i) =>
       new BenchSource(options.size, options.writeSize, {
         block,
         offset: Math.floor((i * block.length) / streams),
         bytesPerSecond,
         startDelayMs: (i / streams) * intervalMs,
         checksum: crc32c,
+        onWrite: (bytesWritten) => meter.written(bytesWritten),
       }),
   );
   const peakBeforeStreams = peakRss();
@@ -145,7 +156,12 @@ async function runMany(contender: Contender, options: ContenderRunOptions, concu
 
   const cpuBefore = process.cpuUsage();
   const start = performance.now();
-  const settled = await Promise.allSettled(sources.map((source, i) => contender.run({ ...options, name: `${options.name}/${i}` }, source)));
+  const settled = await Promise.allSettled(
+    sources.map((source, i) => {
+      const meter = meters[i] ?? new DataAtRiskMeter();
+      return contender.run({ ...options, name: `${options.name}/${i}` }, source, { committed: (bytes) => meter.committed(bytes) });
+    }),
+  );
   const wallMs = performance.now() - start;
   const cpu = process.cpuUsage(cpuBefore);
 
@@ -177,6 +193,7 @@ async function runMany(contender: Contender, options: ContenderRunOptions, concu
       errors,
       ...(sharedMemory === undefined ? {} : { sharedMemory }),
       peakRss: peakWhileStreaming,
+      largestAtRisk: meters.map((meter) => meter.largest ?? null),
     },
   });
   process.exit(0);

@@ -25,6 +25,20 @@ export interface ContenderRunOptions {
    * create it once per process and give it to every stream, as a user would. Absent: the contender's default.
    */
   memoryLimit?: number;
+  /**
+   * The bound on how long written bytes may stay uncommitted (ms), for contenders that have one (ours:
+   * `maxUncommittedMs`). Absent: the contender's default.
+   */
+  maxUncommittedMs?: number;
+}
+
+/** What a contender tells the harness while it runs (issue 15: the data at risk). */
+export interface RunObserver {
+  /**
+   * The server confirmed the object's first `bytesCommitted` bytes (ours: each `progress` event). Only for a count
+   * the server gave: bytes sent are not bytes kept. A contender without one never calls it (the report says n/a).
+   */
+  committed(bytesCommitted: number): void;
 }
 
 /** A contender's own account of the memory its streams shared, e.g. a buffer pool's. */
@@ -45,8 +59,9 @@ export interface Contender {
    * Uploads everything `source` yields (`source.writeTo(stream)`, which honours backpressure) as object `name`, and
    * resolves once the object is finalized and the contender has checked its size; rejects otherwise.
    * Heavy imports belong at the top of the module, not in here: `run()` is what the clock and CPU counter see.
+   * `observer` hears of the commits the server confirmed, if the contender's library reports them.
    */
-  run(options: ContenderRunOptions, source: BenchSource): Promise<void>;
+  run(options: ContenderRunOptions, source: BenchSource, observer: RunObserver): Promise<void>;
   /**
    * Optional: after a many-stream run, what the memory the streams shared held at most (ours: its `MemoryPool`'s
    * `peakBytesHeld`). Goes into the report beside the process's RSS; undefined if nothing was shared.

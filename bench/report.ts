@@ -5,7 +5,7 @@
  */
 import type { ChartBar, ChartInput } from './chart.js';
 import type { ChildResult } from './child.js';
-import { BASELINE, INCUMBENT, MiB, OURS, SCENARIOS, describeScenario, formatBytes, type Scenario } from './scenarios.js';
+import { BASELINE, INCUMBENT, KiB, MiB, OURS, SCENARIOS, describeScenario, formatBytes, type Scenario } from './scenarios.js';
 import type { ServerStats } from './server.js';
 
 /** One run of one contender in one scenario. */
@@ -174,6 +174,12 @@ export interface ConcurrentMeasurement {
   /** The contender's shared memory at its peak (ours: the pool's `peakBytesHeld`), if it reports one. */
   sharedPeakMiB: number | undefined;
   sharedMaxMiB: number | undefined;
+  /**
+   * Data at risk (issue 15), over the streams of the run that measured one: the largest of their maxima, and the
+   * median of them. Undefined where the contender reported no commit (n/a).
+   */
+  atRiskMaxKiB: number | undefined;
+  atRiskMedianKiB: number | undefined;
   puts: number;
   serverCpuSeconds: number;
 }
@@ -184,6 +190,7 @@ export function measureConcurrent(run: RunRecord): ConcurrentMeasurement | undef
   if (!result.ok || result.streams === undefined || server === undefined) return undefined;
   const { count, sharedMemory } = result.streams;
   const growthMiB = (result.streams.peakRss - result.baselineRss) / MiB;
+  const atRisk = result.streams.largestAtRisk.filter((bytes): bytes is number => bytes !== null);
   return {
     streams: count,
     objectsCorrect: run.objectsCorrect ?? 0,
@@ -196,6 +203,8 @@ export function measureConcurrent(run: RunRecord): ConcurrentMeasurement | undef
     growthPerStreamMiB: growthMiB / count,
     sharedPeakMiB: sharedMemory === undefined ? undefined : sharedMemory.peakBytesHeld / MiB,
     sharedMaxMiB: sharedMemory === undefined ? undefined : sharedMemory.maxBytes / MiB,
+    atRiskMaxKiB: atRisk.length === 0 ? undefined : Math.max(...atRisk) / KiB,
+    atRiskMedianKiB: atRisk.length === 0 ? undefined : median(atRisk) / KiB,
     puts: server.puts,
     serverCpuSeconds: server.cpuMs / 1000,
   };
@@ -206,8 +215,12 @@ export function concurrentMedian(cell: Cell): ConcurrentMeasurement | undefined 
   const done = cell.runs.map(measureConcurrent).filter((m): m is ConcurrentMeasurement => m !== undefined);
   const first = done[0];
   if (first === undefined) return undefined;
-  const of = (key: Exclude<keyof ConcurrentMeasurement, 'sharedPeakMiB' | 'sharedMaxMiB'>): number => median(done.map((m) => m[key]));
-  const shared = done.map((m) => m.sharedPeakMiB).filter((v): v is number => v !== undefined);
+  const of = (key: Exclude<keyof ConcurrentMeasurement, 'sharedPeakMiB' | 'sharedMaxMiB' | 'atRiskMaxKiB' | 'atRiskMedianKiB'>): number =>
+    median(done.map((m) => m[key]));
+  const optional = (key: 'sharedPeakMiB' | 'atRiskMaxKiB' | 'atRiskMedianKiB'): number | undefined => {
+    const values = done.map((m) => m[key]).filter((v): v is number => v !== undefined);
+    return values.length === 0 ? undefined : median(values);
+  };
   return {
     streams: first.streams,
     // A cell is only as correct as its worst run.
@@ -219,8 +232,10 @@ export function concurrentMedian(cell: Cell): ConcurrentMeasurement | undefined 
     baselineRssMiB: of('baselineRssMiB'),
     growthMiB: of('growthMiB'),
     growthPerStreamMiB: of('growthPerStreamMiB'),
-    sharedPeakMiB: shared.length === 0 ? undefined : median(shared),
+    sharedPeakMiB: optional('sharedPeakMiB'),
     sharedMaxMiB: first.sharedMaxMiB,
+    atRiskMaxKiB: optional('atRiskMaxKiB'),
+    atRiskMedianKiB: optional('atRiskMedianKiB'),
     puts: of('puts'),
     serverCpuSeconds: of('serverCpuSeconds'),
   };
@@ -243,11 +258,16 @@ const CONCURRENT_HEADERS = [
   'RSS before streams MiB',
   'RSS growth MiB',
   'growth per stream MiB',
+  'at risk per stream KiB: max',
+  'median',
   'PUTs',
   'server CPU s',
   'note',
 ] as const;
-const CONCURRENT_ALIGN = [true, false, false, true, true, true, true, true, true, true, true, true, true, false];
+const CONCURRENT_ALIGN = [true, false, false, true, true, true, true, true, true, true, true, true, true, true, true, false];
+
+/** KiB with no decimals, or `n/a` where the contender reported no commit. */
+const kibOrNa = (value: number | undefined): string => (value === undefined ? 'n/a' : value.toFixed(0));
 
 /** The table of the many-stream scenarios among `cells` (medians). */
 export function concurrentTable(cells: readonly Cell[]): string {
@@ -267,6 +287,8 @@ export function concurrentTable(cells: readonly Cell[]): string {
       fixed(m?.baselineRssMiB, 1),
       signed(m?.growthMiB, 1),
       fixed(m?.growthPerStreamMiB, 2),
+      m === undefined ? '—' : kibOrNa(m.atRiskMaxKiB),
+      m === undefined ? '—' : kibOrNa(m.atRiskMedianKiB),
       m === undefined ? '—' : String(Math.round(m.puts)),
       fixed(m?.serverCpuSeconds, 2),
       sharedNote(m),
@@ -329,6 +351,7 @@ function concurrentRunLine(label: string, run: RunRecord): string {
   return (
     `${label}  ${m.objectsCorrect}/${m.streams} correct  ${m.wallSeconds.toFixed(1)} s  ${m.cpuSeconds.toFixed(2)} s CPU  ` +
     `${m.peakRssMiB.toFixed(1)} MiB peak RSS (${signed(m.growthMiB, 1)} MiB, ${m.growthPerStreamMiB.toFixed(2)} MiB per stream)  ` +
+    `at risk per stream ${m.atRiskMaxKiB === undefined ? 'n/a' : `${kibOrNa(m.atRiskMaxKiB)} KiB max, ${kibOrNa(m.atRiskMedianKiB)} median`}  ` +
     `${m.puts} PUTs  server ${m.serverCpuSeconds.toFixed(2)} s CPU${shared === '' ? '' : `  ${shared}`}` +
     (error === undefined ? '' : `  FAILED: ${error}`)
   );
@@ -406,8 +429,13 @@ const PER_STREAM_GROWTH_MIB = 0.6;
 const TRICKLE_GROWTH_MIB = 400;
 /** Above the pool's ceiling: node, the modules, the streams' own objects and garbage. */
 const POOL_HEADROOM_MIB = 64;
+/** Issue 15: a stream bounded to 2 s at 64 KiB/s risks one full block and what arrives before GCS confirms it. */
+const AT_RISK_KIB = 512;
 
-/** The targets of issue 14 (scenarios 6 to 8), from the medians; the incumbent's figure is shown where it compares. */
+/**
+ * The targets of issues 14 and 15 (scenarios 6 to 9), from the medians; the incumbent's figure is shown where it
+ * compares.
+ */
 function concurrentTargets(cells: readonly Cell[]): TargetResult[] {
   const results: TargetResult[] = [];
   const cellOf = (id: number, contenderId: string): ConcurrentMeasurement | undefined => {
@@ -455,6 +483,27 @@ function concurrentTargets(cells: readonly Cell[]): TargetResult[] {
     }),
   );
   allCorrect(8);
+
+  const incumbent9 = cellOf(9, INCUMBENT);
+  add(
+    `S9 largest data at risk per stream, ${streamsOf(9)} streams at ${rateOf(9)}/s, maxUncommittedMs ${String(scenarioOf(9)?.maxUncommittedMs)}: ours`,
+    `<= ${AT_RISK_KIB} KiB`,
+    cellOf(9, OURS),
+    (m) => ({
+      measured:
+        `${kibOrNa(m.atRiskMaxKiB)} KiB max over streams, ${kibOrNa(m.atRiskMedianKiB)} KiB median` +
+        `${incumbent9 === undefined ? '' : `; @google-cloud/storage ${kibOrNa(incumbent9.atRiskMaxKiB)}`}${wrongNote(m)}`,
+      pass: m.atRiskMaxKiB !== undefined && m.atRiskMaxKiB <= AT_RISK_KIB && m.objectsCorrect === m.streams,
+    }),
+  );
+  // S6's memory bound still holds with the requests the time bound adds.
+  add(`S9 RSS growth per stream (S6's bound): ours`, `<= ${PER_STREAM_GROWTH_MIB} MiB`, cellOf(9, OURS), (m) => ({
+    measured:
+      `${m.growthPerStreamMiB.toFixed(2)} MiB (${signed(m.growthMiB, 1)} MiB in all` +
+      `${incumbent9 === undefined ? '' : `; @google-cloud/storage ${incumbent9.growthPerStreamMiB.toFixed(2)} MiB per stream`})${wrongNote(m)}`,
+    pass: m.growthPerStreamMiB <= PER_STREAM_GROWTH_MIB && m.objectsCorrect === m.streams,
+  }));
+  allCorrect(9);
   return results;
 }
 

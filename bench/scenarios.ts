@@ -1,6 +1,6 @@
 /**
- * The matrix of issues 4 and 14: each scenario runs every contender (unless it names its own), each run in a fresh
- * process. Scenarios 1 to 5 upload one object per process; 6 to 8 many at once in one process (`concurrency`).
+ * The matrix of issues 4, 14 and 15: each scenario runs every contender (unless it names its own), each run in a
+ * fresh process. Scenarios 1 to 5 upload one object per process; 6 to 9 many at once in one process (`concurrency`).
  */
 
 export const KiB = 1024;
@@ -44,6 +44,8 @@ export interface Scenario {
   large?: boolean;
   /** Many streams in one process; one stream when absent. */
   concurrency?: Concurrency;
+  /** The bound on uncommitted data (ms) for contenders that have one (ours); absent: their default. */
+  maxUncommittedMs?: number;
   /** What it shows. */
   purpose: string;
 }
@@ -94,6 +96,18 @@ export const SCENARIOS: readonly Scenario[] = [
     large: true,
     purpose: 'a shared ceiling: 300 streams at full speed through one 256 MiB pool (ours; the incumbent has none)',
   },
+  // Issue 15. Four writes a second, as in S6 and S7. A 256 KiB block takes 4 s to fill at this rate, so the 2 s
+  // bound commits each block as soon as it is full: at risk, one block plus what arrives before GCS confirms it.
+  {
+    id: 9,
+    size: 64 * KiB * 40,
+    writeSize: 16 * KiB,
+    latencyMs: 0,
+    contenders: [OURS, INCUMBENT],
+    concurrency: { streams: 100, bytesPerSecond: 64 * KiB },
+    maxUncommittedMs: 2000,
+    purpose: 'data at risk: 100 streams at 64 KiB/s for 40 s, ours with maxUncommittedMs 2000; the most bytes written but not confirmed, per stream',
+  },
 ];
 
 /**
@@ -140,5 +154,6 @@ export function describeStreams(scenario: Scenario, size: number): string {
 export function describeScenario(scenario: Scenario, size: number): string {
   const latency = scenario.latencyMs > 0 ? `, +${scenario.latencyMs} ms per response` : '';
   const streams = scenario.concurrency === undefined ? '' : `${describeStreams(scenario, size)}, each `;
-  return `${streams}${formatBytes(size)}, ${formatBytes(scenario.writeSize)} writes, ${describeChunk(scenario.chunkSize)}${latency}`;
+  const bound = scenario.maxUncommittedMs === undefined ? '' : `, maxUncommittedMs ${scenario.maxUncommittedMs} (ours)`;
+  return `${streams}${formatBytes(size)}, ${formatBytes(scenario.writeSize)} writes, ${describeChunk(scenario.chunkSize)}${latency}${bound}`;
 }

@@ -58,6 +58,8 @@ export interface BenchSourceOptions {
    * imported here, so that single-stream runs, which need none, load no extra module into the RSS they measure.
    */
   checksum?: (data: Buffer, initial: number) => number;
+  /** Called after each write with the bytes written so far (issue 15: sampling the data at risk). */
+  onWrite?: (bytesWritten: number) => void;
 }
 
 /** A random block of the length every source copies from. */
@@ -73,6 +75,7 @@ export class BenchSource {
   readonly #intervalMs: number | undefined;
   readonly #startDelayMs: number;
   readonly #checksum: ((data: Buffer, initial: number) => number) | undefined;
+  readonly #onWrite: ((bytesWritten: number) => void) | undefined;
   #cursor: number;
   #crc = 0;
   #bytesWritten = 0;
@@ -91,6 +94,7 @@ export class BenchSource {
     this.#intervalMs = bytesPerSecond === undefined ? undefined : (writeSize / bytesPerSecond) * 1000;
     this.#startDelayMs = startDelayMs;
     this.#checksum = options.checksum;
+    this.#onWrite = options.onWrite;
   }
 
   /** Bytes handed to the target so far. */
@@ -129,7 +133,9 @@ export class BenchSource {
       this.#bytesWritten += piece.length;
       if (this.#checksum !== undefined) this.#crc = this.#checksum(piece, this.#crc);
       sinceYield += piece.length;
-      if (!target.write(piece)) {
+      const accepting = target.write(piece);
+      this.#onWrite?.(this.#bytesWritten);
+      if (!accepting) {
         await drained(target, this.#bytesWritten, this.size);
         sinceYield = 0;
       } else if (sinceYield >= YIELD_EVERY) {

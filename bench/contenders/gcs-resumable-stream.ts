@@ -4,7 +4,8 @@
  *
  * Many streams in one process draw from the process's `MemoryPool.default`, or from one
  * `new MemoryPool({ maxBytes: memoryLimit })` created for the process and given to every stream, as a user capping
- * their uploads' memory would do.
+ * their uploads' memory would do. A scenario's `maxUncommittedMs` goes to every stream; each `progress` event's
+ * `bytesCommitted` (the offset GCS confirmed) goes to the harness, which measures the data at risk from it.
  */
 import { finished } from 'node:stream/promises';
 import { MemoryPool, createGcsWriteStream } from '../../src/index.js';
@@ -16,10 +17,12 @@ let pool: MemoryPool | undefined;
 export const contender: Contender = {
   name: 'gcs-resumable-stream',
   description:
-    '`createGcsWriteStream({ bucket, name, apiEndpoint, chunkSize, memory })`: default bufferChunks (2) and validation (crc32c); `memory`: the default pool (512 MiB) unless the scenario sets a ceiling',
-  async run({ endpoint, bucket, name, size, chunkSize, memoryLimit }, source) {
+    '`createGcsWriteStream({ bucket, name, apiEndpoint, chunkSize, memory, maxUncommittedMs })`: default bufferChunks (2) and validation (crc32c); `memory`: the default pool (512 MiB) unless the scenario sets a ceiling; `maxUncommittedMs`: the default (10 s) unless the scenario sets one; data at risk from its `progress` events (`bytesCommitted`, confirmed by GCS)',
+  async run({ endpoint, bucket, name, size, chunkSize, memoryLimit, maxUncommittedMs }, source, observer) {
     pool ??= memoryLimit === undefined ? MemoryPool.default : new MemoryPool({ maxBytes: memoryLimit });
-    const stream = createGcsWriteStream({ bucket, name, apiEndpoint: endpoint, chunkSize, memory: pool });
+    const stream = createGcsWriteStream({ bucket, name, apiEndpoint: endpoint, chunkSize, memory: pool, maxUncommittedMs });
+    // `bytesCommitted` is the offset GCS confirmed.
+    stream.on('progress', ({ bytesCommitted }) => observer.committed(bytesCommitted));
     // Both settle: a failed upload rejects `finished`, and `writeTo` rejects once the stream is destroyed.
     await Promise.all([source.writeTo(stream), finished(stream)]);
     const stored = stream.object?.size;

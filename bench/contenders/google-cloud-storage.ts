@@ -9,6 +9,10 @@
  * in one PUT of unknown length, keeping only the last write for a retry.
  *
  * Many streams in one process share one `Storage`, as a user's program would; it has no shared memory ceiling.
+ *
+ * It reports no commit to the harness (the data at risk is n/a): its `progress` events carry `bytesWritten`, the
+ * bytes it has handed to the request body, not what the server confirmed, and it has no `maxUncommittedMs`. With
+ * no `chunkSize` its one PUT is confirmed only by the final response, when the whole object is.
  */
 import { finished } from 'node:stream/promises';
 import { Storage } from '@google-cloud/storage';
