@@ -26,7 +26,7 @@ function write(stream: GcsAppendableWritable, data: Buffer): Promise<void> {
 function finish(stream: GcsAppendableWritable): Promise<void> {
   return new Promise((resolve, reject) => {
     stream.once('error', reject);
-    stream.end(() => resolve());
+    stream.end((error?: Error | null) => (error ? reject(error) : resolve()));
   });
 }
 
