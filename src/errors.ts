@@ -408,3 +408,40 @@ export class SizeMismatchError extends GcsUploadError {
 function suffix(serverMessage: string | undefined): string {
   return serverMessage ? ` (${serverMessage})` : '';
 }
+
+/** gRPC status codes that storage v2 documents as worth retrying (a write can be resumed after them). */
+const TRANSIENT_GRPC_CODES: ReadonlySet<string> = new Set(['UNAVAILABLE', 'DEADLINE_EXCEEDED', 'INTERNAL', 'RESOURCE_EXHAUSTED']);
+
+/** A `BidiWriteObject` stream ended with a gRPC status this library does not treat more specifically. */
+export class GrpcStatusError extends GcsUploadError {
+  /** The gRPC status name, e.g. `UNAVAILABLE`. */
+  readonly grpcStatus: string;
+  /** `what`: the step that failed; `grpcStatus`: the status name; `serverMessage`: the status details, if any. */
+  constructor(what: string, grpcStatus: string, serverMessage: string | undefined) {
+    const retryable = TRANSIENT_GRPC_CODES.has(grpcStatus);
+    super(
+      'ERR_GCS_UPLOAD_GRPC_STATUS',
+      `${what} failed with gRPC status ${grpcStatus} (${retryable ? 'a transient condition' : 'the request was rejected'})${suffix(serverMessage)}`,
+      { retryable },
+    );
+    this.grpcStatus = grpcStatus;
+  }
+}
+
+/**
+ * Another writer took the appendable object over (`append_object_spec` from another stream or process): this stream
+ * stops at once and never writes again, so that no byte is written twice. Bytes it had not persisted are not in the
+ * object; `bytesCommitted` says how many were.
+ */
+export class SupersededError extends GcsUploadError {
+  constructor(target: string, serverMessage: string | undefined) {
+    super(
+      'ERR_GCS_UPLOAD_SUPERSEDED',
+      `Another writer took over the appendable object ${target}${suffix(serverMessage)}; this stream stopped writing. ` +
+        'Continue from the latest checkpoint in one process only',
+    );
+  }
+  protected override sessionUsable(): boolean {
+    return false;
+  }
+}

@@ -3,6 +3,13 @@
  * upload protocol, with bounded memory, automatic recovery from transient faults, and an end-to-end checksum.
  */
 export { createGcsWriteStream, GcsResumableWritable, type GcsResumableWritableEvents, type StreamMemoryStats } from './writable.js';
+export {
+  createGcsAppendStream,
+  GcsAppendableWritable,
+  type AppendedObject,
+  type GcsAppendableWritableEvents,
+} from './append/append-writable.js';
+export type { AppendableCheckpoint, GcsAppendStreamOptions, GrpcAuthClient } from './append/append-options.js';
 export { MemoryPool, type MemoryPoolOptions, type MemoryPoolStats } from './memory-pool.js';
 export type { GcsWriteStreamOptions, ObjectMetadata, Validation } from './options.js';
 export type { Preconditions } from './preconditions.js';
@@ -18,6 +25,7 @@ export {
   AuthenticationError,
   ChecksumMismatchError,
   GcsUploadError,
+  GrpcStatusError,
   HttpStatusError,
   InvalidArgumentError,
   ListenerError,
@@ -31,5 +39,6 @@ export {
   SessionExpiredError,
   SizeMismatchError,
   SourceMismatchError,
+  SupersededError,
   UploadAbortedError,
 } from './errors.js';

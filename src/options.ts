@@ -177,7 +177,7 @@ function positiveInt(field: string, value: unknown, min: number): number {
   return value;
 }
 
-function normalizeRetry(retry: RetryOptions | undefined): RetrySettings {
+export function normalizeRetry(retry: RetryOptions | undefined): RetrySettings {
   if (retry !== undefined && (typeof retry !== 'object' || retry === null)) {
     throw new InvalidArgumentError('retry must be an object');
   }
@@ -201,7 +201,7 @@ function normalizeRetry(retry: RetryOptions | undefined): RetrySettings {
 /** Default bound on uncommitted data: a crash of a slow stream loses at most the last ten seconds (or 256 KiB). */
 export const DEFAULT_MAX_UNCOMMITTED_MS = 10_000;
 
-function normalizeMaxUncommitted(value: number | undefined): number {
+export function normalizeMaxUncommitted(value: number | undefined): number {
   if (value === undefined) return DEFAULT_MAX_UNCOMMITTED_MS;
   if (value === Number.POSITIVE_INFINITY) return value;
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {

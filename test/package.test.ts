@@ -47,6 +47,14 @@ const { startLocalGcs } = require('gcs-resumable-stream/testing');
   await pipeline(Readable.from([data]), lib.createGcsWriteStream({ bucket: 'pkg-bucket', name: 'cjs', apiEndpoint: server.url, chunkSize: 262144 }));
   assert.ok(server.getObject('pkg-bucket', 'cjs').data.equals(data));
   await server.close();
+  // The gRPC stack costs nothing until an append stream needs it; then its protos come from the installed package.
+  const grpcLoaded = () => Object.keys(require.cache).some((file) => /[\\/]@grpc[\\/]|google-proto-files/.test(file));
+  assert.equal(grpcLoaded(), false, 'a resumable upload loaded the gRPC stack');
+  const zonal = await startLocalGcs({ grpc: true });
+  await pipeline(Readable.from([data]), lib.createGcsAppendStream({ bucket: 'pkg-bucket', name: 'live', grpcEndpoint: zonal.grpc.address }));
+  assert.ok(zonal.getObject('pkg-bucket', 'live').data.equals(data));
+  assert.equal(grpcLoaded(), true);
+  await zonal.close();
   console.log('cjs ok');
 })().catch((error) => { console.error(error); process.exit(1); });
 `;

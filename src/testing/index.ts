@@ -11,3 +11,6 @@ export type { ChaosKind, ChaosOptions, ChaosRequest, ChaosScope, Rng, ScopedChao
 export { crc32cToBase64 } from './object-store.js';
 export type { ObjectMetadata, ObjectResource, StoredObject } from './object-store.js';
 export type { SessionInfo, SessionState } from './sessions.js';
+export { LocalGcsGrpc } from './grpc-server.js';
+export type { GrpcStreamRecord } from './grpc-server.js';
+export type { GrpcFaultAction, GrpcFaultMatch, GrpcFaultRule, GrpcFaultStatus } from './grpc-faults.js';

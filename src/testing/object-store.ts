@@ -230,10 +230,16 @@ export class ObjectStore {
     return undefined;
   }
 
-  /** Publishes `content` as a new live generation of `bucket/name`, replacing any previous one. */
-  create(bucket: string, name: string, content: ObjectContent, meta: ObjectMetadata = {}): LocalObject {
-    // Microseconds since the epoch, strictly increasing, like real generation numbers.
-    const generation = String((this.#lastGeneration = Math.max(this.#lastGeneration + 1, Date.now() * 1000)));
+  /** A new generation number: microseconds since the epoch, strictly increasing, like real ones. */
+  nextGeneration(): string {
+    return String((this.#lastGeneration = Math.max(this.#lastGeneration + 1, Date.now() * 1000)));
+  }
+
+  /**
+   * Publishes `content` as a new live generation of `bucket/name`, replacing any previous one. `generation` republishes
+   * an existing generation with new content: an appendable object grows in place.
+   */
+  create(bucket: string, name: string, content: ObjectContent, meta: ObjectMetadata = {}, generation = this.nextGeneration()): LocalObject {
     const now = new Date().toISOString();
     const encoded = encodeURIComponent(name);
     const base = this.#baseUrl();

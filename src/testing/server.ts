@@ -19,6 +19,7 @@ import { errorOutcome } from './outcome.js';
 import type { SessionInfo } from './sessions.js';
 import { Timers } from './timers.js';
 import { UploadRoutes } from './upload-routes.js';
+import { LocalGcsGrpc } from './grpc-server.js';
 
 export type { RequestKind, RequestRecord, RequestStatus } from './exchange.js';
 
@@ -36,9 +37,14 @@ export interface LocalGcsOptions {
   computeMd5?: boolean;
   /** Interval between bytes of a `trickle` response, in milliseconds; default 1000. */
   trickleIntervalMs?: number;
+  /**
+   * Also serve storage v2 `BidiWriteObject` (appendable objects) over gRPC on 127.0.0.1, sharing this server's
+   * objects; reach it through {@link LocalGcs.grpc}. Default false (the gRPC stack is then never loaded).
+   */
+  grpc?: boolean;
 }
 
-type NormalizedOptions = Readonly<Required<Omit<LocalGcsOptions, 'chaos'>>>;
+type NormalizedOptions = Readonly<Required<Omit<LocalGcsOptions, 'chaos' | 'grpc'>>>;
 
 function normalizeOptions(options: LocalGcsOptions): NormalizedOptions {
   const latencyMs = options.latencyMs ?? 0;
@@ -82,6 +88,7 @@ export class LocalGcs {
   #latencyMs: number;
   #url = '';
   #faultsInjected = 0;
+  #grpc: LocalGcsGrpc | undefined;
   #closing: Promise<void> | undefined;
 
   private constructor(options: LocalGcsOptions) {
@@ -122,12 +129,22 @@ export class LocalGcs {
     const address = gcs.#server.address();
     if (address === null || typeof address === 'string') throw new Error('local GCS server has no TCP address');
     gcs.#url = `http://127.0.0.1:${address.port}`;
+    if (options.grpc === true) gcs.#grpc = await LocalGcsGrpc.start(gcs.#store, gcs.activity);
     return gcs;
   }
 
   /** The server's base URL, `http://127.0.0.1:PORT`: use it as the `apiEndpoint`. */
   get url(): string {
     return this.#url;
+  }
+
+  /**
+   * The gRPC side (started with `grpc: true`): its `address` (`127.0.0.1:PORT`, the `grpcEndpoint`), the streams it
+   * received, its scripted faults. Throws when the server was started without it.
+   */
+  get grpc(): LocalGcsGrpc {
+    if (this.#grpc === undefined) throw new Error('the local server was started without grpc: true');
+    return this.#grpc;
   }
 
   /** Every request received, in order of arrival. */
@@ -230,6 +247,7 @@ export class LocalGcs {
   /** Stops the server: destroys open connections (stalled ones too) and pending timers. Never hangs. */
   close(): Promise<void> {
     this.#closing ??= new Promise<void>((resolve) => {
+      void this.#grpc?.close();
       this.#timers.close();
       this.#server.close(() => resolve());
       for (const socket of this.#sockets) socket.destroy();

@@ -1,0 +1,177 @@
+/**
+ * One `BidiWriteObject` stream: the wire protocol and nothing else. It sends the first message (create or append
+ * spec), then data, flush and finish messages; it reads responses (generation, write handle, persisted size, the
+ * final resource) and turns the stream's end status into a typed error. Retries and reconciliation are the
+ * uploader's.
+ */
+import type * as Grpc from '@grpc/grpc-js';
+import { GcsUploadError, GrpcStatusError, SupersededError, UploadAbortedError } from '../errors.js';
+import { decodeRpcStatus, type WriteRedirect } from './status-details.js';
+import { grpcCodeName, type WireObject, type WireWriteRequest, type WireWriteResponse } from './wire-types.js';
+
+/** The stream was redirected: reconnect with the routing token (and write handle); not a failure of the budget. */
+export class WriteRedirectedError extends GcsUploadError {
+  /** What the redirect carried. */
+  readonly redirect: WriteRedirect;
+  constructor(redirect: WriteRedirect) {
+    super('ERR_GCS_UPLOAD_REDIRECTED', 'The write stream was redirected', { retryable: true });
+    this.redirect = redirect;
+  }
+}
+
+/** What the first response said. */
+export interface OpenedObject {
+  generation: string;
+  /** Bytes the object holds (persisted). */
+  persisted: number;
+  handle: Buffer | undefined;
+}
+
+type Call = Grpc.ClientDuplexStream<WireWriteRequest, WireWriteResponse>;
+
+/** An open `BidiWriteObject` stream. */
+export class AppendSession {
+  readonly #call: Call;
+  readonly #target: string;
+  readonly #kind: 'create' | 'append';
+  #failure: GcsUploadError | undefined;
+  #opened = false;
+  #persisted = -1;
+  #handle: Buffer | undefined;
+  #final: WireObject | undefined;
+  #waiters = new Set<() => void>();
+
+  /** Starts the stream `call` opened for `target` (`gs://b/o`) and sends `first`. */
+  constructor(call: Call, target: string, first: WireWriteRequest) {
+    this.#call = call;
+    this.#target = target;
+    this.#kind = first.append_object_spec === undefined ? 'create' : 'append';
+    call.on('data', (response: WireWriteResponse) => this.#onResponse(response));
+    call.on('error', (error: Grpc.ServiceError) => this.#fail(this.#toError(error)));
+    call.on('end', () => {
+      if (this.#final === undefined) this.#fail(new GrpcStatusError(this.#what(), 'UNAVAILABLE', 'the server ended the stream before finishing the write'));
+    });
+    call.write(first);
+  }
+
+  /** The latest write handle the server gave. */
+  get handle(): Buffer | undefined {
+    return this.#handle;
+  }
+
+  /** The failure that ended the stream, if it ended. */
+  get failure(): GcsUploadError | undefined {
+    return this.#failure;
+  }
+
+  /** Resolves with the first response: the object's generation, persisted size and write handle. */
+  opened(): Promise<OpenedObject> {
+    return this.#until(() => (this.#opened ? { generation: this.#generation ?? '', persisted: this.#persisted, handle: this.#handle } : undefined));
+  }
+
+  #generation: string | undefined;
+
+  /** Sends one message, waiting while gRPC's buffer is full. */
+  async send(request: WireWriteRequest): Promise<void> {
+    if (this.#failure !== undefined) throw this.#failure;
+    if (this.#call.write(request)) return;
+    await new Promise<void>((resolve) => {
+      const done = (): void => {
+        this.#call.off('drain', done);
+        this.#waiters.delete(done);
+        resolve();
+      };
+      this.#call.on('drain', done);
+      this.#waiters.add(done);
+    });
+    // The stream may have failed while waiting for room.
+    const failure = this.#failure as GcsUploadError | undefined;
+    if (failure !== undefined) throw failure;
+  }
+
+  /** Resolves once the server reports at least `target` bytes persisted, with what it reported. */
+  persistedAtLeast(target: number): Promise<number> {
+    return this.#until(() => (this.#persisted >= target ? this.#persisted : undefined));
+  }
+
+  /** Resolves with the finalized object resource. */
+  finished(): Promise<WireObject> {
+    return this.#until(() => this.#final);
+  }
+
+  /** Half-closes the stream (no finish_write: the object stays appendable) and waits for its last answer. */
+  async close(): Promise<number> {
+    this.#call.end();
+    await new Promise<void>((resolve) => {
+      if (this.#failure !== undefined) return resolve();
+      this.#call.once('status', () => resolve());
+    });
+    if (this.#failure !== undefined && !(this.#failure instanceof GrpcStatusError && this.#persisted >= 0)) throw this.#failure;
+    return this.#persisted;
+  }
+
+  /** Abandons the stream. */
+  cancel(): void {
+    this.#failure ??= new UploadAbortedError();
+    this.#call.cancel();
+    this.#wake();
+  }
+
+  #until<T>(ready: () => T | undefined): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const check = (): void => {
+        const value = ready();
+        if (value !== undefined) {
+          this.#waiters.delete(check);
+          resolve(value);
+        } else if (this.#failure !== undefined) {
+          this.#waiters.delete(check);
+          reject(this.#failure);
+        }
+      };
+      this.#waiters.add(check);
+      check();
+    });
+  }
+
+  #wake(): void {
+    for (const waiter of [...this.#waiters]) waiter();
+  }
+
+  #onResponse(response: WireWriteResponse): void {
+    if (response.write_handle?.handle !== undefined && response.write_handle.handle.length > 0) this.#handle = response.write_handle.handle;
+    if (response.persisted_size !== undefined) this.#persisted = Math.max(this.#persisted, Number(response.persisted_size));
+    const resource = response.resource;
+    if (resource !== undefined) {
+      this.#generation ??= resource.generation;
+      if (resource.finalize_time !== undefined) this.#final = resource;
+      else if (resource.size !== undefined) this.#persisted = Math.max(this.#persisted, Number(resource.size));
+      if (this.#persisted < 0) this.#persisted = 0;
+    }
+    this.#opened = true;
+    this.#wake();
+  }
+
+  #fail(error: GcsUploadError): void {
+    this.#failure ??= error;
+    this.#wake();
+  }
+
+  #what(): string {
+    return this.#kind === 'create' ? `Creating appendable object ${this.#target}` : `Appending to ${this.#target}`;
+  }
+
+  #toError(error: Grpc.ServiceError): GcsUploadError {
+    if (this.#failure !== undefined) return this.#failure;
+    const name = grpcCodeName(error.code);
+    const detailsBin = error.metadata?.get('grpc-status-details-bin')[0];
+    const status = Buffer.isBuffer(detailsBin) ? decodeRpcStatus(detailsBin) : undefined;
+    if (name === 'ABORTED' && status?.redirect !== undefined) return new WriteRedirectedError(status.redirect);
+    const message = error.details || status?.message || undefined;
+    // Once the object exists, a precondition failure or an abort means another writer owns it now.
+    if ((name === 'FAILED_PRECONDITION' || name === 'ABORTED') && (this.#kind === 'append' || this.#opened)) {
+      return new SupersededError(this.#target, message);
+    }
+    return new GrpcStatusError(this.#what(), name, message);
+  }
+}

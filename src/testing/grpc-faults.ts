@@ -1,0 +1,103 @@
+/**
+ * Scripted faults of the local server's gRPC side (`BidiWriteObject` streams), the counterpart of the JSON side's
+ * rules: break a stream once it carries an object past some offset, answer a status, or redirect the writer.
+ */
+
+/** gRPC status names a `status` fault may answer with. */
+export type GrpcFaultStatus =
+  | 'UNAVAILABLE'
+  | 'DEADLINE_EXCEEDED'
+  | 'INTERNAL'
+  | 'RESOURCE_EXHAUSTED'
+  | 'ABORTED'
+  | 'FAILED_PRECONDITION'
+  | 'PERMISSION_DENIED'
+  | 'UNAUTHENTICATED';
+
+/** What a gRPC fault does. */
+export type GrpcFaultAction =
+  /**
+   * The stream breaks (UNAVAILABLE, as a reset connection surfaces in grpc-js) after the server persisted the bytes
+   * it had received up to the rule's `offset` (all of them without one): a writer must reconcile with what the
+   * server holds, which is more than it last heard.
+   */
+  | { readonly type: 'break' }
+  /** The stream fails with `status` before the message is processed; unpersisted bytes of the stream are lost. */
+  | { readonly type: 'status'; readonly status: GrpcFaultStatus }
+  /**
+   * The stream fails with ABORTED and a `BidiWriteObjectRedirectedError` in its status details (routing token,
+   * write handle, generation); the object's next stream must carry the routing token.
+   */
+  | { readonly type: 'redirect'; readonly routingToken?: string };
+
+/** Which message a gRPC fault fires on. */
+export interface GrpcFaultMatch {
+  bucket?: string;
+  object?: string;
+  /** The n-th `BidiWriteObject` stream the server received (1-based). */
+  stream?: number;
+  /**
+   * Fires on the first data message that carries the object past this offset (its bytes end beyond it); without
+   * it, the rule fires on the first message of a matching stream.
+   */
+  offset?: number;
+}
+
+/** A scripted gRPC fault. */
+export interface GrpcFaultRule {
+  match?: GrpcFaultMatch;
+  action: GrpcFaultAction;
+  /** How many times the rule fires; default 1. */
+  times?: number;
+}
+
+/** Where a message stands, for matching. */
+export interface GrpcFaultContext {
+  bucket: string | undefined;
+  object: string | undefined;
+  stream: number;
+  /** Whether this is the stream's first message. */
+  first: boolean;
+  /** The object range `[start, end)` the message's data covers (empty for a message without data). */
+  start: number;
+  end: number;
+}
+
+/** The scripted rules, in order; the first matching rule with firings left wins. */
+export class GrpcFaultRules {
+  readonly #rules: { rule: GrpcFaultRule; left: number }[] = [];
+
+  /** Adds a rule after the existing ones; throws on a malformed rule. */
+  add(rule: GrpcFaultRule): void {
+    const type = (rule.action as { type?: unknown } | undefined)?.type;
+    if (type !== 'break' && type !== 'status' && type !== 'redirect') throw new TypeError(`unknown gRPC fault type ${String(type)}`);
+    const times = rule.times ?? 1;
+    if (!Number.isInteger(times) || times < 1) throw new RangeError(`times must be a positive integer, got ${times}`);
+    this.#rules.push({ rule, left: times });
+  }
+
+  /** Rules with firings left. */
+  get pending(): number {
+    return this.#rules.filter((entry) => entry.left > 0).length;
+  }
+
+  /** Removes every rule. */
+  clear(): void {
+    this.#rules.length = 0;
+  }
+
+  /** The action of the first rule matching `context` (consuming one firing), or undefined. */
+  take(context: GrpcFaultContext): { action: GrpcFaultAction; offset: number | undefined } | undefined {
+    for (const entry of this.#rules) {
+      if (entry.left === 0) continue;
+      const match = entry.rule.match ?? {};
+      if (match.bucket !== undefined && match.bucket !== context.bucket) continue;
+      if (match.object !== undefined && match.object !== context.object) continue;
+      if (match.stream !== undefined && match.stream !== context.stream) continue;
+      if (match.offset === undefined ? !context.first : !(context.end > match.offset)) continue;
+      entry.left -= 1;
+      return { action: entry.rule.action, offset: match.offset };
+    }
+    return undefined;
+  }
+}

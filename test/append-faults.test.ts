@@ -1,0 +1,127 @@
+/**
+ * Appendable writes under faults, against the local server's gRPC side: broken streams, transient statuses,
+ * redirects, wrong offsets and checksum refusals. Assertions are on the bytes the server holds.
+ */
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createGcsAppendStream, type GcsAppendableWritable } from '../src/index.js';
+import { startLocalGcs, type LocalGcs } from '../src/testing/index.js';
+
+const BUCKET = 'zonal-bucket';
+const FAST_RETRY = { initialDelayMs: 1, maxDelayMs: 5, maxAttempts: 4 } as const;
+let server: LocalGcs;
+
+beforeAll(async () => {
+  server = await startLocalGcs({ grpc: true });
+});
+afterAll(() => server.close());
+beforeEach(() => server.grpc.clearFaults());
+
+function open(name: string): GcsAppendableWritable {
+  return createGcsAppendStream({ bucket: BUCKET, name, grpcEndpoint: server.grpc.address, retry: FAST_RETRY });
+}
+
+async function upload(stream: GcsAppendableWritable, pieces: Buffer[]): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    stream.once('error', reject);
+    for (const piece of pieces) stream.write(piece);
+    stream.end((error?: Error | null) => (error ? reject(error) : resolve()));
+  });
+}
+
+function streamsOf(name: string) {
+  return server.grpc.streams.filter((s) => s.object === name);
+}
+
+describe('append stream faults', () => {
+  it('recovers from a stream broken mid-way: reopens with append_object_spec and resends only the rest', async () => {
+    server.grpc.inject({ match: { object: 'broken.bin', offset: 3_000_000 }, action: { type: 'break' } });
+    const data = randomBytes(5 * 1024 * 1024);
+    const stream = open('broken.bin');
+    const retries: unknown[] = [];
+    stream.on('retry', (e) => retries.push(e));
+    await upload(stream, [data]);
+    expect(server.getObject(BUCKET, 'broken.bin')?.data.equals(data)).toBe(true);
+    expect(stream.object?.size).toBe(data.length);
+    const streams = streamsOf('broken.bin');
+    expect(streams.map((s) => [s.kind, s.status])).toEqual([
+      ['create', 'UNAVAILABLE'],
+      ['append', 'OK'],
+    ]);
+    // The second stream resent what the first had not persisted (from 3,000,000), not the whole object.
+    expect(streams[1]!.bytesReceived).toBe(data.length - 3_000_000);
+    expect(retries).toHaveLength(1);
+  });
+
+  it('retries UNAVAILABLE with the budget, and gives up when the budget is spent', async () => {
+    server.grpc.inject({ match: { object: 'flaky.bin', offset: 100 }, action: { type: 'status', status: 'UNAVAILABLE' }, times: 2 });
+    const data = randomBytes(200_000);
+    await upload(open('flaky.bin'), [data]);
+    expect(server.getObject(BUCKET, 'flaky.bin')?.data.equals(data)).toBe(true);
+
+    server.grpc.inject({ match: { object: 'down.bin' }, action: { type: 'status', status: 'UNAVAILABLE' }, times: 10 });
+    const stream = open('down.bin');
+    await expect(upload(stream, [randomBytes(1000)])).rejects.toMatchObject({ code: 'ERR_GCS_UPLOAD_RETRIES_EXHAUSTED' });
+    expect(streamsOf('down.bin')).toHaveLength(4);
+  });
+
+  it('follows a redirect: reconnects with the routing token and write handle, without spending the budget', async () => {
+    server.grpc.inject({ match: { object: 'moved.bin', offset: 50_000 }, action: { type: 'redirect', routingToken: 'zone-b' } });
+    const data = randomBytes(120_000);
+    const stream = open('moved.bin');
+    const retries: unknown[] = [];
+    stream.on('retry', (e) => retries.push(e));
+    await upload(stream, [data]);
+    expect(server.getObject(BUCKET, 'moved.bin')?.data.equals(data)).toBe(true);
+    const streams = streamsOf('moved.bin');
+    expect(streams.map((s) => [s.kind, s.status, s.routingToken])).toEqual([
+      ['create', 'ABORTED', undefined],
+      ['append', 'OK', 'zone-b'],
+    ]);
+    expect(retries).toEqual([]);
+  });
+
+  it('fails, typed, when the server refuses the whole-object checksum or an offset', async () => {
+    // A non-retryable refusal surfaces as it is: the object is left unfinalized with what was persisted.
+    server.grpc.inject({ match: { object: 'refused.bin' }, action: { type: 'status', status: 'PERMISSION_DENIED' } });
+    await expect(upload(open('refused.bin'), [randomBytes(10)])).rejects.toMatchObject({ code: 'ERR_GCS_UPLOAD_GRPC_STATUS', grpcStatus: 'PERMISSION_DENIED', retryable: false });
+  });
+});
+
+describe('the local gRPC server refuses what GCS refuses', () => {
+  /** A raw BidiWriteObject stream: sends `messages`, resolves with the status name it ended with. */
+  async function raw(messages: object[]): Promise<string> {
+    const { loadStorageGrpc } = await import('../src/append/grpc-stack.js');
+    const { grpc, StorageClient } = loadStorageGrpc();
+    const client = new StorageClient(server.grpc.address, grpc.credentials.createInsecure()) as unknown as {
+      BidiWriteObject(): import('@grpc/grpc-js').ClientDuplexStream<object, object>;
+      close(): void;
+    };
+    const call = client.BidiWriteObject();
+    const status = new Promise<string>((resolve) => {
+      call.on('data', () => undefined);
+      call.on('error', (e: { code: number }) => resolve(String(Object.entries(grpc.status).find(([, v]) => Number(v) === e.code)?.[0])));
+      call.on('end', () => resolve('OK'));
+    });
+    for (const message of messages) call.write(message);
+    call.end();
+    const result = await status;
+    client.close();
+    return result;
+  }
+  const create = (name: string) => ({ write_object_spec: { resource: { bucket: `projects/_/buckets/${BUCKET}`, name }, appendable: true }, write_offset: '0' });
+
+  it('answers OUT_OF_RANGE to a write_offset past what was persisted and sent', async () => {
+    const data = { content: Buffer.from('abc') };
+    expect(await raw([create('gap.bin'), { write_offset: '0', checksummed_data: data }, { write_offset: '10', checksummed_data: data }])).toBe('OUT_OF_RANGE');
+    expect(server.grpc.appendable(BUCKET, 'gap.bin')?.size).toBe(0);
+  });
+
+  it('answers INVALID_ARGUMENT to a bad per-message crc32c and to a wrong whole-object checksum', async () => {
+    expect(await raw([create('crc.bin'), { write_offset: '0', checksummed_data: { content: Buffer.from('abc'), crc32c: 1234 } }])).toBe('INVALID_ARGUMENT');
+    expect(
+      await raw([create('whole.bin'), { write_offset: '0', checksummed_data: { content: Buffer.from('abc') } }, { write_offset: '3', finish_write: true, object_checksums: { crc32c: 1 } }]),
+    ).toBe('INVALID_ARGUMENT');
+    expect(server.grpc.appendable(BUCKET, 'whole.bin')).toMatchObject({ finalized: false });
+  });
+});
