@@ -72,8 +72,13 @@ export class BlockWindow {
   /** Bytes below this offset are already committed (a resumed session): they are handed to #onSkip, not held. */
   #skipUntil = 0;
   #onSkip: ((bytes: Uint8Array) => void) | undefined;
-  /** Fill times of the most recently filled blocks (ms, oldest first). */
+  /** Fill times of the most recently filled blocks (ms of the source's clock, oldest first; see recentFillMs). */
   readonly #fills: number[] = [];
+  /** When the previous block filled, on the source's clock. */
+  #lastFilledAt: number | undefined;
+  /** Time the writer spent waiting for room so far, and since when it waits now. */
+  #waitedMs = 0;
+  #waitingSince: number | undefined;
   /** The last write did not fit: the writer holds bytes beyond the window, so its last full block is not the end. */
   #overflow = false;
   /**
@@ -151,8 +156,10 @@ export class BlockWindow {
   }
 
   /**
-   * How long the writer takes to fill `requestBytes` lately (ms): the mean of its recent block fills, scaled. (The
-   * fastest single block would overstate a source that delivers in bursts: one large write fills a block at once.)
+   * How long the source takes to fill `requestBytes` lately (ms): the mean of its recent block fills, scaled. A
+   * block's fill is the time since the previous block filled, less the time the writer waited for room: the
+   * source's own pace, its pauses included (a source that delivers a block in one write and then pauses is slow),
+   * the window's backpressure excluded (a fast source held back is still fast).
    */
   get recentFillMs(): number | undefined {
     if (this.#fills.length === 0) return undefined;
@@ -171,10 +178,20 @@ export class BlockWindow {
     this.#growToBytes = Math.min(this.#limits.capBytes, bytes);
   }
 
+  /** The source's clock: wall time less the time the writer waited for room (see recentFillMs). */
+  #sourceNow(): number {
+    const waiting = this.#waitingSince === undefined ? 0 : performance.now() - this.#waitingSince;
+    return performance.now() - this.#waitedMs - waiting;
+  }
+
   /** Copies as much of `src[from..]` as fits; returns the number of bytes copied. */
   write(src: Uint8Array, from = 0): number {
     if (this.#ended) throw new Error('write after end');
     if (this.#disposed) return 0;
+    if (this.#waitingSince !== undefined) {
+      this.#waitedMs += performance.now() - this.#waitingSince;
+      this.#waitingSince = undefined;
+    }
     let copied = 0;
     if (this.#accepted < this.#skipUntil) {
       const skip = Math.min(src.length - from, this.#skipUntil - this.#accepted);
@@ -203,7 +220,9 @@ export class BlockWindow {
       copied += n;
       remaining -= n;
       if (last.filled === BLOCK) {
-        if (this.#fills.push(performance.now() - last.fillStartedAt) > RECENT_FILLS) this.#fills.shift();
+        const now = this.#sourceNow();
+        if (this.#lastFilledAt !== undefined && this.#fills.push(now - this.#lastFilledAt) > RECENT_FILLS) this.#fills.shift();
+        this.#lastFilledAt = now;
         // A full block may be sendable now (at its target the window takes no further byte, see nextSpan), or it
         // starts the clock of the bound on uncommitted data.
         this.#notifyReader();
@@ -211,7 +230,10 @@ export class BlockWindow {
     }
     const overflow = remaining > 0;
     // Bytes that did not fit prove the held data is not the end of the object, and the full blocks must go now.
-    if (overflow) this.#notifyReader();
+    if (overflow) {
+      this.#notifyReader();
+      this.#waitingSince = performance.now();
+    }
     this.#overflow = overflow;
     return copied;
   }
@@ -261,7 +283,12 @@ export class BlockWindow {
     if (!tailKnown || this.#accepted === this.#declaredSize) full = Math.min(full, this.#blocks.length - 1);
     if (full === 0) return undefined;
     const count = Math.min(full, this.#countWithin(limit));
-    if (this.#limits.exact && !whole && count * BLOCK < limit && !this.#account.waiting) return undefined;
+    // Less than a whole request goes here only when the writer cannot go on otherwise (the window is at its target,
+    // or the writer waits for room; with exact requests, only when the pool makes it wait: a chunk may never fill
+    // otherwise). A fast writer so grows the window and fills whole requests, each request's fixed cost spread over
+    // chunkSize bytes; a slow writer's full blocks go after a short hold (the uploader's, via flushSpan).
+    const short = !whole && count * BLOCK < limit;
+    if (short && (this.#limits.exact ? !this.#account.waiting : !(atTarget || this.#overflow))) return undefined;
     return this.#span(count, false);
   }
 

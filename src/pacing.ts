@@ -18,6 +18,8 @@
 
 /** See RequestPacer.growToBytes. */
 const WINDOW_LATENCY_FACTOR = 6;
+/** See RequestPacer.shortHoldMs. */
+const SHORT_HOLD_WAITS = 4;
 
 export class RequestPacer {
   readonly #chunks: number;
@@ -63,6 +65,18 @@ export class RequestPacer {
     const total = Math.max(0, answeredAt - startedAt);
     this.#msPerByte = total / bytes;
     this.#bytesPerMs = bytes / Math.max(1, total - (this.fixedLatencyMs ?? 0));
+  }
+
+  /**
+   * How long full blocks short of a chunk may wait for the chunk to fill before they go on their own: one chunk
+   * fill at the source's recent pace (`fillMs`), so that a fast source's requests carry whole chunks (each request
+   * has a fixed cost, an answer wait and the server's work, that small requests would pay over and over), but at
+   * most SHORT_HOLD_WAITS answer waits, so that a slow source's blocks are committed almost as they fill.
+   */
+  shortHoldMs(fillMs: number | undefined): number {
+    const wait = this.fixedLatencyMs;
+    if (fillMs === undefined || wait === undefined) return 0;
+    return Math.min(fillMs, SHORT_HOLD_WAITS * Math.max(wait, 1));
   }
 
   /**

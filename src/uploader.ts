@@ -310,6 +310,7 @@ export class Uploader {
   async #nextSpan(signal: AbortSignal): Promise<Span> {
     const window = this.window;
     let holdUntil: number | undefined;
+    let shortUntil: number | undefined;
     for (;;) {
       signal.throwIfAborted();
       const now = performance.now();
@@ -325,6 +326,15 @@ export class Uploader {
       const span = window.nextSpan(whole);
       if (span) return span;
       let wakeAt = overdueAt;
+      if (!whole && this.#options.adaptiveRequests && window.flushableEnd() > window.committed) {
+        // Full blocks short of a chunk: they wait a moment for the chunk to fill, then go on their own.
+        shortUntil ??= now + this.#pacer.shortHoldMs(window.recentFillMs);
+        if (now >= shortUntil) {
+          const short = window.flushSpan(window.flushableEnd());
+          if (short) return short;
+        }
+        wakeAt = Math.min(wakeAt ?? Infinity, shortUntil);
+      }
       if (whole && window.nextSpan(false) !== undefined) {
         holdUntil ??= now + this.#pacer.latencyMs!;
         if (now >= holdUntil) return window.nextSpan(true, true) ?? window.nextSpan(false)!;

@@ -114,8 +114,8 @@ describe('a window that follows its writer', () => {
       await new Promise<void>((resolve, reject) => stream.write(contentAt(pos, n), (e) => (e ? reject(e) : resolve())));
       pos += n;
       peakHeld = Math.max(peakHeld, stream.memory.bytesHeld);
-      // Let the uploader see the write before the next one (a slow source).
-      await new Promise<void>((resolve) => setImmediate(resolve));
+      // A slow source: 32 KiB every 5 ms (about 6 MiB/s).
+      await new Promise<void>((resolve) => setTimeout(resolve, 5));
     }
     stream.end();
     await finished(stream);
