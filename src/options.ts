@@ -109,6 +109,11 @@ export interface GcsWriteStreamOptions extends Preconditions {
   authClient?: AuthorizedClient;
   /** Project billed for requester-pays buckets. */
   userProject?: string;
+  /**
+   * Extra HTTP headers sent with every request (tracing, `x-goog-user-project`, ...). The protocol's own headers
+   * (Content-Range, Content-Length, X-Goog-Hash, X-Upload-*, Authorization, Host) cannot be set this way.
+   */
+  requestHeaders?: Record<string, string>;
   /** Predefined ACL applied to the new object (e.g. `private`, `publicRead`). */
   predefinedAcl?: string;
   /** Cloud KMS key to encrypt the object with. */
@@ -136,6 +141,7 @@ export interface NormalizedOptions {
   readonly apiEndpoint: string;
   /** True when the endpoint is not Google's: no credentials are needed by default. */
   readonly isEmulator: boolean;
+  readonly requestHeaders: Readonly<Record<string, string>>;
   readonly authClient: AuthorizedClient | undefined;
   readonly query: Readonly<Record<string, string>>;
   readonly validation: Validation;
@@ -196,6 +202,27 @@ export function normalizeRetry(retry: RetryOptions | undefined): RetrySettings {
     throw new InvalidArgumentError(`retry.shouldRetry must be a function, got ${typeof merged.shouldRetry}`);
   }
   return Object.freeze(merged);
+}
+
+/** Headers the protocol sets itself: a user's value would break it (or leak into a credential). */
+const RESERVED_HEADERS = /^(content-range|content-length|content-type|x-goog-hash|x-upload-.*|authorization|host|transfer-encoding|connection)$/i;
+/** An HTTP header name (RFC 9110 token). */
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+function normalizeRequestHeaders(given: Record<string, string> | undefined): Readonly<Record<string, string>> {
+  if (given === undefined) return Object.freeze({});
+  if (typeof given !== 'object' || given === null) throw new InvalidArgumentError('requestHeaders must be an object of header names to string values');
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(given)) {
+    if (!HEADER_NAME.test(name)) throw new InvalidArgumentError(`requestHeaders: ${JSON.stringify(name)} is not a valid header name`);
+    if (RESERVED_HEADERS.test(name)) throw new InvalidArgumentError(`requestHeaders: ${name} is set by the protocol and cannot be given`);
+    // eslint-disable-next-line no-control-regex
+    if (typeof value !== 'string' || /[\r\n\u0000]/.test(value)) {
+      throw new InvalidArgumentError(`requestHeaders: the value of ${name} must be a string without CR, LF or NUL`);
+    }
+    headers[name] = value;
+  }
+  return Object.freeze(headers);
 }
 
 /** Default bound on uncommitted data: a crash of a slow stream loses at most the last ten seconds (or 256 KiB). */
@@ -345,6 +372,7 @@ export function normalizeOptions(given: GcsWriteStreamOptions, env: NodeJS.Proce
     resource: Object.freeze(resource),
     apiEndpoint,
     isEmulator,
+    requestHeaders: normalizeRequestHeaders(options.requestHeaders),
     authClient: options.authClient,
     query: Object.freeze(query),
     validation,

@@ -20,6 +20,8 @@ export interface SessionTarget {
   query: Readonly<Record<string, string>>;
   /** The object's size, when declared up front. */
   size?: number | undefined;
+  /** Extra headers for every request (the protocol's own win). */
+  requestHeaders?: Readonly<Record<string, string>>;
 }
 
 const USER_AGENT = 'gcs-resumable-stream/0.1';
@@ -194,6 +196,7 @@ export class ResumableSession {
     try {
       const options: HttpRequest = {
         ...request,
+        headers: { ...this.#target.requestHeaders, ...request.headers },
         responseType: 'text',
         validateStatus: acceptAllBut401,
         retry: false,
