@@ -153,7 +153,9 @@ export function renderBenchChart(input: ChartInput): string {
           `<rect class="bar" data-contender="${escapeXml(contender)}" data-value="${value}" x="${p.x}" y="${barY.toFixed(1)}" ` +
             `width="${length.toFixed(1)}" height="${BAR_HEIGHT}" fill="${colourOf.get(contender)}"><title>${escapeXml(`${contender}: ${formatValue(value)}`)}</title></rect>`,
         );
-        rows.push(`<text x="${(p.x + length + 4).toFixed(1)}" y="${(barY + BAR_HEIGHT - 3).toFixed(1)}" font-size="11">${formatValue(value)}</text>`);
+        rows.push(
+          `<text x="${(p.x + length + 4).toFixed(1)}" y="${(barY + BAR_HEIGHT - 3).toFixed(1)}" font-size="11">${formatValue(value)}</text>`,
+        );
       }
     });
     rowY += groupHeight + GROUP_GAP;
@@ -164,7 +166,9 @@ export function renderBenchChart(input: ChartInput): string {
   for (const p of panels) {
     for (let tick = 0; tick <= p.max + p.step / 1000; tick += p.step) {
       const x = p.x + (tick / p.max) * barLength;
-      out.push(`<line x1="${x.toFixed(1)}" y1="${plotTop}" x2="${x.toFixed(1)}" y2="${plotBottom.toFixed(1)}" stroke="${tick === 0 ? '#888888' : '#E5E5E5'}"/>`);
+      out.push(
+        `<line x1="${x.toFixed(1)}" y1="${plotTop}" x2="${x.toFixed(1)}" y2="${plotBottom.toFixed(1)}" stroke="${tick === 0 ? '#888888' : '#E5E5E5'}"/>`,
+      );
       text(x, plotBottom + 14, formatValue(tick), 'font-size="11" fill="#555555" text-anchor="middle"');
     }
   }

@@ -170,7 +170,8 @@ async function runMany(contender: Contender, options: ContenderRunOptions, concu
     const source = sources[i];
     let error: string | undefined;
     if (outcome.status === 'rejected') error = errorText(outcome.reason);
-    else if (source === undefined || source.bytesWritten !== options.size) error = `the source wrote ${source?.bytesWritten ?? 0} of ${options.size} bytes`;
+    else if (source === undefined || source.bytesWritten !== options.size)
+      error = `the source wrote ${source?.bytesWritten ?? 0} of ${options.size} bytes`;
     if (error === undefined && source !== undefined) return source.crc32c;
     if (errors.length < ERRORS_KEPT) errors.push(`stream ${i}: ${error ?? '?'}`);
     return null;

@@ -52,7 +52,10 @@ function tail(stream: NodeJS.ReadableStream | null, limit = 2000): () => string 
 }
 
 /** Waits for a child to exit; SIGKILLs it after `timeoutMs`. Resolves with how it ended. */
-function exited(child: ChildProcess, timeoutMs: number): Promise<{ code: number | null; signal: NodeJS.Signals | null; timedOut: boolean }> {
+function exited(
+  child: ChildProcess,
+  timeoutMs: number,
+): Promise<{ code: number | null; signal: NodeJS.Signals | null; timedOut: boolean }> {
   return new Promise((resolve) => {
     let timedOut = false;
     const timer = setTimeout(() => {
@@ -105,7 +108,8 @@ export class ServerProcess {
         reject(error);
       };
       lines.once('line', (line) => {
-        if (!/^http:\/\/127\.0\.0\.1:\d+$/.test(line)) return fail(new Error(`the server printed ${JSON.stringify(line)} instead of its URL`));
+        if (!/^http:\/\/127\.0\.0\.1:\d+$/.test(line))
+          return fail(new Error(`the server printed ${JSON.stringify(line)} instead of its URL`));
         clearTimeout(timer);
         child.off('exit', onExit);
         resolve(line);
@@ -177,9 +181,11 @@ export async function runChild(childScript: string, request: ChildRequest, timeo
   } catch {
     parsed = undefined;
   }
-  if (timedOut) return { ok: false, contender: request.contender, error: `timed out after ${Math.round(timeoutMs / 1000)} s and was killed` };
+  if (timedOut)
+    return { ok: false, contender: request.contender, error: `timed out after ${Math.round(timeoutMs / 1000)} s and was killed` };
   if (parsed !== undefined && typeof parsed === 'object' && 'ok' in parsed) {
-    if (parsed.ok && code !== 0) return { ok: false, contender: parsed.contender, error: `reported success but exited with ${String(code ?? signal)}` };
+    if (parsed.ok && code !== 0)
+      return { ok: false, contender: parsed.contender, error: `reported success but exited with ${String(code ?? signal)}` };
     return parsed;
   }
   const why = signal !== null ? `was killed by ${signal}` : `exited with code ${String(code)}`;

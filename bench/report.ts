@@ -103,8 +103,10 @@ export function renderTable(headers: readonly string[], rows: readonly (readonly
   return [line(headers), rule, ...rows.map(line)].join('\n');
 }
 
-const fixed = (value: number | undefined, digits: number): string => (value === undefined || !Number.isFinite(value) ? '—' : value.toFixed(digits));
-const signed = (value: number | undefined, digits: number): string => (value === undefined || !Number.isFinite(value) ? '—' : `${value >= 0 ? '+' : ''}${value.toFixed(digits)}`);
+const fixed = (value: number | undefined, digits: number): string =>
+  value === undefined || !Number.isFinite(value) ? '—' : value.toFixed(digits);
+const signed = (value: number | undefined, digits: number): string =>
+  value === undefined || !Number.isFinite(value) ? '—' : `${value >= 0 ? '+' : ''}${value.toFixed(digits)}`;
 
 const RESULT_HEADERS = [
   '#',
@@ -130,30 +132,32 @@ export function isConcurrent(cell: Cell): boolean {
 
 /** The results table (medians and ratios) of the single-stream scenarios among `cells`. */
 export function resultsTable(cells: readonly Cell[]): string {
-  const rows = cells.filter((cell) => !isConcurrent(cell)).map((cell) => {
-    const m = cellMedian(cell);
-    const raw = medianOf(cells, cell.scenario.id, BASELINE);
-    const incumbent = medianOf(cells, cell.scenario.id, INCUMBENT);
-    const failures = cell.runs.filter((run) => runError(run) !== undefined).length;
-    const name = failures > 0 ? `${cell.contenderName} (${failures}/${cell.runs.length} failed)` : cell.contenderName;
-    const vsRaw = m !== undefined && raw !== undefined && cell.contenderId !== BASELINE;
-    const vsIncumbent = m !== undefined && incumbent !== undefined && cell.contenderId !== INCUMBENT;
-    return [
-      `S${cell.scenario.id}`,
-      describeScenario(cell.scenario, cell.size),
-      name,
-      fixed(m?.mibPerSecond, 1),
-      fixed(m?.cpuSeconds, 2),
-      fixed(m?.peakRssMiB, 1),
-      vsRaw ? fixed((m.mibPerSecond / raw.mibPerSecond) * 100, 1) : '',
-      vsRaw ? fixed(m.cpuSeconds / raw.cpuSeconds, 2) : '',
-      vsRaw ? signed(m.peakRssMiB - raw.peakRssMiB, 1) : '',
-      vsRaw ? signed(m.baselineRssMiB - raw.baselineRssMiB, 1) : '',
-      vsIncumbent ? fixed(m.mibPerSecond / incumbent.mibPerSecond, 2) : '',
-      m === undefined ? '—' : String(Math.round(m.puts)),
-      fixed(m?.serverCpuSeconds, 2),
-    ];
-  });
+  const rows = cells
+    .filter((cell) => !isConcurrent(cell))
+    .map((cell) => {
+      const m = cellMedian(cell);
+      const raw = medianOf(cells, cell.scenario.id, BASELINE);
+      const incumbent = medianOf(cells, cell.scenario.id, INCUMBENT);
+      const failures = cell.runs.filter((run) => runError(run) !== undefined).length;
+      const name = failures > 0 ? `${cell.contenderName} (${failures}/${cell.runs.length} failed)` : cell.contenderName;
+      const vsRaw = m !== undefined && raw !== undefined && cell.contenderId !== BASELINE;
+      const vsIncumbent = m !== undefined && incumbent !== undefined && cell.contenderId !== INCUMBENT;
+      return [
+        `S${cell.scenario.id}`,
+        describeScenario(cell.scenario, cell.size),
+        name,
+        fixed(m?.mibPerSecond, 1),
+        fixed(m?.cpuSeconds, 2),
+        fixed(m?.peakRssMiB, 1),
+        vsRaw ? fixed((m.mibPerSecond / raw.mibPerSecond) * 100, 1) : '',
+        vsRaw ? fixed(m.cpuSeconds / raw.cpuSeconds, 2) : '',
+        vsRaw ? signed(m.peakRssMiB - raw.peakRssMiB, 1) : '',
+        vsRaw ? signed(m.baselineRssMiB - raw.baselineRssMiB, 1) : '',
+        vsIncumbent ? fixed(m.mibPerSecond / incumbent.mibPerSecond, 2) : '',
+        m === undefined ? '—' : String(Math.round(m.puts)),
+        fixed(m?.serverCpuSeconds, 2),
+      ];
+    });
   return renderTable(RESULT_HEADERS, rows, RESULT_ALIGN);
 }
 
@@ -299,14 +303,34 @@ export function concurrentTable(cells: readonly Cell[]): string {
 
 /** Every run, for the appendix. */
 export function runsTable(cells: readonly Cell[]): string {
-  const headers = ['#', 'contender', 'run', 'MiB/s', 'wall s', 'CPU user s', 'CPU sys s', 'peak RSS MiB', 'RSS before run MiB', 'requests', 'largest body', 'server CPU s', 'server peak RSS MiB', 'notes'];
+  const headers = [
+    '#',
+    'contender',
+    'run',
+    'MiB/s',
+    'wall s',
+    'CPU user s',
+    'CPU sys s',
+    'peak RSS MiB',
+    'RSS before run MiB',
+    'requests',
+    'largest body',
+    'server CPU s',
+    'server peak RSS MiB',
+    'notes',
+  ];
   const align = [true, false, true, true, true, true, true, true, true, false, true, true, true, false];
   const rows: string[][] = [];
   for (const cell of cells) {
     for (const run of cell.runs) {
       const { result, server } = run;
       const m = measure(run) ?? measureConcurrent(run);
-      const requests = server === undefined ? '—' : Object.entries(server.requests).map(([kind, count]) => `${count} ${kind}`).join(', ');
+      const requests =
+        server === undefined
+          ? '—'
+          : Object.entries(server.requests)
+              .map(([kind, count]) => `${count} ${kind}`)
+              .join(', ');
       const notes = [runError(run), ...(server?.unexpected ?? []).slice(0, 3)].filter((note) => note !== undefined).join('; ');
       rows.push([
         `S${cell.scenario.id}`,
@@ -376,7 +400,12 @@ function rssBound(chunkSize: number): number {
 export function evaluateTargets(cells: readonly Cell[]): TargetResult[] {
   const chunkOf = (id: number): number => SCENARIOS.find((s) => s.id === id)?.chunkSize ?? Number.NaN;
   const results: TargetResult[] = [];
-  const add = (target: string, threshold: string, inputs: readonly (Measurement | undefined)[], compute: (m: Measurement[]) => { measured: string; pass: boolean }): void => {
+  const add = (
+    target: string,
+    threshold: string,
+    inputs: readonly (Measurement | undefined)[],
+    compute: (m: Measurement[]) => { measured: string; pass: boolean },
+  ): void => {
     const present = inputs.filter((m): m is Measurement => m !== undefined);
     if (present.length < inputs.length) {
       results.push({ target, threshold, measured: 'not measured', pass: undefined });
@@ -393,7 +422,10 @@ export function evaluateTargets(cells: readonly Cell[]): TargetResult[] {
   const throughputPercent = (minPercent: number) => (m: Measurement[]) => {
     const [a, b] = pair(m);
     const ratio = (a.mibPerSecond / b.mibPerSecond) * 100;
-    return { measured: `${ratio.toFixed(1)} % (${a.mibPerSecond.toFixed(1)} vs ${b.mibPerSecond.toFixed(1)} MiB/s)`, pass: ratio >= minPercent };
+    return {
+      measured: `${ratio.toFixed(1)} % (${a.mibPerSecond.toFixed(1)} vs ${b.mibPerSecond.toFixed(1)} MiB/s)`,
+      pass: ratio >= minPercent,
+    };
   };
   add('S1 throughput: ours vs raw-put', '>= 85 %', [ours(1), raw(1)], throughputPercent(85));
   add('S1 CPU: ours vs raw-put', '<= 1.5 x', [ours(1), raw(1)], (m) => {
@@ -409,16 +441,24 @@ export function evaluateTargets(cells: readonly Cell[]): TargetResult[] {
   });
   for (const id of [1, 3]) {
     const bound = rssBound(chunkOf(id));
-    add(`S${id} RSS: ours minus raw-put`, `<= 2 x ${formatBytes(chunkOf(id))} + 16 MiB = ${bound.toFixed(1)} MiB`, [ours(id), raw(id)], (m) => {
-      const [a, b] = pair(m);
-      const delta = a.peakRssMiB - b.peakRssMiB;
-      return { measured: `${signed(delta, 1)} MiB (${a.peakRssMiB.toFixed(1)} vs ${b.peakRssMiB.toFixed(1)} MiB)`, pass: delta <= bound };
-    });
+    add(
+      `S${id} RSS: ours minus raw-put`,
+      `<= 2 x ${formatBytes(chunkOf(id))} + 16 MiB = ${bound.toFixed(1)} MiB`,
+      [ours(id), raw(id)],
+      (m) => {
+        const [a, b] = pair(m);
+        const delta = a.peakRssMiB - b.peakRssMiB;
+        return { measured: `${signed(delta, 1)} MiB (${a.peakRssMiB.toFixed(1)} vs ${b.peakRssMiB.toFixed(1)} MiB)`, pass: delta <= bound };
+      },
+    );
   }
   add('RSS does not grow with size: ours S5 vs S1', 'within 10 %', [ours(5), ours(1)], (m) => {
     const [large, small] = pair(m);
     const change = ((large.peakRssMiB - small.peakRssMiB) / small.peakRssMiB) * 100;
-    return { measured: `${signed(change, 1)} % (${large.peakRssMiB.toFixed(1)} vs ${small.peakRssMiB.toFixed(1)} MiB)`, pass: Math.abs(change) <= 10 };
+    return {
+      measured: `${signed(change, 1)} % (${large.peakRssMiB.toFixed(1)} vs ${small.peakRssMiB.toFixed(1)} MiB)`,
+      pass: Math.abs(change) <= 10,
+    };
   });
   results.push(...concurrentTargets(cells));
   return results;
@@ -447,8 +487,14 @@ function concurrentTargets(cells: readonly Cell[]): TargetResult[] {
   const streamsOf = (id: number): number => scenarioOf(id)?.concurrency?.streams ?? Number.NaN;
   const rateOf = (id: number): string => formatBytes(scenarioOf(id)?.concurrency?.bytesPerSecond ?? Number.NaN);
   /** A bound on a run with wrong objects cannot pass: a failed stream frees its memory early. */
-  const wrongNote = (m: ConcurrentMeasurement): string => (m.objectsCorrect < m.streams ? `; ${m.streams - m.objectsCorrect} objects wrong` : '');
-  const add = (target: string, threshold: string, m: ConcurrentMeasurement | undefined, compute: (m: ConcurrentMeasurement) => { measured: string; pass: boolean }): void => {
+  const wrongNote = (m: ConcurrentMeasurement): string =>
+    m.objectsCorrect < m.streams ? `; ${m.streams - m.objectsCorrect} objects wrong` : '';
+  const add = (
+    target: string,
+    threshold: string,
+    m: ConcurrentMeasurement | undefined,
+    compute: (m: ConcurrentMeasurement) => { measured: string; pass: boolean },
+  ): void => {
     if (m === undefined) results.push({ target, threshold, measured: 'not measured', pass: undefined });
     else results.push({ target, threshold, ...compute(m) });
   };
@@ -460,12 +506,17 @@ function concurrentTargets(cells: readonly Cell[]): TargetResult[] {
   };
 
   const incumbent6 = cellOf(6, INCUMBENT);
-  add(`S6 RSS growth per stream, ${streamsOf(6)} streams at ${rateOf(6)}/s: ours`, `<= ${PER_STREAM_GROWTH_MIB} MiB`, cellOf(6, OURS), (m) => ({
-    measured:
-      `${m.growthPerStreamMiB.toFixed(2)} MiB (${signed(m.growthMiB, 1)} MiB in all` +
-      `${incumbent6 === undefined ? '' : `; @google-cloud/storage ${incumbent6.growthPerStreamMiB.toFixed(2)} MiB per stream`})${wrongNote(m)}`,
-    pass: m.growthPerStreamMiB <= PER_STREAM_GROWTH_MIB && m.objectsCorrect === m.streams,
-  }));
+  add(
+    `S6 RSS growth per stream, ${streamsOf(6)} streams at ${rateOf(6)}/s: ours`,
+    `<= ${PER_STREAM_GROWTH_MIB} MiB`,
+    cellOf(6, OURS),
+    (m) => ({
+      measured:
+        `${m.growthPerStreamMiB.toFixed(2)} MiB (${signed(m.growthMiB, 1)} MiB in all` +
+        `${incumbent6 === undefined ? '' : `; @google-cloud/storage ${incumbent6.growthPerStreamMiB.toFixed(2)} MiB per stream`})${wrongNote(m)}`,
+      pass: m.growthPerStreamMiB <= PER_STREAM_GROWTH_MIB && m.objectsCorrect === m.streams,
+    }),
+  );
   allCorrect(7);
   add(`S7 RSS growth, ${streamsOf(7)} streams at ${rateOf(7)}/s: ours`, `<= ${TRICKLE_GROWTH_MIB} MiB`, cellOf(7, OURS), (m) => ({
     measured: `${signed(m.growthMiB, 1)} MiB (${m.growthPerStreamMiB.toFixed(2)} MiB per stream)${wrongNote(m)}`,
@@ -543,7 +594,11 @@ export function chartInputFromReport(markdown: string): ChartInput {
 
   const section = markdown.split('\n## Results\n')[1]?.split('\n## ')[0];
   if (section === undefined) throw new Error('no "## Results" section');
-  const split = (line: string): string[] => line.slice(1, -1).split('|').map((cell) => cell.trim());
+  const split = (line: string): string[] =>
+    line
+      .slice(1, -1)
+      .split('|')
+      .map((cell) => cell.trim());
   const [header, , ...lines] = section.split('\n').filter((line) => line.startsWith('|'));
   if (header === undefined) throw new Error('the Results section has no table');
   const columns = split(header);
@@ -552,7 +607,13 @@ export function chartInputFromReport(markdown: string): ChartInput {
     if (index < 0) throw new Error(`the results table has no column ${JSON.stringify(name)}`);
     return index;
   };
-  const [id, scenario, contender, speed, rss] = ['#', 'scenario', 'contender', 'MiB/s', 'peak RSS MiB'].map(column) as [number, number, number, number, number];
+  const [id, scenario, contender, speed, rss] = ['#', 'scenario', 'contender', 'MiB/s', 'peak RSS MiB'].map(column) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
 
   const rows = new Map<string, { label: string; bars: ChartBar[] }>();
   const contenders: string[] = [];

@@ -48,7 +48,9 @@ const USAGE = `Usage: npm run bench -- [flags]
   --quick              object sizes / ${QUICK_DIVISOR}: paced streams run 1/${QUICK_DIVISOR} as long (write and chunk sizes,
                        stream counts and rates unchanged)
   --only 1,3,4         run only these scenarios
-  --skip-large         skip scenarios ${SCENARIOS.filter((s) => s.large === true).map((s) => s.id).join(' and ')} (4 GiB; 300 x 32 MiB)
+  --skip-large         skip scenarios ${SCENARIOS.filter((s) => s.large === true)
+    .map((s) => s.id)
+    .join(' and ')} (4 GiB; 300 x 32 MiB)
   --streams N          at most N streams in the many-stream scenarios (a smoke test; the targets keep their bounds)
   --contenders a,b     only these contenders (file ids or names; available: ${listContenderIds().join(', ')})
   --repeat N           runs per contender and scenario; the report shows medians (default 1)
@@ -109,7 +111,8 @@ async function parseSettings(argv: string[]): Promise<Settings> {
   let scenarios = [...SCENARIOS];
   if (values.only !== undefined) {
     const ids = values.only.split(',').map((text) => positiveInteger(text.trim(), '--only'));
-    for (const id of ids) if (!SCENARIOS.some((s) => s.id === id)) fail(`no scenario ${String(id)} (there are ${SCENARIOS.map((s) => s.id).join(', ')})`);
+    for (const id of ids)
+      if (!SCENARIOS.some((s) => s.id === id)) fail(`no scenario ${String(id)} (there are ${SCENARIOS.map((s) => s.id).join(', ')})`);
     scenarios = scenarios.filter((s) => ids.includes(s.id));
   }
   if (values['skip-large']) scenarios = scenarios.filter((s) => s.large !== true);
@@ -161,7 +164,9 @@ function machine(): string {
 function packages(): string {
   const version = (name: string): string => {
     try {
-      return (JSON.parse(readFileSync(join(ROOT_DIR, 'node_modules', name, 'package.json'), 'utf8')) as { version?: string }).version ?? '?';
+      return (
+        (JSON.parse(readFileSync(join(ROOT_DIR, 'node_modules', name, 'package.json'), 'utf8')) as { version?: string }).version ?? '?'
+      );
     } catch {
       return 'not installed';
     }
@@ -190,7 +195,15 @@ async function warmUp(server: ServerProcess, childScript: string, ids: readonly 
     const name = `warm-up/${id}-${Date.now()}`;
     const result = await runChild(
       childScript,
-      { contender: id, endpoint: server.url, bucket: BUCKET, name, size: WARM_UP.size, writeSize: WARM_UP.writeSize, chunkSize: WARM_UP.chunkSize },
+      {
+        contender: id,
+        endpoint: server.url,
+        bucket: BUCKET,
+        name,
+        size: WARM_UP.size,
+        writeSize: WARM_UP.writeSize,
+        chunkSize: WARM_UP.chunkSize,
+      },
       60_000,
     );
     await server.stats(BUCKET, name);
@@ -388,7 +401,9 @@ async function main(): Promise<void> {
     if (server === undefined) {
       server = await ServerProcess.start(latencyMs);
       servers.set(latencyMs, server);
-      process.stdout.write(`\nstarted a server${latencyMs > 0 ? ` with +${latencyMs} ms per response` : ''} at ${server.url}; warming it up\n`);
+      process.stdout.write(
+        `\nstarted a server${latencyMs > 0 ? ` with +${latencyMs} ms per response` : ''} at ${server.url}; warming it up\n`,
+      );
       await warmUp(server, childScript, [...settings.contenders.keys()]);
     }
     return server;

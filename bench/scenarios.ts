@@ -52,8 +52,22 @@ export interface Scenario {
 
 export const SCENARIOS: readonly Scenario[] = [
   { id: 1, size: 1 * GiB, writeSize: 64 * KiB, chunkSize: 8 * MiB, latencyMs: 0, purpose: 'throughput and CPU with default-sized chunks' },
-  { id: 2, size: 1 * GiB, writeSize: 1 * KiB, chunkSize: 8 * MiB, latencyMs: 0, purpose: 'per-write overhead: tiny writes (raw-put gets the same 1 KiB writes)' },
-  { id: 3, size: 256 * MiB, writeSize: 64 * KiB, chunkSize: 256 * KiB, latencyMs: 0, purpose: 'per-request overhead: the smallest chunk GCS allows' },
+  {
+    id: 2,
+    size: 1 * GiB,
+    writeSize: 1 * KiB,
+    chunkSize: 8 * MiB,
+    latencyMs: 0,
+    purpose: 'per-write overhead: tiny writes (raw-put gets the same 1 KiB writes)',
+  },
+  {
+    id: 3,
+    size: 256 * MiB,
+    writeSize: 64 * KiB,
+    chunkSize: 256 * KiB,
+    latencyMs: 0,
+    purpose: 'per-request overhead: the smallest chunk GCS allows',
+  },
   { id: 4, size: 256 * MiB, writeSize: 64 * KiB, chunkSize: 8 * MiB, latencyMs: 20, purpose: 'pipelining: every response 20 ms late' },
   {
     id: 5,
@@ -106,7 +120,8 @@ export const SCENARIOS: readonly Scenario[] = [
     contenders: [OURS, INCUMBENT],
     concurrency: { streams: 100, bytesPerSecond: 64 * KiB },
     maxUncommittedMs: 2000,
-    purpose: 'data at risk: 100 streams at 64 KiB/s for 40 s, ours with maxUncommittedMs 2000; the most bytes written but not confirmed, per stream',
+    purpose:
+      'data at risk: 100 streams at 64 KiB/s for 40 s, ours with maxUncommittedMs 2000; the most bytes written but not confirmed, per stream',
   },
 ];
 
@@ -118,7 +133,10 @@ export const QUICK_DIVISOR = 16;
 
 /** Human-readable byte count: `1 GiB`, `64 KiB`, `256 MiB`. */
 export function formatBytes(bytes: number): string {
-  for (const [unit, scale] of [['GiB', GiB], ['MiB', MiB]] as const) {
+  for (const [unit, scale] of [
+    ['GiB', GiB],
+    ['MiB', MiB],
+  ] as const) {
     if (bytes >= scale && bytes % scale === 0) return `${bytes / scale} ${unit}`;
   }
   // 17.5 MiB rather than 17920 KiB; two decimals at most.
@@ -143,9 +161,10 @@ export function describeStreams(scenario: Scenario, size: number): string {
   const concurrency = scenario.concurrency;
   if (concurrency === undefined) return '1';
   const seconds = pacedSeconds(scenario, size);
-  const rate = concurrency.bytesPerSecond === undefined || seconds === undefined
-    ? ' at full speed'
-    : ` × ${formatBytes(concurrency.bytesPerSecond)}/s for ${Number(seconds.toFixed(1))} s`;
+  const rate =
+    concurrency.bytesPerSecond === undefined || seconds === undefined
+      ? ' at full speed'
+      : ` × ${formatBytes(concurrency.bytesPerSecond)}/s for ${Number(seconds.toFixed(1))} s`;
   const ceiling = concurrency.memoryLimit === undefined ? '' : `, ${formatBytes(concurrency.memoryLimit)} ceiling`;
   return `${concurrency.streams}${rate}${ceiling}`;
 }

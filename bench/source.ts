@@ -85,7 +85,8 @@ export class BenchSource {
     if (!Number.isSafeInteger(size) || size < 0) throw new RangeError(`size must be a non-negative integer, got ${size}`);
     if (!Number.isSafeInteger(writeSize) || writeSize <= 0) throw new RangeError(`writeSize must be a positive integer, got ${writeSize}`);
     const { bytesPerSecond, block = randomBlock(), offset = 0, startDelayMs = 0 } = options;
-    if (bytesPerSecond !== undefined && !(bytesPerSecond > 0)) throw new RangeError(`bytesPerSecond must be positive, got ${bytesPerSecond}`);
+    if (bytesPerSecond !== undefined && !(bytesPerSecond > 0))
+      throw new RangeError(`bytesPerSecond must be positive, got ${bytesPerSecond}`);
     if (block.length !== BLOCK_LENGTH) throw new RangeError(`the block must have ${BLOCK_LENGTH} bytes, got ${block.length}`);
     this.size = size;
     this.writeSize = writeSize;

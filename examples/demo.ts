@@ -55,7 +55,13 @@ function generated(total: number): { stream: Readable; crc: () => number } {
 }
 
 async function main(): Promise<void> {
-  const server = await startLocalGcs({ chaos: { seed, probability: Number(values.chaos), kinds: ['reset', 'status-before', 'status-after', 'partial', 'drop-response', 'stall'] } });
+  const server = await startLocalGcs({
+    chaos: {
+      seed,
+      probability: Number(values.chaos),
+      kinds: ['reset', 'status-before', 'status-after', 'partial', 'drop-response', 'stall'],
+    },
+  });
   const chunkAt = (n: number) => n * chunkSize;
   server.inject({ match: { kind: 'chunk', offset: chunkAt(2) }, action: { type: 'reset' } });
   server.inject({ match: { kind: 'chunk', offset: chunkAt(5) }, action: { type: 'status', status: 503 } });

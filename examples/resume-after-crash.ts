@@ -15,7 +15,12 @@ import { createGcsWriteStream, type UploadCheckpoint } from '../src/index.js'; /
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
-  options: { checkpoint: { type: 'string' }, endpoint: { type: 'string' }, 'chunk-kib': { type: 'string', default: '8192' }, 'crash-after': { type: 'string' } },
+  options: {
+    checkpoint: { type: 'string' },
+    endpoint: { type: 'string' },
+    'chunk-kib': { type: 'string', default: '8192' },
+    'crash-after': { type: 'string' },
+  },
 });
 const [file, target] = positionals;
 const destination = /^gs:\/\/([^/]+)\/(.+)$/.exec(target ?? '');

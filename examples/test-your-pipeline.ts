@@ -27,7 +27,11 @@ before(async () => (server = await startLocalGcs()));
 after(() => server.close());
 // Small chunks so that a small archive spans several requests; retries in milliseconds so that tests are fast.
 const options = (name: string): GcsWriteStreamOptions => ({
-  bucket: 'test-bucket', name, apiEndpoint: server.url, chunkSize: 256 * 1024, retry: { initialDelayMs: 1, maxDelayMs: 10 },
+  bucket: 'test-bucket',
+  name,
+  apiEndpoint: server.url,
+  chunkSize: 256 * 1024,
+  retry: { initialDelayMs: 1, maxDelayMs: 10 },
 });
 
 test('the archive is intact despite a connection reset and a 503', async () => {

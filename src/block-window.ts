@@ -346,12 +346,13 @@ export class BlockWindow {
       freed = true;
     }
     // A writer still waiting on a full window now waited through the request that just ended: memory held it back.
-    if (!this.#limits.exact) this.#targetBlocks = nextWindowTarget({
-      targetBlocks: this.#targetBlocks,
-      blockedAtTarget: this.#overflow && this.#peakBlocks >= this.#targetBlocks && !this.#account.waiting,
-      peakBlocks: this.#peakBlocks,
-      growToBlocks: Math.floor(this.#growToBytes / BLOCK),
-    });
+    if (!this.#limits.exact)
+      this.#targetBlocks = nextWindowTarget({
+        targetBlocks: this.#targetBlocks,
+        blockedAtTarget: this.#overflow && this.#peakBlocks >= this.#targetBlocks && !this.#account.waiting,
+        peakBlocks: this.#peakBlocks,
+        growToBlocks: Math.floor(this.#growToBytes / BLOCK),
+      });
     this.#peakBlocks = this.#blocks.length;
     if (freed) this.#notifyWriter();
   }

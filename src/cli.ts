@@ -173,7 +173,10 @@ async function cp(sourceArg: string, destinationArg: string, flags: CpFlags): Pr
   if (checkpointFile !== undefined) {
     // The session is finished: a checkpoint left behind would send the next `--resume` back to it.
     const failed = removeCheckpointFile(checkpointFile);
-    if (failed !== undefined) process.stderr.write(`gcs-stream: warning: cannot remove the checkpoint file ${checkpointFile} (${failed}); it records a finished upload\n`);
+    if (failed !== undefined)
+      process.stderr.write(
+        `gcs-stream: warning: cannot remove the checkpoint file ${checkpointFile} (${failed}); it records a finished upload\n`,
+      );
   }
 
   const object = upload.object;
@@ -233,9 +236,10 @@ async function main(argv: readonly string[]): Promise<number> {
     .option('--checkpoint <file>', 'after every commit, write a checkpoint to FILE (atomically) for --resume')
     .option('--resume <file>', 'continue the upload recorded in a checkpoint FILE')
     .addOption(
-      new Option('--source-offset <where>', 'with --resume: where SOURCE starts (default: beginning for a file, checkpoint for stdin)').choices(
-        SOURCE_OFFSETS,
-      ),
+      new Option(
+        '--source-offset <where>',
+        'with --resume: where SOURCE starts (default: beginning for a file, checkpoint for stdin)',
+      ).choices(SOURCE_OFFSETS),
     )
     .option('--json', 'print a JSON summary on stdout')
     .option('-q, --quiet', 'no progress on stderr (errors are still printed)')

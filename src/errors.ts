@@ -49,11 +49,7 @@ export class GcsUploadError extends Error {
    */
   object: unknown;
 
-  constructor(
-    code: string,
-    message: string,
-    options: { cause?: unknown; status?: number; retryable?: boolean } = {},
-  ) {
+  constructor(code: string, message: string, options: { cause?: unknown; status?: number; retryable?: boolean } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
     this.code = code;
@@ -119,15 +115,19 @@ export class HttpStatusError extends GcsUploadError {
   /** Seconds from a `Retry-After` header, when the server sent one. */
   readonly retryAfterMs: number | undefined;
   /** `transient`: whether retry.ts deems the status worth retrying; `retryAfterMs` from a Retry-After header. */
-  constructor(what: string, status: number, serverMessage: string | undefined, answer: { transient: boolean; retryAfterMs?: number | undefined }) {
+  constructor(
+    what: string,
+    status: number,
+    serverMessage: string | undefined,
+    answer: { transient: boolean; retryAfterMs?: number | undefined },
+  ) {
     const retryable = answer.transient;
     const retryAfterMs = answer.retryAfterMs;
     const hint = retryable ? 'a transient server condition' : 'the request was rejected';
-    super(
-      'ERR_GCS_UPLOAD_HTTP_STATUS',
-      `${what} failed with HTTP ${status} (${hint})${serverMessage ? `: ${serverMessage}` : ''}`,
-      { status, retryable },
-    );
+    super('ERR_GCS_UPLOAD_HTTP_STATUS', `${what} failed with HTTP ${status} (${hint})${serverMessage ? `: ${serverMessage}` : ''}`, {
+      status,
+      retryable,
+    });
     this.retryAfterMs = retryAfterMs;
   }
 }
@@ -183,11 +183,9 @@ export class PermissionDeniedError extends GcsUploadError {
 /** 412: a precondition (`ifGenerationMatch`, ...) did not hold; never retried. */
 export class PreconditionFailedError extends GcsUploadError {
   constructor(what: string, serverMessage: string | undefined) {
-    super(
-      'ERR_GCS_UPLOAD_PRECONDITION_FAILED',
-      `${what} failed with HTTP 412: a precondition did not hold${suffix(serverMessage)}`,
-      { status: 412 },
-    );
+    super('ERR_GCS_UPLOAD_PRECONDITION_FAILED', `${what} failed with HTTP 412: a precondition did not hold${suffix(serverMessage)}`, {
+      status: 412,
+    });
   }
   protected override sessionUsable(): boolean {
     return false;
@@ -273,7 +271,11 @@ export class ProtocolError extends GcsUploadError {
   /** What the server did. */
   readonly violation: ProtocolViolation;
   constructor(violation: ProtocolViolation, status?: number) {
-    super('ERR_GCS_UPLOAD_PROTOCOL', `Protocol violation by the server: ${describeViolation(violation, status)}`, status === undefined ? {} : { status });
+    super(
+      'ERR_GCS_UPLOAD_PROTOCOL',
+      `Protocol violation by the server: ${describeViolation(violation, status)}`,
+      status === undefined ? {} : { status },
+    );
     this.violation = violation;
   }
   protected override sessionUsable(): boolean {
@@ -284,7 +286,12 @@ export class ProtocolError extends GcsUploadError {
 /** How the checksums failed (see {@link ChecksumMismatchError}). */
 export type ChecksumFailure =
   /** GCS stored an object that differs from what was written; its generation was deleted, or could not be. */
-  | { readonly kind: 'stored'; readonly mismatches: readonly Mismatch[]; readonly deleted: boolean; readonly generation: string | undefined }
+  | {
+      readonly kind: 'stored';
+      readonly mismatches: readonly Mismatch[];
+      readonly deleted: boolean;
+      readonly generation: string | undefined;
+    }
   /** GCS refused to finalize: what it received does not match the checksum sent with the final request. */
   | { readonly kind: 'refused'; readonly serverMessage: string };
 
@@ -312,11 +319,10 @@ export class ChecksumMismatchError extends GcsUploadError {
 /** Transient failures went on for `retry.maxAttempts` attempts without the committed offset moving. */
 export class RetryExhaustedError extends GcsUploadError {
   constructor(attempts: number, last: GcsUploadError) {
-    super(
-      'ERR_GCS_UPLOAD_RETRIES_EXHAUSTED',
-      `Gave up after ${attempts} attempts without progress; last failure: ${last.message}`,
-      { cause: last, ...(last.status === undefined ? {} : { status: last.status }) },
-    );
+    super('ERR_GCS_UPLOAD_RETRIES_EXHAUSTED', `Gave up after ${attempts} attempts without progress; last failure: ${last.message}`, {
+      cause: last,
+      ...(last.status === undefined ? {} : { status: last.status }),
+    });
   }
 }
 
@@ -395,7 +401,10 @@ export class SizeMismatchError extends GcsUploadError {
       written > size
         ? `The source wrote more than the declared size of ${size} bytes (${written} so far)`
         : `The source ended after ${written} of the declared ${size} bytes`;
-    super('ERR_GCS_UPLOAD_SIZE_MISMATCH', `${what}; nothing was finalized: check the source, or leave size unset for data of unknown length`);
+    super(
+      'ERR_GCS_UPLOAD_SIZE_MISMATCH',
+      `${what}; nothing was finalized: check the source, or leave size unset for data of unknown length`,
+    );
     this.size = size;
     this.written = written;
   }
@@ -403,7 +412,6 @@ export class SizeMismatchError extends GcsUploadError {
     return false;
   }
 }
-
 
 function suffix(serverMessage: string | undefined): string {
   return serverMessage ? ` (${serverMessage})` : '';

@@ -156,7 +156,9 @@ export class MemoryPool {
   constructor(options: MemoryPoolOptions = {}) {
     const maxBytes = options.maxBytes ?? MemoryPool.DEFAULT_MAX_BYTES;
     if (!Number.isSafeInteger(maxBytes) || maxBytes < MemoryPool.BLOCK_SIZE || maxBytes % MemoryPool.BLOCK_SIZE !== 0) {
-      throw new InvalidArgumentError(`memory pool maxBytes must be a positive multiple of ${MemoryPool.BLOCK_SIZE}, got ${String(maxBytes)}`);
+      throw new InvalidArgumentError(
+        `memory pool maxBytes must be a positive multiple of ${MemoryPool.BLOCK_SIZE}, got ${String(maxBytes)}`,
+      );
     }
     const idleReleaseMs = options.idleReleaseMs ?? 5_000;
     if (!Number.isSafeInteger(idleReleaseMs) || idleReleaseMs < 0) {
@@ -274,15 +276,18 @@ export class MemoryPool {
   /** Releases free blocks that stayed unused for `idleReleaseMs`; re-arms itself while some remain. */
   #scheduleTrim(): void {
     if (this.#trimTimer !== undefined) return;
-    this.#trimTimer = setTimeout(() => {
-      this.#trimTimer = undefined;
-      const cutoff = performance.now() - this.#idleReleaseMs;
-      // Oldest first: blocks are reused newest first, so the idle ones sit at the bottom.
-      let idle = 0;
-      while (idle < this.#free.length && this.#free[idle]!.freedAt <= cutoff) idle += 1;
-      this.#free.splice(0, idle);
-      if (this.#free.length > 0) this.#scheduleTrim();
-    }, Math.max(1, this.#idleReleaseMs));
+    this.#trimTimer = setTimeout(
+      () => {
+        this.#trimTimer = undefined;
+        const cutoff = performance.now() - this.#idleReleaseMs;
+        // Oldest first: blocks are reused newest first, so the idle ones sit at the bottom.
+        let idle = 0;
+        while (idle < this.#free.length && this.#free[idle]!.freedAt <= cutoff) idle += 1;
+        this.#free.splice(0, idle);
+        if (this.#free.length > 0) this.#scheduleTrim();
+      },
+      Math.max(1, this.#idleReleaseMs),
+    );
     // The pool never keeps a process alive.
     this.#trimTimer.unref();
   }

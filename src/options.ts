@@ -205,13 +205,15 @@ export function normalizeRetry(retry: RetryOptions | undefined): RetrySettings {
 }
 
 /** Headers the protocol sets itself: a user's value would break it (or leak into a credential). */
-const RESERVED_HEADERS = /^(content-range|content-length|content-type|x-goog-hash|x-upload-.*|authorization|host|transfer-encoding|connection)$/i;
+const RESERVED_HEADERS =
+  /^(content-range|content-length|content-type|x-goog-hash|x-upload-.*|authorization|host|transfer-encoding|connection)$/i;
 /** An HTTP header name (RFC 9110 token). */
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
 function normalizeRequestHeaders(given: Record<string, string> | undefined): Readonly<Record<string, string>> {
   if (given === undefined) return Object.freeze({});
-  if (typeof given !== 'object' || given === null) throw new InvalidArgumentError('requestHeaders must be an object of header names to string values');
+  if (typeof given !== 'object' || given === null)
+    throw new InvalidArgumentError('requestHeaders must be an object of header names to string values');
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(given)) {
     if (!HEADER_NAME.test(name)) throw new InvalidArgumentError(`requestHeaders: ${JSON.stringify(name)} is not a valid header name`);
@@ -249,7 +251,8 @@ export function normalizeOptions(given: GcsWriteStreamOptions, env: NodeJS.Proce
     throw new InvalidArgumentError('options must be an object with at least bucket and name');
   }
   const resume = given.resume === undefined ? undefined : validateCheckpoint(given.resume);
-  const derived = given.file !== undefined ? optionsFromFile(given.file) : given.storage !== undefined ? optionsFromStorage(given.storage) : {};
+  const derived =
+    given.file !== undefined ? optionsFromFile(given.file) : given.storage !== undefined ? optionsFromStorage(given.storage) : {};
   const options: GcsWriteStreamOptions = {
     ...(resume ? { bucket: resume.bucket, name: resume.name } : {}),
     ...derived,
@@ -354,9 +357,7 @@ export function normalizeOptions(given: GcsWriteStreamOptions, env: NodeJS.Proce
       );
     }
     if (sourceStart === 'checkpoint' && validation !== false && resume.crc32c === undefined) {
-      throw new InvalidArgumentError(
-        "resume: the checkpoint has no crc32c state; use sourceStart 'beginning' or validation false",
-      );
+      throw new InvalidArgumentError("resume: the checkpoint has no crc32c state; use sourceStart 'beginning' or validation false");
     }
   }
 

@@ -19,7 +19,8 @@ export interface Ledger {
 }
 
 /** The outcome of one answer from the server. */
-export type Reconciled = { readonly complete: false; readonly committed: number } | { readonly complete: true; readonly object: ObjectResource };
+export type Reconciled =
+  { readonly complete: false; readonly committed: number } | { readonly complete: true; readonly object: ObjectResource };
 
 /** Validates a server answer against the ledger; throws `ProtocolError` for impossible ones. */
 export function reconcile(state: SessionState, ledger: Readonly<Ledger>): Reconciled {

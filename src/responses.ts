@@ -35,13 +35,11 @@ export interface ObjectResource extends ObjectMetadata {
 
 /** What a DELETE of the session established. */
 export type CancelOutcome =
-  | { readonly kind: 'cancelled' | 'gone' | 'unknown' }
-  | { readonly kind: 'completed'; readonly object: ObjectResource };
+  { readonly kind: 'cancelled' | 'gone' | 'unknown' } | { readonly kind: 'completed'; readonly object: ObjectResource };
 
 /** What a chunk upload or status query established. */
 export type SessionState =
-  | { readonly complete: false; readonly committed: number }
-  | { readonly complete: true; readonly object: ObjectResource };
+  { readonly complete: false; readonly committed: number } | { readonly complete: true; readonly object: ObjectResource };
 
 /**
  * The response, also when the client threw it: a wrapper that passes on only some of our request options (not
@@ -52,7 +50,8 @@ export async function answerOf(request: Promise<HttpResponse>, asked: { url: str
     return await request;
   } catch (error) {
     const response = (error as { response?: HttpResponse }).response;
-    const ours = response !== undefined && typeof response.status === 'number' && answersRequest(response, { url: asked.url, sent: asked.sent() });
+    const ours =
+      response !== undefined && typeof response.status === 'number' && answersRequest(response, { url: asked.url, sent: asked.sent() });
     if (ours && response.status !== 401) return response;
     throw error;
   }
@@ -189,7 +188,9 @@ export function statusError(what: string, res: HttpResponse, target: 'session' |
       return new PermissionDeniedError(what, message);
     case 404:
     case 410:
-      return target === 'endpoint' ? new HttpStatusError(what, res.status, message, { transient: false }) : new SessionExpiredError(res.status);
+      return target === 'endpoint'
+        ? new HttpStatusError(what, res.status, message, { transient: false })
+        : new SessionExpiredError(res.status);
     case 412:
       return new PreconditionFailedError(what, message);
     case 400:

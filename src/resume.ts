@@ -29,7 +29,10 @@ export function skipGuard(
   mismatch: (error: SourceMismatchError) => void,
 ): (bytes: Uint8Array) => void {
   let offset = start;
-  const checkAt = start < checkpoint.bytesCommitted && checkpoint.crc32c !== undefined && hasher.crcState !== undefined ? checkpoint.bytesCommitted : undefined;
+  const checkAt =
+    start < checkpoint.bytesCommitted && checkpoint.crc32c !== undefined && hasher.crcState !== undefined
+      ? checkpoint.bytesCommitted
+      : undefined;
   return (bytes) => {
     if (checkAt !== undefined && offset < checkAt && offset + bytes.length >= checkAt) {
       const head = checkAt - offset;
@@ -48,7 +51,12 @@ export function skipGuard(
  * until it ends, then checked against the session's object. A source that differs is a SourceMismatchError; the
  * object, made by an earlier process, is never withdrawn.
  */
-export async function adoptCompleted(window: BlockWindow, check: ObjectCheck, object: ObjectResource, signal: AbortSignal): Promise<ObjectResource> {
+export async function adoptCompleted(
+  window: BlockWindow,
+  check: ObjectCheck,
+  object: ObjectResource,
+  signal: AbortSignal,
+): Promise<ObjectResource> {
   while (!window.ended) {
     await window.dataChanged();
     signal.throwIfAborted();

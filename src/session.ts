@@ -8,7 +8,16 @@ import { GcsUploadError, ProtocolError, RequestTimeoutError } from './errors.js'
 import { describeCause } from './error-text.js';
 import { bodyOf } from './gather-body.js';
 import type { ObjectMetadata } from './options.js';
-import { answerOf, classifyFailure, parseObject, parseState, statusError, type CancelOutcome, type ObjectResource, type SessionState } from './responses.js';
+import {
+  answerOf,
+  classifyFailure,
+  parseObject,
+  parseState,
+  statusError,
+  type CancelOutcome,
+  type ObjectResource,
+  type SessionState,
+} from './responses.js';
 import { debug, debugEnabled, safeUrl } from './debug.js';
 
 /** Where and what to upload; fixed for the life of a session. */
@@ -62,7 +71,11 @@ export class ResumableSession {
     if (typeof resource.contentType === 'string') headers['X-Upload-Content-Type'] = resource.contentType;
     if (this.#target.size !== undefined) headers['X-Upload-Content-Length'] = String(this.#target.size);
     const what = 'Opening the upload session';
-    const res = await this.#send(what, { url: url.toString(), method: 'POST', headers, data: JSON.stringify({ ...resource, name }), onBodySent }, signal);
+    const res = await this.#send(
+      what,
+      { url: url.toString(), method: 'POST', headers, data: JSON.stringify({ ...resource, name }), onBodySent },
+      signal,
+    );
     if (res.status !== 200 && res.status !== 201) throw statusError(what, res, 'endpoint');
     const location = getHeader(res.headers, 'location');
     if (!location) throw new ProtocolError({ kind: 'no-location' }, res.status);
@@ -75,7 +88,10 @@ export class ResumableSession {
     const endpoint = new URL(apiEndpoint);
     if (sessionUrl.origin !== endpoint.origin) {
       // Data and credentials go only where the user pointed us; a session elsewhere is never followed.
-      throw new ProtocolError({ kind: 'foreign-origin', sessionOrigin: `${sessionUrl.protocol}//${sessionUrl.host}`, endpointOrigin: endpoint.origin }, res.status);
+      throw new ProtocolError(
+        { kind: 'foreign-origin', sessionOrigin: `${sessionUrl.protocol}//${sessionUrl.host}`, endpointOrigin: endpoint.origin },
+        res.status,
+      );
     }
     this.#uri = sessionUrl.toString();
     return this.#uri;
@@ -98,8 +114,7 @@ export class ResumableSession {
     // A declared size is said in every Content-Range of the session: GCS completes the upload once that many bytes
     // have arrived, whatever a request says, so the header should agree with what will happen.
     const rangeTotal = total ?? this.#target.size;
-    const range =
-      body.length === 0 ? `bytes */${rangeTotal ?? '*'}` : `bytes ${offset}-${end}/${rangeTotal ?? '*'}`;
+    const range = body.length === 0 ? `bytes */${rangeTotal ?? '*'}` : `bytes ${offset}-${end}/${rangeTotal ?? '*'}`;
     const headers: Record<string, string> = { 'Content-Range': range, 'User-Agent': USER_AGENT };
     if (total !== undefined && hash !== undefined) headers['X-Goog-Hash'] = hash;
     const what =
@@ -117,7 +132,12 @@ export class ResumableSession {
     const what = 'Querying the upload status';
     const res = await this.#send(
       what,
-      { url: this.#sessionUri(), method: 'PUT', headers: { 'Content-Range': 'bytes */*', 'User-Agent': USER_AGENT }, data: Buffer.alloc(0) },
+      {
+        url: this.#sessionUri(),
+        method: 'PUT',
+        headers: { 'Content-Range': 'bytes */*', 'User-Agent': USER_AGENT },
+        data: Buffer.alloc(0),
+      },
       signal,
     );
     return parseState(what, res);
@@ -129,11 +149,15 @@ export class ResumableSession {
    * any other answer.
    */
   async cancel(signal: AbortSignal): Promise<CancelOutcome> {
-    const res = await this.#send('Cancelling the session', {
-      url: this.#sessionUri(),
-      method: 'DELETE',
-      headers: { 'User-Agent': USER_AGENT },
-    }, signal);
+    const res = await this.#send(
+      'Cancelling the session',
+      {
+        url: this.#sessionUri(),
+        method: 'DELETE',
+        headers: { 'User-Agent': USER_AGENT },
+      },
+      signal,
+    );
     if (res.status === 499 || res.status === 204) return { kind: 'cancelled' };
     if (res.status === 404 || res.status === 410) return { kind: 'gone' };
     if (res.status === 200 || res.status === 201) {
@@ -158,7 +182,11 @@ export class ResumableSession {
   /** Deletes one generation of the target object (used to withdraw a generation that failed verification). */
   async deleteObject(generation: string, signal: AbortSignal): Promise<boolean> {
     const url = this.#objectUrl({ generation });
-    const res = await this.#send('Deleting the corrupt generation', { url, method: 'DELETE', headers: { 'User-Agent': USER_AGENT } }, signal);
+    const res = await this.#send(
+      'Deleting the corrupt generation',
+      { url, method: 'DELETE', headers: { 'User-Agent': USER_AGENT } },
+      signal,
+    );
     return res.status === 204 || res.status === 200 || res.status === 404;
   }
 
@@ -177,11 +205,7 @@ export class ResumableSession {
   }
 
   /** One request with a deadline; failures without a response become NetworkError or RequestTimeoutError. */
-  async #send(
-    what: string,
-    request: SendRequest,
-    signal: AbortSignal,
-  ): Promise<HttpResponse> {
+  async #send(what: string, request: SendRequest, signal: AbortSignal): Promise<HttpResponse> {
     signal.throwIfAborted();
     const controller = new AbortController();
     let timedOut = false;
@@ -207,13 +231,28 @@ export class ResumableSession {
           sent = true;
         },
       };
-      if (debugEnabled()) debug('request', { method: request.method, url: safeUrl(request.url, this.#uri), range: request.headers['Content-Range'], bytes: bodyLength(request.data) });
-      const response = await untilAborted(answerOf(this.#client.request(options), { url: request.url, sent: () => sent }), controller.signal);
-      if (debugEnabled()) debug('response', { method: request.method, status: response.status, range: getHeader(response.headers, 'range') });
+      if (debugEnabled())
+        debug('request', {
+          method: request.method,
+          url: safeUrl(request.url, this.#uri),
+          range: request.headers['Content-Range'],
+          bytes: bodyLength(request.data),
+        });
+      const response = await untilAborted(
+        answerOf(this.#client.request(options), { url: request.url, sent: () => sent }),
+        controller.signal,
+      );
+      if (debugEnabled())
+        debug('response', { method: request.method, status: response.status, range: getHeader(response.headers, 'range') });
       return response;
     } catch (error) {
       const failure = classifyFailure(what, error, signal, timedOut, this.#timeoutMs, { url: request.url, sent });
-      if (debugEnabled()) debug('request failed', { method: request.method, code: failure instanceof GcsUploadError ? failure.code : 'aborted', detail: describeCause(error) });
+      if (debugEnabled())
+        debug('request failed', {
+          method: request.method,
+          code: failure instanceof GcsUploadError ? failure.code : 'aborted',
+          detail: describeCause(error),
+        });
       throw failure;
     } finally {
       clearTimeout(timer);

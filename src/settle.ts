@@ -102,7 +102,10 @@ export async function settle(input: SettleInput): Promise<Settlement> {
     const mismatches = finalSent ? check.mismatches(object, total, 'all') : undefined;
     if (mismatches?.length === 0) return ours(object);
     const deleted = await withdraw(session, object, new AbortController().signal);
-    const reported = mismatches === undefined ? failure : new ChecksumMismatchError({ kind: 'stored', mismatches, deleted, generation: object.generation });
+    const reported =
+      mismatches === undefined
+        ? failure
+        : new ChecksumMismatchError({ kind: 'stored', mismatches, deleted, generation: object.generation });
     return failed({ kind: 'withdrawn', deleted, generation: object.generation }, reported);
   }
   if (cancelled.kind === 'gone' && !finalSent) return failed({ kind: 'gone' });

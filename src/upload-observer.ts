@@ -44,4 +44,3 @@ export function guardObserver(observer: UploadObserver, fail: (error: ListenerEr
     checkpoint: guard('checkpoint', (checkpoint: UploadCheckpoint) => observer.checkpoint(checkpoint)),
   };
 }
-

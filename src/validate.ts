@@ -59,18 +59,10 @@ export function validateObjectName(name: unknown): asserts name is string {
 
 /** Throws `InvalidArgumentError` unless `chunkSize` is a positive multiple of 262,144. */
 export function validateChunkSize(chunkSize: unknown): asserts chunkSize is number {
-  if (
-    typeof chunkSize !== 'number' ||
-    !Number.isSafeInteger(chunkSize) ||
-    chunkSize <= 0 ||
-    chunkSize % CHUNK_ALIGNMENT !== 0
-  ) {
-    throw new InvalidArgumentError(
-      `chunkSize must be a positive multiple of ${CHUNK_ALIGNMENT} bytes, got ${String(chunkSize)}`,
-    );
+  if (typeof chunkSize !== 'number' || !Number.isSafeInteger(chunkSize) || chunkSize <= 0 || chunkSize % CHUNK_ALIGNMENT !== 0) {
+    throw new InvalidArgumentError(`chunkSize must be a positive multiple of ${CHUNK_ALIGNMENT} bytes, got ${String(chunkSize)}`);
   }
   if (chunkSize > 2 ** 31 - CHUNK_ALIGNMENT) {
     throw new InvalidArgumentError(`chunkSize must be below 2 GiB, got ${chunkSize}`);
   }
 }
-

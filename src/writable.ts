@@ -172,7 +172,14 @@ export class GcsResumableWritable extends Writable {
       callback(this.#failure);
       return;
     }
-    if (this.#options.size !== undefined && this.#exceedsSize(chunks.reduce((sum, entry) => sum + entry.chunk.length, 0), callback)) return;
+    if (
+      this.#options.size !== undefined &&
+      this.#exceedsSize(
+        chunks.reduce((sum, entry) => sum + entry.chunk.length, 0),
+        callback,
+      )
+    )
+      return;
     this.#acceptSlowly(
       chunks.map((entry) => entry.chunk),
       0,

@@ -80,7 +80,10 @@ describe('errors and aborts before end() never finalize the object', () => {
     ctx.server.inject({ match: { kind: 'chunk', object: name, times: Infinity }, action: { type: 'status', status: 503 } });
     const controller = new AbortController();
     const stream = createGcsWriteStream(
-      streamOptions(ctx.server, name, { signal: controller.signal, retry: { initialDelayMs: 60_000, maxDelayMs: 60_000, maxAttempts: 10 } }),
+      streamOptions(ctx.server, name, {
+        signal: controller.signal,
+        retry: { initialDelayMs: 60_000, maxDelayMs: 60_000, maxAttempts: 10 },
+      }),
     );
     stream.on('retry', () => controller.abort());
     stream.end(contentAt(0, 100));

@@ -84,7 +84,11 @@ describe('append stream faults', () => {
   it('fails, typed, when the server refuses the whole-object checksum or an offset', async () => {
     // A non-retryable refusal surfaces as it is: the object is left unfinalized with what was persisted.
     server.grpc.inject({ match: { object: 'refused.bin' }, action: { type: 'status', status: 'PERMISSION_DENIED' } });
-    await expect(upload(open('refused.bin'), [randomBytes(10)])).rejects.toMatchObject({ code: 'ERR_GCS_UPLOAD_GRPC_STATUS', grpcStatus: 'PERMISSION_DENIED', retryable: false });
+    await expect(upload(open('refused.bin'), [randomBytes(10)])).rejects.toMatchObject({
+      code: 'ERR_GCS_UPLOAD_GRPC_STATUS',
+      grpcStatus: 'PERMISSION_DENIED',
+      retryable: false,
+    });
   });
 });
 
@@ -109,18 +113,29 @@ describe('the local gRPC server refuses what GCS refuses', () => {
     client.close();
     return result;
   }
-  const create = (name: string) => ({ write_object_spec: { resource: { bucket: `projects/_/buckets/${BUCKET}`, name }, appendable: true }, write_offset: '0' });
+  const create = (name: string) => ({
+    write_object_spec: { resource: { bucket: `projects/_/buckets/${BUCKET}`, name }, appendable: true },
+    write_offset: '0',
+  });
 
   it('answers OUT_OF_RANGE to a write_offset past what was persisted and sent', async () => {
     const data = { content: Buffer.from('abc') };
-    expect(await raw([create('gap.bin'), { write_offset: '0', checksummed_data: data }, { write_offset: '10', checksummed_data: data }])).toBe('OUT_OF_RANGE');
+    expect(
+      await raw([create('gap.bin'), { write_offset: '0', checksummed_data: data }, { write_offset: '10', checksummed_data: data }]),
+    ).toBe('OUT_OF_RANGE');
     expect(server.grpc.appendable(BUCKET, 'gap.bin')?.size).toBe(0);
   });
 
   it('answers INVALID_ARGUMENT to a bad per-message crc32c and to a wrong whole-object checksum', async () => {
-    expect(await raw([create('crc.bin'), { write_offset: '0', checksummed_data: { content: Buffer.from('abc'), crc32c: 1234 } }])).toBe('INVALID_ARGUMENT');
+    expect(await raw([create('crc.bin'), { write_offset: '0', checksummed_data: { content: Buffer.from('abc'), crc32c: 1234 } }])).toBe(
+      'INVALID_ARGUMENT',
+    );
     expect(
-      await raw([create('whole.bin'), { write_offset: '0', checksummed_data: { content: Buffer.from('abc') } }, { write_offset: '3', finish_write: true, object_checksums: { crc32c: 1 } }]),
+      await raw([
+        create('whole.bin'),
+        { write_offset: '0', checksummed_data: { content: Buffer.from('abc') } },
+        { write_offset: '3', finish_write: true, object_checksums: { crc32c: 1 } },
+      ]),
     ).toBe('INVALID_ARGUMENT');
     expect(server.grpc.appendable(BUCKET, 'whole.bin')).toMatchObject({ finalized: false });
   });

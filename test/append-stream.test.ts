@@ -57,7 +57,12 @@ describe('createGcsAppendStream', () => {
     expect(server.grpc.appendable(BUCKET, 'live.log')?.finalized).toBe(true);
     expect(stream.object).toMatchObject({ bucket: BUCKET, name: 'live.log', size: expected.length, generation: generations[0] });
     const [meta] = await storage.bucket(BUCKET).file('live.log').getMetadata();
-    expect(meta).toMatchObject({ contentType: 'text/plain', metadata: { source: 'ci' }, size: String(expected.length), crc32c: stream.object?.crc32c });
+    expect(meta).toMatchObject({
+      contentType: 'text/plain',
+      metadata: { source: 'ci' },
+      size: String(expected.length),
+      crc32c: stream.object?.crc32c,
+    });
     expect((await jsonRead('live.log')).equals(expected)).toBe(true);
   });
 
@@ -137,8 +142,13 @@ describe('createGcsAppendStream', () => {
   it('validates options before connecting', () => {
     expect(() => createGcsAppendStream({ bucket: BUCKET, name: 'x', grpcEndpoint: 'no-port' })).toThrow(/grpcEndpoint must be host:port/);
     expect(() => createGcsAppendStream({ bucket: BUCKET, name: '' })).toThrow(/name must be a non-empty string/);
-    expect(() => createGcsAppendStream({ bucket: BUCKET, name: 'x', grpcEndpoint: server.grpc.address, resume: { version: 1 } as unknown as AppendableCheckpoint })).toThrow(
-      /not an appendable checkpoint/,
-    );
+    expect(() =>
+      createGcsAppendStream({
+        bucket: BUCKET,
+        name: 'x',
+        grpcEndpoint: server.grpc.address,
+        resume: { version: 1 } as unknown as AppendableCheckpoint,
+      }),
+    ).toThrow(/not an appendable checkpoint/);
   });
 });

@@ -17,7 +17,12 @@ function narrowWrapper(seen: string[]): AuthorizedClient {
   return {
     request: (options) => {
       seen.push(options.method);
-      return gaxios.request({ url: options.url, method: options.method, headers: { ...options.headers, 'x-traced': '1' }, data: options.data });
+      return gaxios.request({
+        url: options.url,
+        method: options.method,
+        headers: { ...options.headers, 'x-traced': '1' },
+        data: options.data,
+      });
     },
   };
 }

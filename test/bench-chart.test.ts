@@ -14,12 +14,14 @@ interface DrawnBar {
 
 /** The bars of a rendered chart, in document order. */
 function barsOf(svg: string): DrawnBar[] {
-  return [...svg.matchAll(/<rect class="bar" data-contender="([^"]*)" data-value="([^"]*)" x="([^"]*)" y="[^"]*" width="([^"]*)"/g)].map((m) => ({
-    contender: m[1]!,
-    value: Number(m[2]),
-    x: Number(m[3]),
-    width: Number(m[4]),
-  }));
+  return [...svg.matchAll(/<rect class="bar" data-contender="([^"]*)" data-value="([^"]*)" x="([^"]*)" y="[^"]*" width="([^"]*)"/g)].map(
+    (m) => ({
+      contender: m[1]!,
+      value: Number(m[2]),
+      x: Number(m[3]),
+      width: Number(m[4]),
+    }),
+  );
 }
 
 const INPUT: ChartInput = {
@@ -35,7 +37,13 @@ const INPUT: ChartInput = {
         { contender: 'ours', mibPerSecond: 800, peakRssMiB: 100 },
       ],
     },
-    { label: 'S5: 4 GiB', bars: [{ contender: 'raw-put', mibPerSecond: 1100, peakRssMiB: 90 }, { contender: 'ours', mibPerSecond: 500, peakRssMiB: 110 }] },
+    {
+      label: 'S5: 4 GiB',
+      bars: [
+        { contender: 'raw-put', mibPerSecond: 1100, peakRssMiB: 90 },
+        { contender: 'ours', mibPerSecond: 500, peakRssMiB: 110 },
+      ],
+    },
   ],
 };
 
@@ -47,7 +55,18 @@ describe('the benchmark chart', () => {
     const bars = barsOf(svg);
     // 3 + 2 bars in each of the two panels, in contender order within a row whatever the input order.
     expect(bars).toHaveLength(10);
-    expect(bars.map((b) => b.contender)).toEqual(['raw-put', 'raw-put', 'ours', 'ours', 'theirs', 'theirs', 'raw-put', 'raw-put', 'ours', 'ours']);
+    expect(bars.map((b) => b.contender)).toEqual([
+      'raw-put',
+      'raw-put',
+      'ours',
+      'ours',
+      'theirs',
+      'theirs',
+      'raw-put',
+      'raw-put',
+      'ours',
+      'ours',
+    ]);
     const throughput = bars.filter((_, i) => i % 2 === 0);
     const rss = bars.filter((_, i) => i % 2 === 1);
     expect(throughput.map((b) => b.value)).toEqual([1000, 800, 200, 1100, 500]);

@@ -11,75 +11,90 @@ const UPLOADS = 200;
 const CONCURRENCY = 4;
 
 describe('proof under chaos', () => {
-  it(`${UPLOADS} seeded random uploads with faults and aborts: none corrupt, hung or failing with the wrong error`, { timeout: 110_000 }, async () => {
-    const summary = await runChaos({ seed: SEED, uploads: UPLOADS, concurrency: CONCURRENCY });
-    console.log(summaryLine(summary));
-    if (summary.bugs.length > 0) console.log(bugLines(summary).join('\n'));
-    expect(summary.bugs.map((report) => `seed=${report.seed} ${report.outcome}: ${report.detail}`)).toEqual([]);
-    expect(summary.corrupted).toBe(0);
-    expect(summary.hung).toBe(0);
-    expect(summary.wrongError).toBe(0);
-    // The run must actually exercise recovery and clean failure, not just happy paths.
-    expect(summary.recovered).toBeGreaterThan(UPLOADS / 4);
-    expect(summary.failedCleanly).toBeGreaterThan(0);
-  });
+  it(
+    `${UPLOADS} seeded random uploads with faults and aborts: none corrupt, hung or failing with the wrong error`,
+    { timeout: 110_000 },
+    async () => {
+      const summary = await runChaos({ seed: SEED, uploads: UPLOADS, concurrency: CONCURRENCY });
+      console.log(summaryLine(summary));
+      if (summary.bugs.length > 0) console.log(bugLines(summary).join('\n'));
+      expect(summary.bugs.map((report) => `seed=${report.seed} ${report.outcome}: ${report.detail}`)).toEqual([]);
+      expect(summary.corrupted).toBe(0);
+      expect(summary.hung).toBe(0);
+      expect(summary.wrongError).toBe(0);
+      // The run must actually exercise recovery and clean failure, not just happy paths.
+      expect(summary.recovered).toBeGreaterThan(UPLOADS / 4);
+      expect(summary.failedCleanly).toBeGreaterThan(0);
+    },
+  );
 
-  it('100 seeded uploads sharing a 2 MiB memory pool: none corrupt, hung or failing with the wrong error, ceiling held', { timeout: 110_000 }, async () => {
-    const memory = new MemoryPool({ maxBytes: 2 * 1024 * 1024 });
-    const summary = await runChaos({ seed: SEED + 10_000, uploads: 100, concurrency: CONCURRENCY, memory });
-    console.log(`pooled ${summaryLine(summary)}`);
-    if (summary.bugs.length > 0) console.log(bugLines(summary).join('\n'));
-    expect(summary.bugs.map((report) => `seed=${report.seed} ${report.outcome}: ${report.detail}`)).toEqual([]);
-    expect(summary.corrupted + summary.hung + summary.wrongError).toBe(0);
-    expect(memory.stats().peakBytesHeld).toBeLessThanOrEqual(2 * 1024 * 1024);
-    expect(memory.stats().bytesLent).toBe(0);
-  });
+  it(
+    '100 seeded uploads sharing a 2 MiB memory pool: none corrupt, hung or failing with the wrong error, ceiling held',
+    { timeout: 110_000 },
+    async () => {
+      const memory = new MemoryPool({ maxBytes: 2 * 1024 * 1024 });
+      const summary = await runChaos({ seed: SEED + 10_000, uploads: 100, concurrency: CONCURRENCY, memory });
+      console.log(`pooled ${summaryLine(summary)}`);
+      if (summary.bugs.length > 0) console.log(bugLines(summary).join('\n'));
+      expect(summary.bugs.map((report) => `seed=${report.seed} ${report.outcome}: ${report.detail}`)).toEqual([]);
+      expect(summary.corrupted + summary.hung + summary.wrongError).toBe(0);
+      expect(memory.stats().peakBytesHeld).toBeLessThanOrEqual(2 * 1024 * 1024);
+      expect(memory.stats().bytesLent).toBe(0);
+    },
+  );
 });
 
 describe('trickling sources with the time bound on, under chaos', () => {
-  it('24 uploads fed in small writes with maxUncommittedMs 15: each object byte-identical or absent with a typed error', { timeout: 60_000 }, async () => {
-    const server = await startLocalGcs();
-    try {
-      const runs = Array.from({ length: 24 }, async (_, i) => {
-        const name = `trickle-${i}`;
-        const size = 3 * 256 * 1024 + 1000 * i;
-        const scope = server.addChaos({ seed: 700 + i, probability: 0.25, kinds: ['reset', 'status-before', 'status-after', 'partial', 'drop-response'], unaligned: true, object: name });
-        const stream = createGcsWriteStream({
-          bucket: BUCKET,
-          name,
-          apiEndpoint: server.url,
-          chunkSize: 1024 * 1024,
-          maxUncommittedMs: 15,
-          retry: { initialDelayMs: 0, maxDelayMs: 2, maxAttempts: 12, stallTimeoutMs: 5_000 },
-        });
-        const error = await pipeline(
-          async function* () {
+  it(
+    '24 uploads fed in small writes with maxUncommittedMs 15: each object byte-identical or absent with a typed error',
+    { timeout: 60_000 },
+    async () => {
+      const server = await startLocalGcs();
+      try {
+        const runs = Array.from({ length: 24 }, async (_, i) => {
+          const name = `trickle-${i}`;
+          const size = 3 * 256 * 1024 + 1000 * i;
+          const scope = server.addChaos({
+            seed: 700 + i,
+            probability: 0.25,
+            kinds: ['reset', 'status-before', 'status-after', 'partial', 'drop-response'],
+            unaligned: true,
+            object: name,
+          });
+          const stream = createGcsWriteStream({
+            bucket: BUCKET,
+            name,
+            apiEndpoint: server.url,
+            chunkSize: 1024 * 1024,
+            maxUncommittedMs: 15,
+            retry: { initialDelayMs: 0, maxDelayMs: 2, maxAttempts: 12, stallTimeoutMs: 5_000 },
+          });
+          const error = await pipeline(async function* () {
             for (let pos = 0; pos < size; pos += 40 * 1024) {
               yield contentAt(i, pos, Math.min(40 * 1024, size - pos));
               // A slow source: 40 KiB every 3 ms, so that blocks wait and the time bound commits them.
               await new Promise<void>((resolve) => setTimeout(resolve, 3));
             }
-          },
-          stream,
-        ).then(
-          () => undefined,
-          (e: unknown) => e,
-        );
-        scope.remove();
-        const stored = server.getObject(BUCKET, name);
-        if (error === undefined) expect(sha256(stored!.data)).toBe(contentDigest(i, size));
-        else {
-          expect(error).toBeInstanceOf(GcsUploadError);
-          expect(stored).toBeUndefined();
-        }
-        return error === undefined;
-      });
-      const completed = (await Promise.all(runs)).filter(Boolean).length;
-      expect(completed).toBeGreaterThan(12);
-    } finally {
-      await server.close();
-    }
-  });
+          }, stream).then(
+            () => undefined,
+            (e: unknown) => e,
+          );
+          scope.remove();
+          const stored = server.getObject(BUCKET, name);
+          if (error === undefined) expect(sha256(stored!.data)).toBe(contentDigest(i, size));
+          else {
+            expect(error).toBeInstanceOf(GcsUploadError);
+            expect(stored).toBeUndefined();
+          }
+          return error === undefined;
+        });
+        const completed = (await Promise.all(runs)).filter(Boolean).length;
+        expect(completed).toBeGreaterThan(12);
+      } finally {
+        await server.close();
+      }
+    },
+  );
 });
 
 describe('chaos scoped to an upload replays from its seed whatever else the server does', () => {
@@ -116,7 +131,13 @@ describe('chaos scoped to an upload replays from its seed whatever else the serv
       const others = Array.from({ length: 3 }, (_, i) =>
         pipeline(
           Readable.from([contentAt(i, 0, size)]),
-          createGcsWriteStream({ bucket: BUCKET, name: `other-${i}`, apiEndpoint: busy.url, chunkSize: 256 * 1024, retry: { initialDelayMs: 0, maxDelayMs: 2, maxAttempts: 20 } }),
+          createGcsWriteStream({
+            bucket: BUCKET,
+            name: `other-${i}`,
+            apiEndpoint: busy.url,
+            chunkSize: 256 * 1024,
+            retry: { initialDelayMs: 0, maxDelayMs: 2, maxAttempts: 20 },
+          }),
         ),
       );
       const together = await faultsOf(busy, 'scoped');

@@ -31,8 +31,18 @@ describe('--max-uncommitted', () => {
     const first = K256 + 100 * KiB;
     cli.child.stdin.write(contentAt(0, first));
     const session = () => ctx.server.listSessions().find((s) => s.name === name);
-    await until(() => (session()?.bytesCommitted ?? 0) >= K256, 'the first block on the server', [[ctx.server.activity, 'change']], () => cli.stderr());
-    await until(() => /256\.0 KiB committed, 356\.0 KiB accepted/.test(cli.stderr()), 'a progress line with both counts', [[cli.child.stderr, 'data']], () => cli.stderr());
+    await until(
+      () => (session()?.bytesCommitted ?? 0) >= K256,
+      'the first block on the server',
+      [[ctx.server.activity, 'change']],
+      () => cli.stderr(),
+    );
+    await until(
+      () => /256\.0 KiB committed, 356\.0 KiB accepted/.test(cli.stderr()),
+      'a progress line with both counts',
+      [[cli.child.stderr, 'data']],
+      () => cli.stderr(),
+    );
     cli.child.stdin.end(contentAt(first, 10));
     const exit = await cli.exited;
     expect(exit.code, exit.stderr).toBe(0);
@@ -41,7 +51,11 @@ describe('--max-uncommitted', () => {
 
   it('a bad value exits 2 before anything is sent', async () => {
     const name = uniqueName('cli-bad-bound');
-    const cli = startTsx(join(ROOT, 'src', 'cli.ts'), ['cp', '-', `gs://${BUCKET}/${name}`, '--endpoint', ctx.server.url, '--max-uncommitted', 'soon'], { cwd: ROOT });
+    const cli = startTsx(
+      join(ROOT, 'src', 'cli.ts'),
+      ['cp', '-', `gs://${BUCKET}/${name}`, '--endpoint', ctx.server.url, '--max-uncommitted', 'soon'],
+      { cwd: ROOT },
+    );
     cli.child.stdin.end();
     const exit = await cli.exited;
     expect(exit.code).toBe(2);

@@ -81,10 +81,18 @@ async function crashedUpload(name: string, upTo: number): Promise<{ checkpointFi
   // The file is written after the commit: wake on changes in its directory.
   const watcher = watch(TMP);
   try {
-    await until(() => readCheckpoint(checkpointFile)?.bytesCommitted === whole, `a checkpoint at ${whole}`, [[watcher, 'change'], [ctx.server.activity, 'change']], () => ({
-      checkpoint: readCheckpoint(checkpointFile),
-      stderr: cli.stderr(),
-    }));
+    await until(
+      () => readCheckpoint(checkpointFile)?.bytesCommitted === whole,
+      `a checkpoint at ${whole}`,
+      [
+        [watcher, 'change'],
+        [ctx.server.activity, 'change'],
+      ],
+      () => ({
+        checkpoint: readCheckpoint(checkpointFile),
+        stderr: cli.stderr(),
+      }),
+    );
   } finally {
     watcher.close();
   }
@@ -101,10 +109,29 @@ describe('gcs-stream cp', () => {
   it('uploads a file byte for byte; --json prints the summary; plain progress lines off a terminal', async () => {
     const name = uniqueName('file');
     const exit = await runCli([
-      'cp', FILE, dest(name), ...endpoint(),
-      '--chunk-size', '256KiB', '--buffer-chunks', '3', '--validation', 'both', '--json',
-      '--content-type', 'application/x-test', '--metadata', 'origin=cli', '--metadata', 'note=a=b',
-      '--cache-control', 'no-store', '--content-encoding', 'identity', '--content-disposition', 'attachment',
+      'cp',
+      FILE,
+      dest(name),
+      ...endpoint(),
+      '--chunk-size',
+      '256KiB',
+      '--buffer-chunks',
+      '3',
+      '--validation',
+      'both',
+      '--json',
+      '--content-type',
+      'application/x-test',
+      '--metadata',
+      'origin=cli',
+      '--metadata',
+      'note=a=b',
+      '--cache-control',
+      'no-store',
+      '--content-encoding',
+      'identity',
+      '--content-disposition',
+      'attachment',
     ]);
     expect(exit.code, exit.stderr).toBe(0);
     const object = ctx.server.getObject(BUCKET, name)!;
@@ -127,7 +154,9 @@ describe('gcs-stream cp', () => {
       seconds: expect.any(Number),
       retries: 0,
     });
-    expect(exit.stderr).toMatch(new RegExp(`^gcs-stream: uploaded 1\\.0 MiB to gs://${BUCKET}/${name} in .*, 0 retries, generation \\d+$`, 'm'));
+    expect(exit.stderr).toMatch(
+      new RegExp(`^gcs-stream: uploaded 1\\.0 MiB to gs://${BUCKET}/${name} in .*, 0 retries, generation \\d+$`, 'm'),
+    );
     expect(exit.stderr).not.toContain('\u001b['); // no terminal control sequences in logs
     // A regular file's size is declared up front (a file that changes while it is read fails instead).
     expect(ctx.server.listSessions().find((s) => s.name === name)?.declaredSize).toBe(SIZE);
@@ -198,19 +227,29 @@ describe('gcs-stream cp', () => {
     // (UsageError) and the library's InvalidArgumentError. The pure parsers are covered in-process below.
     const cases: Array<[string, string[], RegExp]> = [
       ['bad chunk size unit', ['cp', FILE, dest('x'), '--chunk-size', '12XB'], /argument '12XB' is invalid/],
-      ['unaligned chunk size', ['cp', FILE, dest('x'), '--chunk-size', '1000000'], /chunkSize must be a positive multiple of 262144.*ERR_GCS_UPLOAD_INVALID_ARGUMENT/],
+      [
+        'unaligned chunk size',
+        ['cp', FILE, dest('x'), '--chunk-size', '1000000'],
+        /chunkSize must be a positive multiple of 262144.*ERR_GCS_UPLOAD_INVALID_ARGUMENT/,
+      ],
       ['not a gs:// URL', ['cp', FILE, 's3://bucket/x'], /is not a destination: use gs:\/\/BUCKET\/OBJECT \(ERR_GCS_STREAM_USAGE\)/],
       ['missing source', ['cp'], /missing required argument 'source'/],
       ['nonexistent source file', ['cp', join(TMP, 'nope.bin'), dest('x')], /source .*nope\.bin: no such file/],
       ['unknown validation', ['cp', FILE, dest('x'), '--validation', 'sha1'], /Allowed choices are crc32c, md5, both, none/],
       ['--source-offset without --resume', ['cp', FILE, dest('x'), '--source-offset', 'checkpoint'], /only applies with --resume/],
-      ['checkpoint of another object', ['cp', FILE, dest('x'), '--resume', foreign], /checkpoint is for gs:\/\/test-bucket\/another-object/],
+      [
+        'checkpoint of another object',
+        ['cp', FILE, dest('x'), '--resume', foreign],
+        /checkpoint is for gs:\/\/test-bucket\/another-object/,
+      ],
     ];
     const sessionsBefore = ctx.server.sessionCount;
     const exits: Exit[] = [];
     // Four at a time: each child is a Node.js process compiling TypeScript; more would only thrash two cores.
     for (let i = 0; i < cases.length; i += 4) {
-      exits.push(...(await Promise.all(cases.slice(i, i + 4).map(([, args]) => runCli([...args, ...(args.length > 2 ? endpoint() : [])])))));
+      exits.push(
+        ...(await Promise.all(cases.slice(i, i + 4).map(([, args]) => runCli([...args, ...(args.length > 2 ? endpoint() : [])])))),
+      );
     }
     cases.forEach(([label, , message], i) => {
       const exit = exits[i]!;
@@ -237,7 +276,12 @@ describe('gcs-stream cp', () => {
     const session = () => ctx.server.listSessions().find((s) => s.name === name);
     const detail = () => ({ session: session(), stderr: cli.stderr(), exit: cli.child.exitCode });
     await until(() => (session()?.bytesCommitted ?? 0) >= 2 * K256, 'two committed chunks', [[ctx.server.activity, 'change']], detail);
-    await until(() => /^gcs-stream: 512\.0 KiB committed, .* 0 retries, .* elapsed$/m.test(cli.stderr()), 'a progress line', [[cli.child.stderr, 'data']], detail);
+    await until(
+      () => /^gcs-stream: 512\.0 KiB committed, .* 0 retries, .* elapsed$/m.test(cli.stderr()),
+      'a progress line',
+      [[cli.child.stderr, 'data']],
+      detail,
+    );
     cli.child.kill('SIGINT');
     const exit = await cli.exited;
     expect(exit.code, exit.stderr).toBe(130);
@@ -251,7 +295,12 @@ describe('gcs-stream cp', () => {
     const cli = startCli(['cp', '-', dest(name), ...endpoint(), '--chunk-size', '256KiB', '--quiet']);
     cli.child.stdin.write(DATA.subarray(0, K256 + 1));
     const session = () => ctx.server.listSessions().find((s) => s.name === name);
-    await until(() => (session()?.bytesCommitted ?? 0) >= K256, 'a committed chunk', [[ctx.server.activity, 'change']], () => ({ session: session(), stderr: cli.stderr() }));
+    await until(
+      () => (session()?.bytesCommitted ?? 0) >= K256,
+      'a committed chunk',
+      [[ctx.server.activity, 'change']],
+      () => ({ session: session(), stderr: cli.stderr() }),
+    );
     cli.child.kill('SIGTERM');
     const exit = await cli.exited;
     expect(exit.code).toBe(143);
@@ -274,7 +323,16 @@ describe('gcs-stream cp', () => {
     const name = uniqueName('resume-offset');
     const { checkpointFile } = await crashedUpload(name, 3 * K256 + 100);
     const exit = await runCli([
-      'cp', FILE, dest(name), ...endpoint(), '--chunk-size', '256KiB', '--resume', checkpointFile, '--source-offset', 'checkpoint',
+      'cp',
+      FILE,
+      dest(name),
+      ...endpoint(),
+      '--chunk-size',
+      '256KiB',
+      '--resume',
+      checkpointFile,
+      '--source-offset',
+      'checkpoint',
     ]);
     expect(exit.code, exit.stderr).toBe(0);
     expect(stored(name)?.equals(DATA)).toBe(true);
@@ -319,7 +377,12 @@ describe('gcs-stream cp', () => {
     });
     try {
       for (const run of runs) {
-        await until(() => (run.session()?.bytesCommitted ?? 0) >= 2 * K256, 'two committed chunks', [[ctx.server.activity, 'change']], run.session);
+        await until(
+          () => (run.session()?.bytesCommitted ?? 0) >= 2 * K256,
+          'two committed chunks',
+          [[ctx.server.activity, 'change']],
+          run.session,
+        );
       }
       for (const run of runs) process.kill(-run.child.pid!, 'SIGINT');
       for (const run of runs) {
@@ -344,7 +407,11 @@ describe('gcs-stream cp', () => {
     const command = [process.execPath, '--import', 'tsx', CLI, 'cp', FILE, dest(name), ...endpoint(), '--chunk-size', '256KiB']
       .map(quote)
       .join(' ');
-    const child = spawn('script', ['-q', '-e', '-c', command, '/dev/null'], { cwd: ROOT, env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('script', ['-q', '-e', '-c', command, '/dev/null'], {
+      cwd: ROOT,
+      env: childEnv(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let output = '';
     child.stdout.setEncoding('utf8').on('data', (text: string) => (output += text));
     const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
@@ -413,11 +480,25 @@ describe('CLI helpers', () => {
     expect(formatDuration(65)).toBe('1m05s');
     expect(formatDuration(3725)).toBe('1h02m');
 
-    const known: ProgressSnapshot = { bytesCommitted: 3 * 1024 ** 2, bytesAccepted: 3 * 1024 ** 2, bytesAtStart: 1024 ** 2, totalBytes: 4 * 1024 ** 2, elapsedMs: 2000, retries: 1 };
+    const known: ProgressSnapshot = {
+      bytesCommitted: 3 * 1024 ** 2,
+      bytesAccepted: 3 * 1024 ** 2,
+      bytesAtStart: 1024 ** 2,
+      totalBytes: 4 * 1024 ** 2,
+      elapsedMs: 2000,
+      retries: 1,
+    };
     expect(formatProgressLine(known)).toBe('gcs-stream: 3.0 MiB of 4.0 MiB committed (75%), 1.0 MiB/s, ETA 1.0s, 1 retry, 2.0s elapsed');
     expect(formatBarLine(known, '###-')).toBe('uploading ###- 75% | 3.0 MiB / 4.0 MiB | 1.0 MiB/s | ETA 1.0s | 1 retry');
 
-    const unknown: ProgressSnapshot = { bytesCommitted: 0, bytesAccepted: 0, bytesAtStart: 0, totalBytes: undefined, elapsedMs: 90_000, retries: 2 };
+    const unknown: ProgressSnapshot = {
+      bytesCommitted: 0,
+      bytesAccepted: 0,
+      bytesAtStart: 0,
+      totalBytes: undefined,
+      elapsedMs: 90_000,
+      retries: 2,
+    };
     expect(formatProgressLine(unknown)).toBe('gcs-stream: 0 B committed, 0 B/s, 2 retries, 1m30s elapsed');
     expect(formatBarLine(unknown, 'ignored')).toBe('uploading | 0 B committed | 0 B/s | 2 retries | 1m30s');
     // A source ahead of GCS: what a crash now could lose is shown beside what is committed.

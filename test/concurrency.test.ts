@@ -8,7 +8,6 @@ import { BUCKET, MiB, runConcurrentUploads } from './soak/chaos-upload.js';
 const COUNT = 50;
 const MAX_SIZE = 6 * MiB;
 
-
 describe(`${COUNT} simultaneous uploads in one process`, () => {
   let server: LocalGcs;
   beforeAll(async () => {
@@ -20,9 +19,11 @@ describe(`${COUNT} simultaneous uploads in one process`, () => {
   });
 
   it('all land intact, and peak memory stays within the sum of their bounds', { timeout: 90_000 }, async () => {
-    const { result: uploads, rssGrowth, bufferGrowth: growth } = await measurePeakMemory(() =>
-      runConcurrentUploads(server, { count: COUNT, seed: 4242, maxSize: MAX_SIZE }),
-    );
+    const {
+      result: uploads,
+      rssGrowth,
+      bufferGrowth: growth,
+    } = await measurePeakMemory(() => runConcurrentUploads(server, { count: COUNT, seed: 4242, maxSize: MAX_SIZE }));
 
     expect(uploads.filter((u) => u.error !== undefined).map((u) => `${u.name}: ${String(u.error)}`)).toEqual([]);
     expect(uploads.filter((u) => u.faulted).length).toBeGreaterThanOrEqual(COUNT / 4);

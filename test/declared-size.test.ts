@@ -25,7 +25,9 @@ describe('a declared size', () => {
     expect((error as Error).message).toMatch(/wrote more than the declared size of 786532 bytes/);
     expect(storedDigest(ctx.server, name)).toBeUndefined();
     expect(sessionOf(name)?.state).toBe('cancelled');
-    const sent = ctx.server.requests.filter((r) => r.object === name).reduce((sum, r) => sum + (r.kind === 'open' ? 0 : r.bytesReceived), 0);
+    const sent = ctx.server.requests
+      .filter((r) => r.object === name)
+      .reduce((sum, r) => sum + (r.kind === 'open' ? 0 : r.bytesReceived), 0);
     expect(sent).toBeLessThanOrEqual(SIZE);
   });
 
@@ -50,7 +52,9 @@ describe('a declared size', () => {
     it(`rejects ${JSON.stringify(bad)} before any request`, () => {
       const before = ctx.server.requests.length;
       expect(() => createGcsWriteStream(streamOptions(ctx.server, 'x', { size: bad as number }))).toThrow(InvalidArgumentError);
-      expect(() => createGcsWriteStream(streamOptions(ctx.server, 'x', { size: bad as number }))).toThrow(/size must be a non-negative integer/);
+      expect(() => createGcsWriteStream(streamOptions(ctx.server, 'x', { size: bad as number }))).toThrow(
+        /size must be a non-negative integer/,
+      );
       expect(ctx.server.requests.length).toBe(before);
     });
   }

@@ -49,7 +49,11 @@ describe('examples', () => {
     expect(exit.stderr).toMatch(/^100% \(1000003 of 1000003 bytes/m);
     const object = ctx.server.getObject(BUCKET, 'examples/pipe.bin')!;
     expect(object.data.equals(data)).toBe(true);
-    expect(JSON.parse(exit.stdout)).toMatchObject({ size: 1_000_003, generation: object.resource.generation, crc32c: object.resource.crc32c });
+    expect(JSON.parse(exit.stdout)).toMatchObject({
+      size: 1_000_003,
+      generation: object.resource.generation,
+      crc32c: object.resource.crc32c,
+    });
   });
 
   it('http-body-to-gcs.ts streams request bodies into objects (endpoint from STORAGE_EMULATOR_HOST)', async () => {
@@ -63,7 +67,12 @@ describe('examples', () => {
         const object = ctx.server.getObject(BUCKET, `examples/http/${i}.bin`)!;
         expect(answer).toEqual({
           status: 201,
-          json: { name: `examples/http/${i}.bin`, generation: object.resource.generation, size: String(bodies[i]!.length), crc32c: object.resource.crc32c },
+          json: {
+            name: `examples/http/${i}.bin`,
+            generation: object.resource.generation,
+            size: String(bodies[i]!.length),
+            crc32c: object.resource.crc32c,
+          },
         });
         expect(object.data.equals(bodies[i]!)).toBe(true);
         expect(object.resource.contentType).toBe('application/x-test');
@@ -111,7 +120,17 @@ describe('examples', () => {
     const name = 'examples/build.log';
     const lines = 40_000;
     const checkpoint = join(TMP, 'log.checkpoint.json');
-    const args = [`gs://${BUCKET}/${name}`, '--endpoint', ctx.server.url, '--checkpoint', checkpoint, '--lines', String(lines), '--bound-ms', '50'];
+    const args = [
+      `gs://${BUCKET}/${name}`,
+      '--endpoint',
+      ctx.server.url,
+      '--checkpoint',
+      checkpoint,
+      '--lines',
+      String(lines),
+      '--bound-ms',
+      '50',
+    ];
     const crashed = await runExample('stream-a-log.ts', [...args, '--crash-after', String(2 * K256)]);
     expect(crashed.signal, crashed.stderr).toBe('SIGKILL');
     expect(ctx.server.getObject(BUCKET, name)).toBeUndefined();

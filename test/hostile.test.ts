@@ -183,7 +183,11 @@ describe('endpoints that are not HTTP servers', () => {
     ['accepts the connection and closes it at once', (socket) => socket.destroy(), NetworkError],
     ['accepts the connection and resets it', (socket) => socket.resetAndDestroy(), NetworkError],
     ['answers with bytes that are not HTTP', (socket) => socket.end('SSH-2.0-OpenSSH_9.6\r\n\r\n'), NetworkError],
-    ['answers with a truncated HTTP response', (socket) => socket.end('HTTP/1.1 200 OK\r\ncontent-length: 500\r\nlocation: http://x\r\n\r\n{"na'), NetworkError],
+    [
+      'answers with a truncated HTTP response',
+      (socket) => socket.end('HTTP/1.1 200 OK\r\ncontent-length: 500\r\nlocation: http://x\r\n\r\n{"na'),
+      NetworkError,
+    ],
   ];
   for (const [label, onSocket, cause] of cases) {
     it(`${label}: RetryExhaustedError(${cause.name}) on open, no session`, async () => {

@@ -17,7 +17,8 @@ describe('integrity before visibility', () => {
   for (const at of ['a middle chunk', 'the final chunk'] as const) {
     it(`bytes corrupted in transit in ${at} are refused by the server: ChecksumMismatchError, no object`, async () => {
       const name = uniqueName('corrupt');
-      const match = at === 'the final chunk' ? { kind: 'final' as const, object: name } : { kind: 'chunk' as const, offset: K256, object: name };
+      const match =
+        at === 'the final chunk' ? { kind: 'final' as const, object: name } : { kind: 'chunk' as const, offset: K256, object: name };
       ctx.server.inject({ match, action: { type: 'corrupt', at: 100 } });
       const { error } = await upload(ctx.server, name, SIZE, 64 * KiB);
       expect(error).toBeInstanceOf(ChecksumMismatchError);
@@ -37,7 +38,7 @@ describe('integrity before visibility', () => {
     expect(now?.data.toString()).toBe('previous generation');
   });
 
-  it("with validation: false the corruption goes through (what validation protects against)", async () => {
+  it('with validation: false the corruption goes through (what validation protects against)', async () => {
     const name = uniqueName('corrupt-unchecked');
     ctx.server.inject({ match: { kind: 'chunk', offset: K256, object: name }, action: { type: 'corrupt' } });
     const { error } = await upload(ctx.server, name, SIZE, 64 * KiB, { validation: false });

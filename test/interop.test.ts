@@ -117,7 +117,14 @@ describe.each(STORAGE_MAJORS)('interoperability with @google-cloud/storage $majo
     ctx.server.inject({ match: { kind: 'chunk', offset: K256, object: name }, action: { type: 'status', status: 503 } });
     await pipeline(
       source(2 * K256 + 5, 50_000),
-      createGcsWriteStream({ storage: client, bucket: BUCKET, name, chunkSize: K256, adaptiveRequests: false, retry: { initialDelayMs: 1, maxDelayMs: 2 } }),
+      createGcsWriteStream({
+        storage: client,
+        bucket: BUCKET,
+        name,
+        chunkSize: K256,
+        adaptiveRequests: false,
+        retry: { initialDelayMs: 1, maxDelayMs: 2 },
+      }),
     );
     expect(storedDigest(ctx.server, name)).toBe(expectedDigest(2 * K256 + 5));
     // Every request the server saw for the object, the status query after the 503 included, came through it.
@@ -173,7 +180,15 @@ describe('interoperability with auth clients', () => {
       },
     };
     ctx.server.inject({ match: { kind: 'chunk', offset: K256, object: name }, action: { type: 'status', status: 503 } });
-    const stream = createGcsWriteStream({ bucket: BUCKET, name, apiEndpoint: ctx.server.url, chunkSize: K256, adaptiveRequests: false, authClient: client, retry: { initialDelayMs: 1, maxDelayMs: 2 } });
+    const stream = createGcsWriteStream({
+      bucket: BUCKET,
+      name,
+      apiEndpoint: ctx.server.url,
+      chunkSize: K256,
+      adaptiveRequests: false,
+      authClient: client,
+      retry: { initialDelayMs: 1, maxDelayMs: 2 },
+    });
     await pipeline(source(2 * K256 + 5, 50_000), stream);
     expect(storedDigest(ctx.server, name)).toBe(expectedDigest(2 * K256 + 5));
     expect(seen[0]).toBe('POST');

@@ -14,7 +14,12 @@ let server: RunningChild;
 let url: string;
 beforeAll(async () => {
   server = startTsx(join(ROOT, 'bench', 'server.ts'), [], { cwd: ROOT });
-  await until(() => server.stdout().includes('\n'), 'the server URL', [[server.child.stdout, 'data']], () => server.stderr());
+  await until(
+    () => server.stdout().includes('\n'),
+    'the server URL',
+    [[server.child.stdout, 'data']],
+    () => server.stderr(),
+  );
   url = server.stdout().split('\n')[0]!.trim();
 });
 afterAll(async () => {
@@ -26,10 +31,14 @@ describe('memory bound', () => {
   it('256 MiB through 8 MiB chunks retains the pool blocks of its window, not the object', async () => {
     const size = 256 * MiB;
     const chunkSize = 8 * MiB;
-    const client = startTsx(join(ROOT, 'test', 'fixtures', 'memory-client.ts'), ['--endpoint', url, '--size', String(size), '--chunk-size', String(chunkSize)], {
-      cwd: ROOT,
-      nodeArgs: ['--expose-gc', '--no-concurrent-array-buffer-sweeping'],
-    });
+    const client = startTsx(
+      join(ROOT, 'test', 'fixtures', 'memory-client.ts'),
+      ['--endpoint', url, '--size', String(size), '--chunk-size', String(chunkSize)],
+      {
+        cwd: ROOT,
+        nodeArgs: ['--expose-gc', '--no-concurrent-array-buffer-sweeping'],
+      },
+    );
     client.child.stdin.end();
     const exit = await client.exited;
     expect(exit.code, exit.stderr).toBe(0);

@@ -52,7 +52,11 @@ describe('object sizes x write sizes', () => {
     expect(error).toBeUndefined();
     expect(storedDigest(ctx.server, name)).toBe(expectedDigest(3 * CHUNK));
     const ranges = ctx.server.requests.filter((r) => r.object === name && r.contentRange !== undefined).map((r) => r.contentRange);
-    expect(ranges).toEqual([`bytes 0-${CHUNK - 1}/*`, `bytes ${CHUNK}-${2 * CHUNK - 1}/*`, `bytes ${2 * CHUNK}-${3 * CHUNK - 1}/${3 * CHUNK}`]);
+    expect(ranges).toEqual([
+      `bytes 0-${CHUNK - 1}/*`,
+      `bytes ${CHUNK}-${2 * CHUNK - 1}/*`,
+      `bytes ${2 * CHUNK}-${3 * CHUNK - 1}/${3 * CHUNK}`,
+    ]);
   });
 
   it('with one chunk buffer, a multiple of the chunk is sent as it fills and finalized with bytes */TOTAL', async () => {
@@ -65,6 +69,11 @@ describe('object sizes x write sizes', () => {
     await finished(stream);
     expect(storedDigest(ctx.server, name)).toBe(expectedDigest(3 * CHUNK));
     const ranges = ctx.server.requests.filter((r) => r.object === name && r.contentRange !== undefined).map((r) => r.contentRange);
-    expect(ranges).toEqual([`bytes 0-${CHUNK - 1}/*`, `bytes ${CHUNK}-${2 * CHUNK - 1}/*`, `bytes ${2 * CHUNK}-${3 * CHUNK - 1}/*`, `bytes */${3 * CHUNK}`]);
+    expect(ranges).toEqual([
+      `bytes 0-${CHUNK - 1}/*`,
+      `bytes ${CHUNK}-${2 * CHUNK - 1}/*`,
+      `bytes ${2 * CHUNK}-${3 * CHUNK - 1}/*`,
+      `bytes */${3 * CHUNK}`,
+    ]);
   });
 });

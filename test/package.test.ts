@@ -192,7 +192,10 @@ describe('the packed package, installed in a fresh project', () => {
     for (const entry of ['index.js', 'index.cjs', 'testing/index.js', 'testing/index.cjs']) {
       const loaded = [...packagesLoadedBy(join(dist, entry))];
       expect(loaded, entry).toContain('@node-rs/crc32'); // the scan does see the package's dependencies
-      expect(loaded.filter((name) => /^(commander|cli-progress)(\/|$)/.test(name)), entry).toEqual([]);
+      expect(
+        loaded.filter((name) => /^(commander|cli-progress)(\/|$)/.test(name)),
+        entry,
+      ).toEqual([]);
     }
     // The bin does need them: that is why they are dependencies.
     expect([...packagesLoadedBy(join(dist, 'cli.js'))]).toEqual(expect.arrayContaining(['commander', 'cli-progress']));
@@ -213,7 +216,11 @@ describe('the packed package, installed in a fresh project', () => {
       const data = randomBytes(700_000);
       writeFileSync(join(PROJECT, 'data.bin'), data);
       const bin = join(PROJECT, 'node_modules', '.bin', 'gcs-stream');
-      const { stdout } = await sh(bin, ['cp', 'data.bin', 'gs://pkg-bucket/bin/data.bin', '--endpoint', server.url, '--chunk-size', '256KiB', '--json'], PROJECT);
+      const { stdout } = await sh(
+        bin,
+        ['cp', 'data.bin', 'gs://pkg-bucket/bin/data.bin', '--endpoint', server.url, '--chunk-size', '256KiB', '--json'],
+        PROJECT,
+      );
       expect(JSON.parse(stdout)).toMatchObject({ bucket: 'pkg-bucket', name: 'bin/data.bin', size: data.length, retries: 0 });
       expect(server.getObject('pkg-bucket', 'bin/data.bin')?.data.equals(data)).toBe(true);
       const { stdout: version } = await sh(bin, ['--version'], PROJECT);

@@ -20,7 +20,13 @@ describe('requestHeaders', () => {
 
   it('refuse the protocol’s own headers and malformed names or values before any request', () => {
     const before = ctx.server.requests.length;
-    const refused: Array<Record<string, string>> = [{ 'Content-Range': 'bytes */*' }, { authorization: 'Bearer x' }, { 'X-Upload-Content-Length': '1' }, { 'bad name': 'x' }, { 'X-Ok': 'a\r\nb' }];
+    const refused: Array<Record<string, string>> = [
+      { 'Content-Range': 'bytes */*' },
+      { authorization: 'Bearer x' },
+      { 'X-Upload-Content-Length': '1' },
+      { 'bad name': 'x' },
+      { 'X-Ok': 'a\r\nb' },
+    ];
     for (const headers of refused) {
       expect(() => createGcsWriteStream(streamOptions(ctx.server, 'x', { requestHeaders: headers }))).toThrow(InvalidArgumentError);
     }

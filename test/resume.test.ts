@@ -61,7 +61,9 @@ describe('checkpoints and resume', () => {
   it("resumes with sourceStart 'beginning': skips what the session holds, checksum intact", async () => {
     const name = uniqueName('resume-beginning');
     const checkpoint = (await partialUpload(name, 2 * K256 + 10)).at(-1)!;
-    const resumed = createGcsWriteStream(streamOptions(ctx.server, name, { resume: checkpoint, sourceStart: 'beginning', validation: 'both' }));
+    const resumed = createGcsWriteStream(
+      streamOptions(ctx.server, name, { resume: checkpoint, sourceStart: 'beginning', validation: 'both' }),
+    );
     await pipeline(sourceFrom(0, SIZE), resumed);
     expect(storedDigest(ctx.server, name)).toBe(expectedDigest(SIZE));
   });
@@ -109,7 +111,9 @@ describe('checkpoints and resume', () => {
     const name = uniqueName('resume-short');
     const checkpoints = await partialUpload(name, 3 * K256);
     const resumed = createGcsWriteStream(streamOptions(ctx.server, name, { resume: checkpoints[1]!, sourceStart: 'beginning' }));
-    await expect(pipeline(sourceFrom(0, K256), resumed)).rejects.toThrow(/source ended after 262144 bytes, but the session already holds 786432/);
+    await expect(pipeline(sourceFrom(0, K256), resumed)).rejects.toThrow(
+      /source ended after 262144 bytes, but the session already holds 786432/,
+    );
   });
 
   it('an expired session says so', async () => {
@@ -123,10 +127,25 @@ describe('checkpoints and resume', () => {
   });
 
   it('a checkpoint for another object, a bad one, or MD5 continued from a checkpoint are rejected up front', () => {
-    const checkpoint: UploadCheckpoint = { version: 1, uploadUri: `${ctx.server.url}/upload/x?upload_id=1`, bucket: 'test-bucket', name: 'a', bytesCommitted: 0, crc32c: 0 };
-    expect(() => createGcsWriteStream(streamOptions(ctx.server, 'b', { resume: checkpoint }))).toThrow(/checkpoint is for gs:\/\/test-bucket\/a/);
-    expect(() => createGcsWriteStream(streamOptions(ctx.server, 'a', { resume: { ...checkpoint, version: 2 } as never }))).toThrow(InvalidArgumentError);
-    expect(() => createGcsWriteStream(streamOptions(ctx.server, 'a', { resume: checkpoint, validation: 'md5' }))).toThrow(/MD5 cannot be continued/);
-    expect(() => createGcsWriteStream({ resume: { ...checkpoint, uploadUri: 'https://elsewhere.example/x' }, apiEndpoint: ctx.server.url })).toThrow(/another origin/);
+    const checkpoint: UploadCheckpoint = {
+      version: 1,
+      uploadUri: `${ctx.server.url}/upload/x?upload_id=1`,
+      bucket: 'test-bucket',
+      name: 'a',
+      bytesCommitted: 0,
+      crc32c: 0,
+    };
+    expect(() => createGcsWriteStream(streamOptions(ctx.server, 'b', { resume: checkpoint }))).toThrow(
+      /checkpoint is for gs:\/\/test-bucket\/a/,
+    );
+    expect(() => createGcsWriteStream(streamOptions(ctx.server, 'a', { resume: { ...checkpoint, version: 2 } as never }))).toThrow(
+      InvalidArgumentError,
+    );
+    expect(() => createGcsWriteStream(streamOptions(ctx.server, 'a', { resume: checkpoint, validation: 'md5' }))).toThrow(
+      /MD5 cannot be continued/,
+    );
+    expect(() =>
+      createGcsWriteStream({ resume: { ...checkpoint, uploadUri: 'https://elsewhere.example/x' }, apiEndpoint: ctx.server.url }),
+    ).toThrow(/another origin/);
   });
 });

@@ -115,31 +115,52 @@ describe('the access token goes only to the configured endpoint', () => {
 
 describe('errors never carry the token, the upload id or object data', () => {
   const failures: Array<[string, FaultRule[]]> = [
-    ['400 whose message echoes the URL and the Authorization header', [
-      { match: { kind: 'chunk', offset: K256 }, action: { type: 'status', status: 400, message: 'Bad request {url} from {authorization}' } },
-    ]],
-    ['403 whose message echoes the URL', [
-      { match: { kind: 'chunk', offset: K256 }, action: { type: 'status', status: 403, message: 'Forbidden: {url}' } },
-    ]],
-    ['401 whose message echoes the Authorization header', [
-      { match: { kind: 'chunk', offset: K256, times: Infinity }, action: { type: 'status', status: 401, message: 'Invalid {authorization}' } },
-    ]],
-    ['404 on open whose message echoes the URL', [
-      { match: { kind: 'open' }, action: { type: 'status', status: 404, message: 'No such bucket: {url}' } },
-    ]],
-    ['503 for ever whose message echoes the URL', [
-      { match: { kind: 'chunk', offset: K256, times: Infinity }, action: { type: 'status', status: 503, message: 'Unavailable: {url}' } },
-    ]],
+    [
+      '400 whose message echoes the URL and the Authorization header',
+      [
+        {
+          match: { kind: 'chunk', offset: K256 },
+          action: { type: 'status', status: 400, message: 'Bad request {url} from {authorization}' },
+        },
+      ],
+    ],
+    [
+      '403 whose message echoes the URL',
+      [{ match: { kind: 'chunk', offset: K256 }, action: { type: 'status', status: 403, message: 'Forbidden: {url}' } }],
+    ],
+    [
+      '401 whose message echoes the Authorization header',
+      [
+        {
+          match: { kind: 'chunk', offset: K256, times: Infinity },
+          action: { type: 'status', status: 401, message: 'Invalid {authorization}' },
+        },
+      ],
+    ],
+    [
+      '404 on open whose message echoes the URL',
+      [{ match: { kind: 'open' }, action: { type: 'status', status: 404, message: 'No such bucket: {url}' } }],
+    ],
+    [
+      '503 for ever whose message echoes the URL',
+      [{ match: { kind: 'chunk', offset: K256, times: Infinity }, action: { type: 'status', status: 503, message: 'Unavailable: {url}' } }],
+    ],
     ['network reset on a chunk, for ever', [{ match: { kind: 'chunk', offset: K256, times: Infinity }, action: { type: 'reset' } }]],
-    ['network reset on the status query, for ever', [
-      { match: { kind: 'chunk', offset: K256 }, action: { type: 'status', status: 503 } },
-      { match: { kind: 'query', times: Infinity }, action: { type: 'reset' } },
-    ]],
+    [
+      'network reset on the status query, for ever',
+      [
+        { match: { kind: 'chunk', offset: K256 }, action: { type: 'status', status: 503 } },
+        { match: { kind: 'query', times: Infinity }, action: { type: 'reset' } },
+      ],
+    ],
     ['network reset on open, for ever', [{ match: { kind: 'open', times: Infinity }, action: { type: 'reset' } }]],
     ['no answer, for ever', [{ match: { kind: 'chunk', offset: K256, times: Infinity }, action: { type: 'stall' } }]],
     ['session expired', [{ match: { kind: 'chunk', offset: K256 }, action: { type: 'expire', status: 410 } }]],
     ['protocol: malformed Range', [{ match: { kind: 'chunk', offset: K256 }, action: { type: 'hostile', variant: 'bad-range' } }]],
-    ['protocol: offset going backwards', [{ match: { kind: 'chunk', offset: 2 * K256 }, action: { type: 'hostile', variant: 'range-backwards' } }]],
+    [
+      'protocol: offset going backwards',
+      [{ match: { kind: 'chunk', offset: 2 * K256 }, action: { type: 'hostile', variant: 'range-backwards' } }],
+    ],
     ['protocol: not an object resource', [{ match: { kind: 'final' }, action: { type: 'hostile', variant: 'bad-object' } }]],
     ['protocol: session on another origin', [{ match: { kind: 'open' }, action: { type: 'hostile', variant: 'foreign-location' } }]],
     ['checksum refused (data corrupted in transit)', [{ match: { kind: 'chunk', offset: K256 }, action: { type: 'corrupt', at: 7 } }]],
@@ -152,7 +173,9 @@ describe('errors never carry the token, the upload id or object data', () => {
         expect(error.uploadUri).toContain(`upload_id=${uploadId}`);
         expect(Object.keys(error)).not.toContain('uploadUri');
       }
-      const leaks = Object.entries(renderings(error)).flatMap(([how, text]) => secretsIn(text, uploadId).map((what) => `${what} in ${how}`));
+      const leaks = Object.entries(renderings(error)).flatMap(([how, text]) =>
+        secretsIn(text, uploadId).map((what) => `${what} in ${how}`),
+      );
       expect(leaks).toEqual([]);
     });
   }
@@ -187,7 +210,10 @@ describe('NODE_DEBUG=gcs-resumable-stream output', () => {
       }
       await server.close();
     `;
-    const { code, stdout, stderr } = await runTsxScript(script, { cwd: join(import.meta.dirname, '..'), env: { NODE_DEBUG: 'gcs-resumable-stream' } });
+    const { code, stdout, stderr } = await runTsxScript(script, {
+      cwd: join(import.meta.dirname, '..'),
+      env: { NODE_DEBUG: 'gcs-resumable-stream' },
+    });
     expect(code, stderr).toBe(0);
     expect(stdout).toMatch(/^outcome ok finished$/m);
     expect(stdout).toMatch(/^outcome bad ERR_GCS_UPLOAD_HTTP_STATUS$/m);

@@ -74,7 +74,13 @@ async function open(name: string, options: OpenOptions = {}): Promise<string> {
   return location ?? '';
 }
 
-function put(session: string, range: string | undefined, body?: Buffer, headers: Record<string, string> = {}, signal?: AbortSignal): Promise<Response> {
+function put(
+  session: string,
+  range: string | undefined,
+  body?: Buffer,
+  headers: Record<string, string> = {},
+  signal?: AbortSignal,
+): Promise<Response> {
   return fetch(session, {
     method: 'PUT',
     redirect: 'manual',
@@ -400,7 +406,9 @@ describe('scripted faults', () => {
     const session = await open(name);
     gcs.inject({ match: { kind: 'chunk', offset: 0, object: name }, action: { type: 'corrupt', at: 5 } });
     expect((await put(session, `bytes 0-${K256 - 1}/*`, data.subarray(0, K256))).status).toBe(308);
-    const final = await put(session, `bytes ${K256}-${data.length - 1}/${data.length}`, data.subarray(K256), { 'x-goog-hash': googHash(data) });
+    const final = await put(session, `bytes ${K256}-${data.length - 1}/${data.length}`, data.subarray(K256), {
+      'x-goog-hash': googHash(data),
+    });
     expect(final.status).toBe(400);
     expect(await errorMessage(final)).toMatch(/crc32c/);
     expect(gcs.getObject(BUCKET, name)).toBeUndefined();
@@ -522,7 +530,11 @@ describe('reading back through @google-cloud/storage', () => {
   it('download(), getMetadata(), exists(), ranges, getFiles() and delete()', async () => {
     const name = uniqueName('sdk read/back');
     const data = bytes(K256 + 999);
-    await put(await open(name, { headers: { 'x-upload-content-type': 'application/x-test' } }), `bytes 0-${data.length - 1}/${data.length}`, data);
+    await put(
+      await open(name, { headers: { 'x-upload-content-type': 'application/x-test' } }),
+      `bytes 0-${data.length - 1}/${data.length}`,
+      data,
+    );
     const storage = new Storage({ apiEndpoint: gcs.url, projectId: 'test' });
     const file = storage.bucket(BUCKET).file(name);
     const [downloaded] = await file.download();
@@ -653,7 +665,11 @@ describe('server lifecycle', () => {
     try {
       const data = bytes(K256 + 3);
       const response = await put(await open('discarded', { server }), `bytes 0-${data.length - 1}/${data.length}`, data);
-      expect(await response.json()).toMatchObject({ size: String(data.length), crc32c: crc32cToBase64(crc32c(data)), md5Hash: md5Base64(data) });
+      expect(await response.json()).toMatchObject({
+        size: String(data.length),
+        crc32c: crc32cToBase64(crc32c(data)),
+        md5Hash: md5Base64(data),
+      });
       expect(server.getObject(BUCKET, 'discarded')?.data.length).toBe(0);
       const media = await fetch(`${server.url}/download/storage/v1/b/${BUCKET}/o/discarded?alt=media`);
       expect(media.status).toBe(501);

@@ -1,6 +1,13 @@
 import { pipeline } from 'node:stream/promises';
 import { describe, expect, it } from 'vitest';
-import { createGcsWriteStream, HttpStatusError, InvalidArgumentError, ListenerError, PermissionDeniedError, type RetryQuestion } from '../src/index.js';
+import {
+  createGcsWriteStream,
+  HttpStatusError,
+  InvalidArgumentError,
+  ListenerError,
+  PermissionDeniedError,
+  type RetryQuestion,
+} from '../src/index.js';
 import { BUCKET, contentAt, expectedDigest, K256, storedDigest, streamOptions, uniqueName, useLocalGcs } from './helpers.js';
 
 // retry.shouldRetry: the user's veto or extension of the retry decision.
@@ -10,7 +17,10 @@ const SIZE = 2 * K256 + 9;
 
 async function run(name: string, shouldRetry: (q: RetryQuestion) => boolean | undefined): Promise<unknown> {
   const stream = createGcsWriteStream(streamOptions(ctx.server, name, { retry: { shouldRetry } }));
-  return pipeline([contentAt(0, SIZE)], stream).then(() => undefined, (e: unknown) => e);
+  return pipeline([contentAt(0, SIZE)], stream).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
 }
 
 describe('retry.shouldRetry', () => {
@@ -51,6 +61,8 @@ describe('retry.shouldRetry', () => {
   });
 
   it('must be a function', () => {
-    expect(() => createGcsWriteStream(streamOptions(ctx.server, 'x', { retry: { shouldRetry: 42 as never } }))).toThrow(InvalidArgumentError);
+    expect(() => createGcsWriteStream(streamOptions(ctx.server, 'x', { retry: { shouldRetry: 42 as never } }))).toThrow(
+      InvalidArgumentError,
+    );
   });
 });

@@ -20,7 +20,12 @@ function committedOnServer(name: string): number {
 }
 
 function serverCommits(name: string, bytes: number): Promise<void> {
-  return until(() => committedOnServer(name) >= bytes, `${bytes} bytes committed on the server`, [[ctx.server.activity, 'change']], () => committedOnServer(name));
+  return until(
+    () => committedOnServer(name) >= bytes,
+    `${bytes} bytes committed on the server`,
+    [[ctx.server.activity, 'change']],
+    () => committedOnServer(name),
+  );
 }
 
 function written(stream: GcsResumableWritable, data: Buffer): Promise<void> {
@@ -111,7 +116,9 @@ describe('a crash of a slow stream', () => {
     const stallAfter = 5 * K256 + 70 * KiB;
     const common = ['--endpoint', ctx.server.url, '--name', name, '--size', String(size), '--checkpoint', checkpoint];
     const options = ['--chunk-size', String(8 * MiB), '--exact-requests', '--max-uncommitted-ms', '30'];
-    const first = spawn(process.execPath, ['--import', 'tsx', fixture, ...common, ...options, '--stall-after', String(stallAfter)], { stdio: 'ignore' });
+    const first = spawn(process.execPath, ['--import', 'tsx', fixture, ...common, ...options, '--stall-after', String(stallAfter)], {
+      stdio: 'ignore',
+    });
     const exited = new Promise<NodeJS.Signals | null>((resolve) => first.on('exit', (_code, signal) => resolve(signal)));
     // Every full block the child wrote reaches the server although the 8 MiB chunk never fills.
     await serverCommits(name, 5 * K256);

@@ -70,11 +70,18 @@ describe('BlockWindow', () => {
     for (const offset of [0, 777, K256, K256 + 1]) expect(window.crcAt(offset)).toBe(continueCrc32c(0, data.subarray(0, offset)));
     window.release(K256 + 1);
     window.nextSpan(); // realigns
-    for (const offset of [K256 + 1, 2 * K256, 3 * K256 + 500]) expect(window.crcAt(offset)).toBe(continueCrc32c(0, data.subarray(0, offset)));
+    for (const offset of [K256 + 1, 2 * K256, 3 * K256 + 500])
+      expect(window.crcAt(offset)).toBe(continueCrc32c(0, data.subarray(0, offset)));
   });
 
   it('at a declared size, holds the bytes that reach it until end()', () => {
-    const window = new BlockWindow({ requestBytes: K256, capBytes: 2 * K256, exact: true }, new MemoryPool().open(), 0, undefined, 2 * K256);
+    const window = new BlockWindow(
+      { requestBytes: K256, capBytes: 2 * K256, exact: true },
+      new MemoryPool().open(),
+      0,
+      undefined,
+      2 * K256,
+    );
     window.write(contentAt(0, 2 * K256));
     const first = window.nextSpan()!;
     expect(first).toMatchObject({ offset: 0, length: K256, final: false });

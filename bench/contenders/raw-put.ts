@@ -20,7 +20,9 @@ function readReply(response: IncomingMessage): Promise<Reply> {
     const pieces: Buffer[] = [];
     response.on('data', (piece: Buffer) => pieces.push(piece));
     response.once('error', reject);
-    response.once('end', () => resolve({ status: response.statusCode ?? 0, headers: response.headers, body: Buffer.concat(pieces).toString('utf8') }));
+    response.once('end', () =>
+      resolve({ status: response.statusCode ?? 0, headers: response.headers, body: Buffer.concat(pieces).toString('utf8') }),
+    );
   });
 }
 
@@ -47,14 +49,18 @@ export const contender: Contender = {
     const open = new URL(`/upload/storage/v1/b/${encodeURIComponent(bucket)}/o`, endpoint);
     open.searchParams.set('uploadType', 'resumable');
     open.searchParams.set('name', name);
-    const opened = await exchange(open, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/json; charset=UTF-8',
-        'x-upload-content-type': 'application/octet-stream',
-        'x-upload-content-length': String(size),
+    const opened = await exchange(
+      open,
+      {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json; charset=UTF-8',
+          'x-upload-content-type': 'application/octet-stream',
+          'x-upload-content-length': String(size),
+        },
       },
-    }, '{}');
+      '{}',
+    );
     const location = opened.headers.location;
     if (opened.status !== 200 || location === undefined) throw new Error(`opening the session failed: ${describe(opened)}`);
 

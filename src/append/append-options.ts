@@ -94,17 +94,22 @@ export function validateAppendableCheckpoint(value: unknown): AppendableCheckpoi
   const c = value as Partial<AppendableCheckpoint> | null;
   if (typeof c !== 'object' || c === null) throw new InvalidArgumentError('resume must be a checkpoint object');
   if (c.version !== 1 || c.kind !== 'appendable') {
-    throw new InvalidArgumentError("resume: not an appendable checkpoint (version 1, kind 'appendable'); resumable checkpoints go to createGcsWriteStream");
+    throw new InvalidArgumentError(
+      "resume: not an appendable checkpoint (version 1, kind 'appendable'); resumable checkpoints go to createGcsWriteStream",
+    );
   }
-  if (typeof c.bucket !== 'string' || typeof c.name !== 'string') throw new InvalidArgumentError('resume: the checkpoint has no bucket or name');
-  if (typeof c.generation !== 'string' || !/^[1-9]\d*$/.test(c.generation)) throw new InvalidArgumentError('resume: the checkpoint has no valid generation');
+  if (typeof c.bucket !== 'string' || typeof c.name !== 'string')
+    throw new InvalidArgumentError('resume: the checkpoint has no bucket or name');
+  if (typeof c.generation !== 'string' || !/^[1-9]\d*$/.test(c.generation))
+    throw new InvalidArgumentError('resume: the checkpoint has no valid generation');
   if (typeof c.bytesCommitted !== 'number' || !Number.isSafeInteger(c.bytesCommitted) || c.bytesCommitted < 0) {
     throw new InvalidArgumentError('resume: the checkpoint has no valid bytesCommitted');
   }
   if (typeof c.crc32c !== 'number' || !Number.isInteger(c.crc32c) || c.crc32c < 0 || c.crc32c > 0xffffffff) {
     throw new InvalidArgumentError('resume: the checkpoint has no valid crc32c');
   }
-  if (c.writeHandle !== undefined && typeof c.writeHandle !== 'string') throw new InvalidArgumentError('resume: writeHandle must be a base64 string');
+  if (c.writeHandle !== undefined && typeof c.writeHandle !== 'string')
+    throw new InvalidArgumentError('resume: writeHandle must be a base64 string');
   const checkpoint: AppendableCheckpoint = {
     version: 1,
     kind: 'appendable',
@@ -138,7 +143,8 @@ export function normalizeAppendOptions(given: GcsAppendStreamOptions, env: NodeJ
   if (given.authClient !== undefined && typeof (given.authClient as Partial<GrpcAuthClient>).getRequestHeaders !== 'function') {
     throw new InvalidArgumentError('authClient must have getRequestHeaders() (a google-auth-library client)');
   }
-  if (given.contentType !== undefined && typeof given.contentType !== 'string') throw new InvalidArgumentError('contentType must be a string');
+  if (given.contentType !== undefined && typeof given.contentType !== 'string')
+    throw new InvalidArgumentError('contentType must be a string');
   const metadata = given.metadata === undefined ? undefined : Object.freeze(stringRecord('metadata', given.metadata));
   const requestHeaders = Object.freeze(stringRecord('requestHeaders', given.requestHeaders ?? {}));
   for (const key of Object.keys(requestHeaders)) {
@@ -149,7 +155,8 @@ export function normalizeAppendOptions(given: GcsAppendStreamOptions, env: NodeJ
   let ifGenerationMatch: string | undefined;
   if (given.ifGenerationMatch !== undefined) {
     ifGenerationMatch = String(given.ifGenerationMatch);
-    if (!/^\d+$/.test(ifGenerationMatch)) throw new InvalidArgumentError(`ifGenerationMatch must be a generation number or 0, got ${ifGenerationMatch}`);
+    if (!/^\d+$/.test(ifGenerationMatch))
+      throw new InvalidArgumentError(`ifGenerationMatch must be a generation number or 0, got ${ifGenerationMatch}`);
     if (resume !== undefined) throw new InvalidArgumentError('ifGenerationMatch applies to creating an object, not to resume');
   }
   if (given.finalize !== undefined && typeof given.finalize !== 'boolean') throw new InvalidArgumentError('finalize must be a boolean');
@@ -178,7 +185,8 @@ export function normalizeAppendOptions(given: GcsAppendStreamOptions, env: NodeJ
 }
 
 function stringRecord(field: string, value: unknown): Record<string, string> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new InvalidArgumentError(`${field} must be an object of strings`);
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new InvalidArgumentError(`${field} must be an object of strings`);
   const out: Record<string, string> = {};
   for (const [key, v] of Object.entries(value)) {
     if (typeof v !== 'string') throw new InvalidArgumentError(`${field}.${key} must be a string`);

@@ -49,7 +49,8 @@ export class AppendSession {
     call.on('data', (response: WireWriteResponse) => this.#onResponse(response));
     call.on('error', (error: Grpc.ServiceError) => this.#fail(this.#toError(error)));
     call.on('end', () => {
-      if (this.#final === undefined) this.#fail(new GrpcStatusError(this.#what(), 'UNAVAILABLE', 'the server ended the stream before finishing the write'));
+      if (this.#final === undefined)
+        this.#fail(new GrpcStatusError(this.#what(), 'UNAVAILABLE', 'the server ended the stream before finishing the write'));
     });
     call.write(first);
   }
@@ -66,7 +67,9 @@ export class AppendSession {
 
   /** Resolves with the first response: the object's generation, persisted size and write handle. */
   opened(): Promise<OpenedObject> {
-    return this.#until(() => (this.#opened ? { generation: this.#generation ?? '', persisted: this.#persisted, handle: this.#handle } : undefined));
+    return this.#until(() =>
+      this.#opened ? { generation: this.#generation ?? '', persisted: this.#persisted, handle: this.#handle } : undefined,
+    );
   }
 
   #generation: string | undefined;

@@ -127,7 +127,9 @@ export class AppendUploader {
           kind: 'stored',
           mismatches: [
             ...(size !== this.#accepted ? [{ field: 'size' as const, stored: String(size), expected: String(this.#accepted) }] : []),
-            ...(crc !== undefined && crc >>> 0 !== this.#crc ? [{ field: 'crc32c' as const, stored: crc32cToBase64(crc), expected: crc32cToBase64(this.#crc) }] : []),
+            ...(crc !== undefined && crc >>> 0 !== this.#crc
+              ? [{ field: 'crc32c' as const, stored: crc32cToBase64(crc), expected: crc32cToBase64(this.#crc) }]
+              : []),
           ],
           deleted: false,
           generation: resource.generation,
@@ -232,7 +234,8 @@ export class AppendUploader {
   /** The server holds `persisted` bytes: release them from the replay buffer, reset the budget if it grew. */
   #setPersisted(persisted: number): void {
     if (persisted < this.#persisted) throw new ProtocolError({ kind: 'offset-backwards', reported: persisted, committed: this.#persisted });
-    if (persisted > Math.max(this.#sentMax, this.#accepted)) throw new ProtocolError({ kind: 'offset-beyond-sent', reported: persisted, sent: this.#sentMax });
+    if (persisted > Math.max(this.#sentMax, this.#accepted))
+      throw new ProtocolError({ kind: 'offset-beyond-sent', reported: persisted, sent: this.#sentMax });
     const grew = persisted > this.#persisted;
     this.#persisted = persisted;
     let drop = persisted - this.#replayStart;
@@ -304,7 +307,9 @@ export class AppendUploader {
             write_offset: String(this.#persisted),
             state_lookup: true,
           };
-    const call = (client as unknown as { BidiWriteObject(metadata: Grpc.Metadata): Grpc.ClientDuplexStream<WireWriteRequest, WireWriteResponse> }).BidiWriteObject(metadata);
+    const call = (
+      client as unknown as { BidiWriteObject(metadata: Grpc.Metadata): Grpc.ClientDuplexStream<WireWriteRequest, WireWriteResponse> }
+    ).BidiWriteObject(metadata);
     const session = new AppendSession(call, this.#target, first);
     this.#session = session;
     const opened = await session.opened();
@@ -328,7 +333,10 @@ export class AppendUploader {
   async #authorize(metadata: Grpc.Metadata): Promise<void> {
     const auth: GrpcAuthClient = this.#options.authClient ?? (await defaultGrpcAuth());
     const headers = await auth.getRequestHeaders(`https://${this.#options.grpcEndpoint.replace(/:\d+$/, '')}/`);
-    const entries = typeof (headers as Headers).forEach === 'function' && typeof (headers as Headers).get === 'function' ? [...(headers as Headers).entries()] : Object.entries(headers);
+    const entries =
+      typeof (headers as Headers).forEach === 'function' && typeof (headers as Headers).get === 'function'
+        ? [...(headers as Headers).entries()]
+        : Object.entries(headers);
     for (const [key, value] of entries) metadata.set(key.toLowerCase(), String(value));
   }
 

@@ -83,7 +83,8 @@ export class GcsAppendableWritable extends Writable {
   async flush(): Promise<number> {
     if (this.destroyed) throw this.errored ?? new UploadAbortedError();
     // An empty write queues behind the writes the stream still buffers: they are accepted before the flush.
-    if (!this.writableEnded) await new Promise<void>((resolve, reject) => this.write(Buffer.alloc(0), (error) => (error ? reject(error) : resolve())));
+    if (!this.writableEnded)
+      await new Promise<void>((resolve, reject) => this.write(Buffer.alloc(0), (error) => (error ? reject(error) : resolve())));
     try {
       return await this.#uploader.flush();
     } catch (error) {

@@ -93,7 +93,8 @@ function decodeRedirect(value: Buffer): WriteRedirect {
   for (const f of fields(value)) {
     if (f.number === 1 && f.bytes !== undefined) redirect.routingToken = f.bytes.toString('utf8');
     else if (f.number === 2 && f.bytes !== undefined) {
-      for (const inner of fields(f.bytes)) if (inner.number === 1 && inner.bytes !== undefined) redirect.writeHandle = Buffer.from(inner.bytes);
+      for (const inner of fields(f.bytes))
+        if (inner.number === 1 && inner.bytes !== undefined) redirect.writeHandle = Buffer.from(inner.bytes);
     } else if (f.number === 3 && f.varint !== undefined) redirect.generation = BigInt.asIntN(64, f.varint).toString();
   }
   return redirect;

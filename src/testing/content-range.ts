@@ -12,9 +12,7 @@ import type { FaultKind } from './faults.js';
  *   object.
  */
 export type ContentRange =
-  | { type: 'query' }
-  | { type: 'total'; total: number }
-  | { type: 'bytes'; start: number; end?: number; total?: number; openEnded: boolean };
+  { type: 'query' } | { type: 'total'; total: number } | { type: 'bytes'; start: number; end?: number; total?: number; openEnded: boolean };
 
 const CONTENT_RANGE = /^bytes\s+(?:\*|(\d+)-(\d+|\*))\/(\*|\d+)$/i;
 

@@ -100,7 +100,12 @@ class WriteStream implements AppendableWriter {
   }
 
   supersede(): void {
-    this.fail(new StatusFailure(GrpcCode.FAILED_PRECONDITION, 'Another writer took over the appendable object (append_object_spec); this stream is superseded.'));
+    this.fail(
+      new StatusFailure(
+        GrpcCode.FAILED_PRECONDITION,
+        'Another writer took over the appendable object (append_object_spec); this stream is superseded.',
+      ),
+    );
   }
 
   /** The next offset this stream may write at. */
@@ -187,7 +192,9 @@ export class LocalGcsGrpc {
     const side = new LocalGcsGrpc(store, activity);
     const { grpc } = loadStorageGrpc();
     const port = await new Promise<number>((resolve, reject) => {
-      side.#server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound)));
+      side.#server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (error, bound) =>
+        error ? reject(error) : resolve(bound),
+      );
     });
     side.#address = `127.0.0.1:${port}`;
     return side;
@@ -288,7 +295,8 @@ export class LocalGcsGrpc {
     const first = stream.record.messages === 0;
     stream.record.messages += 1;
     if (first) this.#openStream(stream, request);
-    else if (request.first_message !== undefined) throw new StatusFailure(GrpcCode.INVALID_ARGUMENT, 'Only the first message of a stream may carry a write or append spec.');
+    else if (request.first_message !== undefined)
+      throw new StatusFailure(GrpcCode.INVALID_ARGUMENT, 'Only the first message of a stream may carry a write or append spec.');
     const object = stream.object;
     if (object === undefined) throw new StatusFailure(GrpcCode.INTERNAL, 'no object');
     if (!object.owns(stream)) throw new StatusFailure(GrpcCode.FAILED_PRECONDITION, 'Another writer took over the appendable object.');
@@ -301,17 +309,30 @@ export class LocalGcsGrpc {
       throw new StatusFailure(GrpcCode.OUT_OF_RANGE, `The first write_offset must be the persisted size ${object.size}, got ${offset}.`);
     }
     if (offset > stream.expected) {
-      throw new StatusFailure(GrpcCode.OUT_OF_RANGE, `write_offset ${offset} is past the ${stream.expected} bytes persisted and sent on this stream.`);
+      throw new StatusFailure(
+        GrpcCode.OUT_OF_RANGE,
+        `write_offset ${offset} is past the ${stream.expected} bytes persisted and sent on this stream.`,
+      );
     }
     if (content.length > MAX_MESSAGE_CONTENT) {
-      throw new StatusFailure(GrpcCode.INVALID_ARGUMENT, `A message may carry at most ${MAX_MESSAGE_CONTENT} bytes of content, got ${content.length}.`);
+      throw new StatusFailure(
+        GrpcCode.INVALID_ARGUMENT,
+        `A message may carry at most ${MAX_MESSAGE_CONTENT} bytes of content, got ${content.length}.`,
+      );
     }
     const expectedCrc = request.checksummed_data?.crc32c;
-    if (expectedCrc !== undefined && (crc32c(content) >>> 0) !== expectedCrc >>> 0) {
+    if (expectedCrc !== undefined && crc32c(content) >>> 0 !== expectedCrc >>> 0) {
       throw new StatusFailure(GrpcCode.INVALID_ARGUMENT, `The crc32c of the message's content does not match (at write_offset ${offset}).`);
     }
 
-    const fault = this.#rules.take({ bucket: object.bucket, object: object.name, stream: stream.record.index, first, start: offset, end: offset + content.length });
+    const fault = this.#rules.take({
+      bucket: object.bucket,
+      object: object.name,
+      stream: stream.record.index,
+      first,
+      start: offset,
+      end: offset + content.length,
+    });
     if (fault !== undefined) {
       this.#faultsInjected += 1;
       stream.record.fault = fault.action.type === 'status' ? `status ${fault.action.status}` : fault.action.type;
@@ -352,7 +373,11 @@ export class LocalGcsGrpc {
     if (request.flush === true) stream.persist();
     if (first) stream.respond({ resource: wireObject(object), write_handle: { handle: object.handle } });
     else if (request.state_lookup === true) {
-      stream.respond({ persisted_size: String(object.size), persisted_data_checksums: { crc32c: object.crc32c }, write_handle: { handle: object.handle } });
+      stream.respond({
+        persisted_size: String(object.size),
+        persisted_data_checksums: { crc32c: object.crc32c },
+        write_handle: { handle: object.handle },
+      });
     }
   }
 
@@ -381,7 +406,10 @@ export class LocalGcsGrpc {
       const problem = objectNameProblem(name);
       if (problem !== undefined) throw new StatusFailure(GrpcCode.INVALID_ARGUMENT, problem);
       if (spec.appendable !== true) {
-        throw new StatusFailure(GrpcCode.UNIMPLEMENTED, 'The local server implements BidiWriteObject for appendable objects only (write_object_spec.appendable).');
+        throw new StatusFailure(
+          GrpcCode.UNIMPLEMENTED,
+          'The local server implements BidiWriteObject for appendable objects only (write_object_spec.appendable).',
+        );
       }
       if (spec.if_generation_match !== undefined) {
         const failed = this.#objects.preconditionProblem(bucket, name, { ifGenerationMatch: spec.if_generation_match });
@@ -411,7 +439,10 @@ export class LocalGcsGrpc {
       if (object.finalized) throw new StatusFailure(GrpcCode.FAILED_PRECONDITION, 'The object is finalized; it cannot be appended to.');
       if (object.routingToken !== undefined) {
         if (record.routingToken !== object.routingToken && spec.routing_token !== object.routingToken) {
-          throw new StatusFailure(GrpcCode.FAILED_PRECONDITION, 'The stream lacks the routing token of the redirect (x-goog-request-params routing_token).');
+          throw new StatusFailure(
+            GrpcCode.FAILED_PRECONDITION,
+            'The stream lacks the routing token of the redirect (x-goog-request-params routing_token).',
+          );
         }
         object.routingToken = undefined;
       }
@@ -425,7 +456,9 @@ export class LocalGcsGrpc {
     }
     throw new StatusFailure(
       request.upload_id === undefined ? GrpcCode.INVALID_ARGUMENT : GrpcCode.UNIMPLEMENTED,
-      request.upload_id === undefined ? 'The first message must carry write_object_spec or append_object_spec.' : 'Resumable gRPC writes (upload_id) are not implemented by the local server.',
+      request.upload_id === undefined
+        ? 'The first message must carry write_object_spec or append_object_spec.'
+        : 'Resumable gRPC writes (upload_id) are not implemented by the local server.',
     );
   }
 }

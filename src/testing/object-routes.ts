@@ -98,7 +98,9 @@ export class ObjectRoutes {
       }
       if (first !== '' || last !== '') {
         if (start >= size || start >= end) {
-          return ex.send(errorOutcome(416, `Range ${rangeHeader ?? ''} is not satisfiable for ${size} bytes.`, { 'content-range': `bytes */${size}` }));
+          return ex.send(
+            errorOutcome(416, `Range ${rangeHeader ?? ''} is not satisfiable for ${size} bytes.`, { 'content-range': `bytes */${size}` }),
+          );
         }
         status = 206;
         headers['content-range'] = `bytes ${start}-${end - 1}/${size}`;

@@ -231,7 +231,11 @@ export class LocalGcs {
     const { bucket, object, ...chaosOptions } = options;
     if (bucket !== undefined && typeof bucket !== 'string') throw new TypeError('chaos.bucket must be a string');
     if (object !== undefined && typeof object !== 'string') throw new TypeError('chaos.object must be a string');
-    const scope = { chaos: new Chaos(chaosOptions, this.#options.seed), ...(bucket === undefined ? {} : { bucket }), ...(object === undefined ? {} : { object }) };
+    const scope = {
+      chaos: new Chaos(chaosOptions, this.#options.seed),
+      ...(bucket === undefined ? {} : { bucket }),
+      ...(object === undefined ? {} : { object }),
+    };
     this.#scopedChaos.add(scope);
     const scopes = this.#scopedChaos;
     return {

@@ -100,7 +100,12 @@ export class UploadRoutes {
     return stage.run(declaredLength, (body) => this.#createSession(ex, stage, { bucket, url, queryName, index }, body));
   }
 
-  #createSession(ex: Exchange, stage: FaultStage, open: { bucket: string; url: URL; queryName: string | null; index: number }, body: Body): RouteReply {
+  #createSession(
+    ex: Exchange,
+    stage: FaultStage,
+    open: { bucket: string; url: URL; queryName: string | null; index: number },
+    body: Body,
+  ): RouteReply {
     const { bucket, url, queryName, index } = open;
     const { req } = ex;
     const expiry = stage.expiry;
@@ -176,7 +181,14 @@ export class UploadRoutes {
       declaredLength = 0;
     }
     const stage = this.#host.stage(ex, context, { kind: primary, bodyLength: declaredLength });
-    if (stage.quiet && this.#host.discardData && range.type === 'bytes' && range.end !== undefined && session.state === 'active' && range.start === session.committed) {
+    if (
+      stage.quiet &&
+      this.#host.discardData &&
+      range.type === 'bytes' &&
+      range.end !== undefined &&
+      session.state === 'active' &&
+      range.start === session.committed
+    ) {
       return this.#streamBytes(ex, stage, session, range.start, range.end, range.total);
     }
     return stage.run(declaredLength, (body) => {
@@ -193,14 +205,23 @@ export class UploadRoutes {
    * Benchmark path (`discardData`, no fault): checks the range up front, then hashes and drops the body as it
    * arrives, so that a single multi-GiB PUT costs the server no memory and runs at the link's speed.
    */
-  async #streamBytes(ex: Exchange, stage: FaultStage, session: UploadSession, start: number, end: number, total: number | undefined): Promise<void> {
+  async #streamBytes(
+    ex: Exchange,
+    stage: FaultStage,
+    session: UploadSession,
+    start: number,
+    end: number,
+    total: number | undefined,
+  ): Promise<void> {
     const length = end - start + 1;
     const declared = session.spec.declaredSize;
     const last = (total !== undefined && end + 1 === total) || (declared !== undefined && end + 1 === declared);
     const problem =
       (total !== undefined ? this.#totalProblem(session, total, session.committed) : undefined) ??
       (total !== undefined && end + 1 > total ? `Content-Range ends at byte ${end + 1} beyond the total size ${total}.` : undefined) ??
-      (total === undefined && declared !== undefined && end + 1 > declared ? `The upload was declared as ${declared} bytes but byte ${end} was sent.` : undefined) ??
+      (total === undefined && declared !== undefined && end + 1 > declared
+        ? `The upload was declared as ${declared} bytes but byte ${end} was sent.`
+        : undefined) ??
       (!last && length % CHUNK_ALIGNMENT !== 0
         ? `Every chunk but the last must be a multiple of ${CHUNK_ALIGNMENT} bytes; this one has ${length}.`
         : undefined);
@@ -244,7 +265,10 @@ export class UploadRoutes {
       case 'cancelled':
         return errorOutcome(session.deadStatus, 'The upload session was cancelled.');
       case 'expired':
-        return errorOutcome(session.deadStatus, session.deadStatus === 404 ? 'No such upload session (expired).' : 'The upload session is gone.');
+        return errorOutcome(
+          session.deadStatus,
+          session.deadStatus === 404 ? 'No such upload session (expired).' : 'The upload session is gone.',
+        );
     }
   }
 
@@ -257,7 +281,8 @@ export class UploadRoutes {
       return incomplete(committed);
     }
     if (range.type === 'total') {
-      if (body.length > 0) return errorOutcome(400, `Content-Range ${ex.record.contentRange ?? ''} announces no bytes but the body has ${body.length}.`);
+      if (body.length > 0)
+        return errorOutcome(400, `Content-Range ${ex.record.contentRange ?? ''} announces no bytes but the body has ${body.length}.`);
       const totalProblem = this.#totalProblem(session, range.total, committed);
       if (totalProblem !== undefined) return errorOutcome(400, totalProblem);
       session.total = range.total;
@@ -267,7 +292,10 @@ export class UploadRoutes {
 
     const { start } = range;
     if (start > committed) {
-      return errorOutcome(400, `Content-Range starts at byte ${start} but only ${committed} bytes are persisted; bytes in between are missing.`);
+      return errorOutcome(
+        400,
+        `Content-Range starts at byte ${start} but only ${committed} bytes are persisted; bytes in between are missing.`,
+      );
     }
     if (range.end !== undefined && body.length !== range.end - start + 1) {
       return errorOutcome(400, `Content-Range covers ${range.end - start + 1} bytes but the body has ${body.length}.`);

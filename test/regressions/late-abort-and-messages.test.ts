@@ -19,7 +19,10 @@ describe('destroy() while the final answer is on its way', () => {
     stream.end(contentAt(0, size));
     await until(() => ctx.server.getObject(BUCKET, name) !== undefined, 'the object', [[ctx.server.activity, 'change']]);
     stream.destroy();
-    const error = await finished(stream).then(() => undefined, (e: unknown) => e);
+    const error = await finished(stream).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(UploadAbortedError);
     expect((error as Error).message).toMatch(/already completed: generation \d+ holds every byte written/);
     expect((error as UploadAbortedError).object).toMatchObject({ name, size: String(size) });
@@ -39,7 +42,10 @@ describe("an error's context", () => {
     first.write(contentAt(0, 2 * K256 + 1));
     while (checkpoint?.bytesCommitted !== 2 * K256) await once(first, 'checkpoint');
     const resumed = createGcsWriteStream(streamOptions(ctx.server, name, { resume: checkpoint, sourceStart: 'beginning' }));
-    const error = await pipeline([contentAt(0, 393_216)], resumed).then(() => undefined, (e: unknown) => e);
+    const error = await pipeline([contentAt(0, 393_216)], resumed).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(SourceMismatchError);
     expect((error as Error).message).toContain('the session holds 524288 bytes, the source supplied 393216');
     expect((error as Error).message).not.toContain('524288 of 393216');

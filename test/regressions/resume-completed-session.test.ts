@@ -44,7 +44,10 @@ describe('resuming a session that already completed', () => {
       const name = uniqueName('resume-done-other');
       const checkpoint = await completedUpload(name);
       const resumed = createGcsWriteStream(streamOptions(ctx.server, name, { resume: checkpoint, sourceStart: 'beginning', validation }));
-      const error = await pipeline([alteredTail(3 * K256)], resumed).then(() => undefined, (e: unknown) => e);
+      const error = await pipeline([alteredTail(3 * K256)], resumed).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       expect(error).toBeInstanceOf(SourceMismatchError);
       expect((error as Error).message).toMatch(/already completed.*left as it is/);
       expect(storedDigest(ctx.server, name)).toBe(expectedDigest(SIZE));
@@ -68,9 +71,14 @@ describe('resuming a session that already completed', () => {
     const checkpoint = await completedUpload(name);
     const resumed = createGcsWriteStream(streamOptions(ctx.server, name, { resume: checkpoint, sourceStart: 'beginning' }));
     resumed.on('error', () => undefined);
-    await new Promise<void>((resolve, reject) => resumed.write(alteredTail(3 * K256).subarray(0, 3 * K256 + 5), (e) => (e ? reject(e) : resolve())));
+    await new Promise<void>((resolve, reject) =>
+      resumed.write(alteredTail(3 * K256).subarray(0, 3 * K256 + 5), (e) => (e ? reject(e) : resolve())),
+    );
     resumed.destroy(new Error('the user gave up'));
-    const error = await finished(resumed).then(() => undefined, (e: unknown) => e);
+    const error = await finished(resumed).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(UploadAbortedError);
     expect(storedDigest(ctx.server, name)).toBe(expectedDigest(SIZE));
   });

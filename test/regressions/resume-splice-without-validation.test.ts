@@ -33,8 +33,13 @@ describe('resuming with validation off', () => {
     const name = uniqueName('splice-other');
     const checkpoint = await partialUpload(name);
     const other = Buffer.alloc(SIZE, 0x42);
-    const resumed = createGcsWriteStream(streamOptions(ctx.server, name, { resume: checkpoint, sourceStart: 'beginning', validation: false }));
-    const error = await pipeline([other], resumed).then(() => undefined, (e: unknown) => e);
+    const resumed = createGcsWriteStream(
+      streamOptions(ctx.server, name, { resume: checkpoint, sourceStart: 'beginning', validation: false }),
+    );
+    const error = await pipeline([other], resumed).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(SourceMismatchError);
     expect(ctx.server.getObject(BUCKET, name)).toBeUndefined();
   });
@@ -42,7 +47,9 @@ describe('resuming with validation off', () => {
   it('the same source from the beginning completes the object', async () => {
     const name = uniqueName('splice-same');
     const checkpoint = await partialUpload(name);
-    const resumed = createGcsWriteStream(streamOptions(ctx.server, name, { resume: checkpoint, sourceStart: 'beginning', validation: false }));
+    const resumed = createGcsWriteStream(
+      streamOptions(ctx.server, name, { resume: checkpoint, sourceStart: 'beginning', validation: false }),
+    );
     await pipeline([contentAt(0, SIZE)], resumed);
     expect(storedDigest(ctx.server, name)).toBe(expectedDigest(SIZE));
   });
@@ -52,9 +59,9 @@ describe('resuming with validation off', () => {
     const bare: UploadCheckpoint = { ...(await partialUpload(name)) };
     delete bare.crc32c;
     const before = ctx.server.requests.length;
-    expect(() => createGcsWriteStream(streamOptions(ctx.server, name, { resume: bare, sourceStart: 'beginning', validation: false }))).toThrow(
-      InvalidArgumentError,
-    );
+    expect(() =>
+      createGcsWriteStream(streamOptions(ctx.server, name, { resume: bare, sourceStart: 'beginning', validation: false })),
+    ).toThrow(InvalidArgumentError);
     expect(ctx.server.requests.length).toBe(before);
   });
 });

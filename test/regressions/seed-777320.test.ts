@@ -20,7 +20,9 @@ const ctx = useLocalGcs();
 describe('regression: a lost final response followed by an expired session', () => {
   it('seed 777320 replays without a bug outcome', async () => {
     const report = await runChaosUpload(ctx.server, 777320);
-    expect({ outcome: report.outcome, detail: report.detail }).toMatchObject({ outcome: expect.stringMatching(/^(ok|failed-cleanly)$/) as unknown });
+    expect({ outcome: report.outcome, detail: report.detail }).toMatchObject({
+      outcome: expect.stringMatching(/^(ok|failed-cleanly)$/) as unknown,
+    });
   });
 
   it('final response dropped, then the status query gets 404: finish with the object, or an error and no object', async () => {

@@ -35,7 +35,18 @@ describe('regression: the session URI stays out of planted temporary files and d
     writeFileSync(victim, 'not yours\n');
     const cli = startTsx(
       join(ROOT, 'src', 'cli.ts'),
-      ['cp', '-', `gs://${BUCKET}/${name}`, '--endpoint', ctx.server.url, '--chunk-size', '256KiB', '--checkpoint', checkpointFile, '--quiet'],
+      [
+        'cp',
+        '-',
+        `gs://${BUCKET}/${name}`,
+        '--endpoint',
+        ctx.server.url,
+        '--chunk-size',
+        '256KiB',
+        '--checkpoint',
+        checkpointFile,
+        '--quiet',
+      ],
       { cwd: ROOT },
     );
     // The name the CLI used to write to, planted before it can get there (it first has to start Node.js and load).
@@ -44,7 +55,15 @@ describe('regression: the session URI stays out of planted temporary files and d
     cli.child.stdin.write(contentAt(0, K256 + 10));
     const watcher = watch(TMP);
     try {
-      await until(() => readCheckpoint(checkpointFile)?.bytesCommitted === K256, 'a checkpoint at 256 KiB', [[watcher, 'change'], [ctx.server.activity, 'change']], () => cli.stderr());
+      await until(
+        () => readCheckpoint(checkpointFile)?.bytesCommitted === K256,
+        'a checkpoint at 256 KiB',
+        [
+          [watcher, 'change'],
+          [ctx.server.activity, 'change'],
+        ],
+        () => cli.stderr(),
+      );
       // Checked while the upload is open: the checkpoint is a file of its own, readable by its owner only.
       expect(lstatSync(checkpointFile).isFile()).toBe(true);
       expect(lstatSync(checkpointFile).mode & 0o777).toBe(0o600);
@@ -88,7 +107,9 @@ describe('regression: the session URI stays out of planted temporary files and d
     expect(stderr).not.toContain(ids[0]);
     expect(stderr).not.toContain('/upload/resumable/');
     // Requests still say where they went, except that a session request says only that it was one.
-    expect(stderr).toMatch(/GCS-RESUMABLE-STREAM \d+: request method=POST url=http:\/\/127\.0\.0\.1:\d+\/upload\/storage\/v1\/b\/debug-bucket\/o /);
+    expect(stderr).toMatch(
+      /GCS-RESUMABLE-STREAM \d+: request method=POST url=http:\/\/127\.0\.0\.1:\d+\/upload\/storage\/v1\/b\/debug-bucket\/o /,
+    );
     expect(stderr).toMatch(/GCS-RESUMABLE-STREAM \d+: request method=PUT url=<session> range="bytes 0-262143\/\*"/);
     expect(stderr).not.toContain('debug-object'); // the object name is in the query of the session request
   });

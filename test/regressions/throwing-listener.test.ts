@@ -15,13 +15,17 @@ for (const event of ['session', 'checkpoint', 'progress', 'retry'] as const) {
     it('ends the upload once with a ListenerError, one session, cancelled, no object', async () => {
       const name = uniqueName(`listener-${event}`);
       // A transient fault so that a retry event fires.
-      if (event === 'retry') ctx.server.inject({ match: { kind: 'chunk', offset: 0, object: name }, action: { type: 'status', status: 503 } });
+      if (event === 'retry')
+        ctx.server.inject({ match: { kind: 'chunk', offset: 0, object: name }, action: { type: 'status', status: 503 } });
       const bug = new Error(`bug in the ${event} handler`);
       const stream = createGcsWriteStream(streamOptions(ctx.server, name));
       stream.on(event, () => {
         throw bug;
       });
-      const error = await pipeline([contentAt(0, SIZE)], stream).then(() => undefined, (e: unknown) => e);
+      const error = await pipeline([contentAt(0, SIZE)], stream).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       expect(error).toBeInstanceOf(ListenerError);
       expect((error as ListenerError).cause).toBe(bug);
       expect((error as ListenerError).event).toBe(event);

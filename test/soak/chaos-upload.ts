@@ -225,7 +225,10 @@ function planFault(rng: Rng, size: number, chunkSize: number, stallTimeoutMs: nu
     action = { type: 'status', status: pick(rng, RETRYABLE), when: rng() < 0.5 ? 'before' : 'after' };
   } else if (roll < 0.5) {
     const aligned = rng() < 0.5;
-    action = { type: 'partial', bytes: aligned ? randomInt(rng, 0, chunkSize / ALIGNMENT - 1) * ALIGNMENT : randomInt(rng, 0, chunkSize - 1) };
+    action = {
+      type: 'partial',
+      bytes: aligned ? randomInt(rng, 0, chunkSize / ALIGNMENT - 1) * ALIGNMENT : randomInt(rng, 0, chunkSize - 1),
+    };
   } else if (roll < 0.64) {
     action = { type: 'drop-response' };
   } else if (roll < 0.76) {
@@ -378,7 +381,13 @@ function watch(stream: GcsResumableWritable): Events {
 }
 
 /** Feeds the upload's content into the stream according to the plan; returns whether the abort was triggered. */
-async function feed(plan: UploadPlan, stream: GcsResumableWritable, events: Events, controller: AbortController, digest: ReturnType<typeof createHash>): Promise<boolean> {
+async function feed(
+  plan: UploadPlan,
+  stream: GcsResumableWritable,
+  events: Events,
+  controller: AbortController,
+  digest: ReturnType<typeof createHash>,
+): Promise<boolean> {
   const rng = createRng(plan.seed ^ 0x2545f491);
   const { size, origin, abort } = plan;
   let triggered = false;
@@ -479,16 +488,21 @@ function errorProblem(error: unknown, faults: readonly string[], aborted: boolea
   if (!(error instanceof GcsUploadError)) return `the error is not a GcsUploadError: ${String(error)}`;
   if (error instanceof UploadAbortedError) return aborted ? undefined : 'UploadAbortedError without an abort';
   if (error instanceof SessionExpiredError) {
-    return faults.includes(`expire ${error.status}`) ? undefined : `SessionExpiredError ${error.status} without an expire fault of that status`;
+    return faults.includes(`expire ${error.status}`)
+      ? undefined
+      : `SessionExpiredError ${error.status} without an expire fault of that status`;
   }
   if (error instanceof ChecksumMismatchError) {
     return faults.some((fault) => fault.startsWith('corrupt')) ? undefined : 'ChecksumMismatchError without a corrupt fault';
   }
   if (error instanceof RetryExhaustedError) {
-    if (!(error.cause instanceof GcsUploadError) || !error.cause.retryable) return 'RetryExhaustedError whose cause is not a retryable GcsUploadError';
+    if (!(error.cause instanceof GcsUploadError) || !error.cause.retryable)
+      return 'RetryExhaustedError whose cause is not a retryable GcsUploadError';
     // Each failed attempt needs a fault of its own: fewer faults than attempts means a fault was counted twice.
     const counted = faults.filter((fault) => canFailAttempt(fault, plan)).length;
-    return counted >= plan.retry.maxAttempts ? undefined : `RetryExhaustedError after only ${counted} faults (maxAttempts ${plan.retry.maxAttempts})`;
+    return counted >= plan.retry.maxAttempts
+      ? undefined
+      : `RetryExhaustedError after only ${counted} faults (maxAttempts ${plan.retry.maxAttempts})`;
   }
   return `unexpected ${error.name} (${error.code})`;
 }
@@ -502,7 +516,12 @@ function canFailAttempt(fault: string, plan: UploadPlan): boolean {
 }
 
 /** Runs one seeded upload against `server` and classifies what happened. Never throws. */
-export async function runChaosUpload(server: LocalGcs, seed: number, timeLimitMs = DEFAULT_TIME_LIMIT_MS, memory?: MemoryPool): Promise<UploadReport> {
+export async function runChaosUpload(
+  server: LocalGcs,
+  seed: number,
+  timeLimitMs = DEFAULT_TIME_LIMIT_MS,
+  memory?: MemoryPool,
+): Promise<UploadReport> {
   const plan = planUpload(seed);
   const started = Date.now();
   const firstRecord = server.requests.length;
@@ -575,7 +594,10 @@ export async function runChaosUpload(server: LocalGcs, seed: number, timeLimitMs
         return report('corrupt', `stored ${stored.data.length} bytes (sha256 ${actual}) instead of ${plan.size} (sha256 ${expected})`);
       }
       if (stream.object?.generation !== stored.resource.generation) {
-        return report('wrong-error', `stream.object.generation ${stream.object?.generation} is not the stored ${stored.resource.generation}`);
+        return report(
+          'wrong-error',
+          `stream.object.generation ${stream.object?.generation} is not the stored ${stored.resource.generation}`,
+        );
       }
       return report('ok', faults.length > 0 ? 'recovered' : 'no faults');
     }
@@ -585,13 +607,19 @@ export async function runChaosUpload(server: LocalGcs, seed: number, timeLimitMs
     }
     if (events.finish === 0 && events.error === 1) {
       if (stored !== undefined) {
-        return report('corrupt', `an object of ${stored.data.length} bytes was stored although the stream failed with ${describeError(events.firstError)}`);
+        return report(
+          'corrupt',
+          `an object of ${stored.data.length} bytes was stored although the stream failed with ${describeError(events.firstError)}`,
+        );
       }
       const problem = errorProblem(events.firstError, faults, aborted, plan);
       if (problem !== undefined) return report('wrong-error', `${problem}: ${describeError(events.firstError)}`);
       return report('failed-cleanly', describeError(events.firstError));
     }
-    return report('wrong-error', `finish emitted ${events.finish} times and error ${events.error} times (${describeError(events.firstError)})`);
+    return report(
+      'wrong-error',
+      `finish emitted ${events.finish} times and error ${events.error} times (${describeError(events.firstError)})`,
+    );
   } finally {
     clearTimeout(limit);
     scope?.remove();
@@ -772,7 +800,10 @@ export interface ConcurrentUpload {
  * with a recoverable fault) and waits for all of them. Each writes through one reused scratch buffer, overwritten
  * as soon as a write's callback fires: the stored bytes are right only if the stream copied them.
  */
-export async function runConcurrentUploads(server: LocalGcs, options: { count: number; seed: number; maxSize: number }): Promise<ConcurrentUpload[]> {
+export async function runConcurrentUploads(
+  server: LocalGcs,
+  options: { count: number; seed: number; maxSize: number },
+): Promise<ConcurrentUpload[]> {
   const rng = createRng(options.seed);
   const uploads = Array.from({ length: options.count }, (_, index) => {
     const chunkSize = pick(rng, [ALIGNMENT, 2 * ALIGNMENT]);
@@ -791,7 +822,16 @@ export async function runConcurrentUploads(server: LocalGcs, options: { count: n
       ]);
       server.inject({ match: { kind: 'chunk', offset, object: name }, action });
     }
-    return { index, name, size, chunkSize, bufferChunks, faulted, origin: randomInt(rng, 0, BLOCK_LENGTH - 1), writeSize: randomInt(rng, 1, 256 * KiB) };
+    return {
+      index,
+      name,
+      size,
+      chunkSize,
+      bufferChunks,
+      faulted,
+      origin: randomInt(rng, 0, BLOCK_LENGTH - 1),
+      writeSize: randomInt(rng, 1, 256 * KiB),
+    };
   });
   return Promise.all(
     uploads.map(async (spec): Promise<ConcurrentUpload> => {
@@ -812,7 +852,7 @@ export async function runConcurrentUploads(server: LocalGcs, options: { count: n
       });
       const scratch = Buffer.allocUnsafe(spec.writeSize);
       try {
-        for (let pos = 0; pos < spec.size; ) {
+        for (let pos = 0; pos < spec.size;) {
           const n = Math.min(spec.writeSize, spec.size - pos);
           fillContent(scratch, spec.origin, pos, n);
           const view = scratch.subarray(0, n);

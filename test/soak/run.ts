@@ -54,7 +54,9 @@ async function main(): Promise<number> {
     }
     if (done % every === 0 || done === uploads) {
       const seconds = ((Date.now() - started) / 1000).toFixed(0);
-      console.log(`  ${done}/${uploads} ok=${counts.ok} failed-cleanly=${counts.failed} bugs=${counts.bugs} faults=${counts.faults} ${seconds}s`);
+      console.log(
+        `  ${done}/${uploads} ok=${counts.ok} failed-cleanly=${counts.failed} bugs=${counts.bugs} faults=${counts.faults} ${seconds}s`,
+      );
     }
   };
   // A fresh server every 100 uploads: sessions that could not be cancelled keep their bytes until the server goes.
