@@ -310,7 +310,7 @@ export class AppendUploader {
     const call = (
       client as unknown as { BidiWriteObject(metadata: Grpc.Metadata): Grpc.ClientDuplexStream<WireWriteRequest, WireWriteResponse> }
     ).BidiWriteObject(metadata);
-    const session = new AppendSession(call, this.#target, first);
+    const session = new AppendSession(call, this.#target, first, this.#options.retry.stallTimeoutMs);
     this.#session = session;
     const opened = await session.opened();
     if (this.#generation === undefined) {
@@ -358,8 +358,12 @@ export class AppendUploader {
         return await op();
       } catch (thrown) {
         const error = thrown instanceof GcsUploadError ? thrown : new UploadAbortedError(thrown);
-        this.#session?.cancel();
+        const failed = this.#session;
+        failed?.cancel();
         this.#session = undefined;
+        // A takeover whose first answer was lost may have rotated the write handle: reopen by generation alone. The
+        // persisted size the next stream reports (never past what this writer sent) still catches another writer.
+        if (failed?.appending === true && !failed.answered) this.#handle = undefined;
         if (this.#abort.signal.aborted) throw this.#abort.signal.reason as Error;
         if (error instanceof WriteRedirectedError && redirects < MAX_REDIRECTS) {
           redirects += 1;
