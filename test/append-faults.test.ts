@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createGcsAppendStream, type GcsAppendableWritable } from '../src/index.js';
+import { createGcsAppendStream, GrpcStatusError, type GcsAppendableWritable } from '../src/index.js';
 import { startLocalGcs, type LocalGcs } from '../src/testing/index.js';
 
 const BUCKET = 'zonal-bucket';
@@ -64,6 +64,48 @@ describe('append stream faults', () => {
     await expect(upload(stream, [randomBytes(1000)])).rejects.toMatchObject({ code: 'ERR_GCS_UPLOAD_RETRIES_EXHAUSTED' });
     expect(streamsOf('down.bin')).toHaveLength(4);
   });
+
+  it.each(['DEADLINE_EXCEEDED', 'INTERNAL', 'RESOURCE_EXHAUSTED'] as const)(
+    'retries %s mid-stream: reconnects and the object is byte-identical',
+    async (status) => {
+      const name = `transient-${status}.bin`;
+      server.grpc.inject({ match: { object: name, offset: 2_500_000 }, action: { type: 'status', status } });
+      const data = randomBytes(4 * 1024 * 1024);
+      const stream = open(name);
+      const retries: { error: { grpcStatus?: string } }[] = [];
+      stream.on('retry', (e: { error: { grpcStatus?: string } }) => retries.push(e));
+      await upload(stream, [data]);
+      expect(server.getObject(BUCKET, name)?.data.equals(data)).toBe(true);
+      expect(stream.object?.size).toBe(data.length);
+      expect(streamsOf(name).map((s) => [s.kind, s.status])).toEqual([
+        ['create', status],
+        ['append', 'OK'],
+      ]);
+      expect(retries.map((r) => r.error.grpcStatus)).toEqual([status]);
+    },
+  );
+
+  it.each(['PERMISSION_DENIED', 'INVALID_ARGUMENT'] as const)(
+    'fails at once on %s mid-stream, typed, without a second stream',
+    async (status) => {
+      const name = `fatal-${status}.bin`;
+      server.grpc.inject({ match: { object: name, offset: 100_000 }, action: { type: 'status', status } });
+      const stream = open(name);
+      const retries: unknown[] = [];
+      stream.on('retry', (e) => retries.push(e));
+      const error = await upload(stream, [randomBytes(300_000)]).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(GrpcStatusError);
+      expect(error).toMatchObject({ code: 'ERR_GCS_UPLOAD_GRPC_STATUS', grpcStatus: status, retryable: false });
+      expect((error as Error).message).toContain(`gRPC status ${status}`);
+      expect(retries).toEqual([]);
+      expect(streamsOf(name).map((s) => s.status)).toEqual([status]);
+      // Nothing past what was persisted before the refusal; the object stays unfinalized.
+      expect(server.grpc.appendable(BUCKET, name)).toMatchObject({ finalized: false });
+    },
+  );
 
   it('follows a redirect: reconnects with the routing token and write handle, without spending the budget', async () => {
     server.grpc.inject({ match: { object: 'moved.bin', offset: 50_000 }, action: { type: 'redirect', routingToken: 'zone-b' } });
