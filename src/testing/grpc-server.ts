@@ -130,6 +130,8 @@ class WriteStream implements AppendableWriter {
     this.pending = [];
     this.pendingSize = 0;
     this.#side.publish(object);
+    // Waiters on the server's activity (tests, tools) see every persist.
+    this.#side.changed();
   }
 
   respond(response: WireWriteResponse): void {
