@@ -10,6 +10,7 @@ import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { Command, CommanderError, InvalidArgumentError as OptionValueError, Option } from 'commander';
+import { appendCp, checkResumableFlags, type AppendCpFlags } from './cli/append-cp.js';
 import { checkCheckpointTarget, readCheckpointFile, removeCheckpointFile, writeCheckpointFile } from './cli/checkpoint-file.js';
 import { parseGsUrl } from './cli/gs-url.js';
 import { parseDuration, parseSize } from './cli/parse-size.js';
@@ -22,7 +23,6 @@ import {
   parseCount,
   SOURCE_OFFSETS,
   VALIDATIONS,
-  type CpFlags,
 } from './cli/upload-options.js';
 import { UsageError } from './cli/usage-error.js';
 
@@ -74,10 +74,18 @@ function packageVersion(): string {
 }
 
 /** `gcs-stream cp`: checks everything it can, then uploads; resolves with the exit code. */
-async function cp(sourceArg: string, destinationArg: string, flags: CpFlags): Promise<number> {
+async function cp(sourceArg: string, destinationArg: string, flags: AppendCpFlags): Promise<number> {
   // Every check that can fail on a user's mistake comes before the stream exists: creating it opens (or, with
   // --resume, continues) a session, and failing after that would cancel the session.
   const destination = parseGsUrl(destinationArg);
+  if (flags.appendable === true) {
+    const result = await appendCp(destination, flags, planSource(sourceArg));
+    if (result.kind === 'done') return EXIT_OK;
+    if (result.kind === 'interrupted') return EXIT_SIGNAL[result.signal];
+    printError(result.error);
+    return exitCodeOf(result.error);
+  }
+  checkResumableFlags(flags);
   if (flags.sourceOffset !== undefined && flags.resume === undefined) {
     throw new UsageError('--source-offset only applies with --resume');
   }
@@ -241,9 +249,12 @@ async function main(argv: readonly string[]): Promise<number> {
         'with --resume: where SOURCE starts (default: beginning for a file, checkpoint for stdin)',
       ).choices(SOURCE_OFFSETS),
     )
+    .option('--appendable', 'write an appendable object over gRPC (zonal buckets): readers see every persisted byte at once')
+    .option('--no-finalize', 'with --appendable: leave the object appendable at the end instead of finalizing it')
+    .option('--grpc-endpoint <host:port>', 'with --appendable: gRPC endpoint (default $STORAGE_EMULATOR_HOST_GRPC, else Google)')
     .option('--json', 'print a JSON summary on stdout')
     .option('-q, --quiet', 'no progress on stderr (errors are still printed)')
-    .action(async (source: string, destination: string, flags: CpFlags) => {
+    .action(async (source: string, destination: string, flags: AppendCpFlags) => {
       exitCode = await cp(source, destination, flags);
     });
 

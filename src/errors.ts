@@ -453,3 +453,48 @@ export class SupersededError extends GcsUploadError {
     return false;
   }
 }
+
+/**
+ * Why a create's outcome stayed unknown (see {@link CreateUnconfirmedError}): the first answer was lost and there was
+ * no precondition to make a second create safe, or there was one and the retry failed it.
+ */
+export type CreateUncertainty =
+  { readonly reason: 'no-precondition' } | { readonly reason: 'precondition-failed'; readonly ifGenerationMatch: string };
+
+/**
+ * An appendable create's stream broke before its first answer, so the generation it may have created is unknown:
+ * such an object cannot be taken over (that needs the generation), and creating again could replace it without
+ * anyone knowing. The stream stops instead: nothing written is confirmed persisted, and an unfinalized appendable
+ * object may exist under the name.
+ */
+export class CreateUnconfirmedError extends GcsUploadError {
+  /** The bucket of the object that may exist. */
+  readonly bucket: string;
+  /** The name of the object that may exist (`name` is the error class's, as on every error). */
+  readonly objectName: string;
+  /** Why the create could not be retried, or why its retry failed. */
+  readonly uncertainty: CreateUncertainty;
+  /** `cause`: the failure that lost the first answer, or the retry's refusal. */
+  constructor(bucket: string, name: string, uncertainty: CreateUncertainty, cause: GcsUploadError) {
+    const target = `gs://${bucket}/${name}`;
+    const why =
+      uncertainty.reason === 'no-precondition'
+        ? `the stream failed before the server answered (${cause instanceof GrpcStatusError ? `gRPC status ${cause.grpcStatus}` : cause.code}); ` +
+          'without ifGenerationMatch a second create could replace the object the first one may have made, so it was not retried'
+        : `the first attempt's answer was lost, and its retry failed ifGenerationMatch ${uncertainty.ifGenerationMatch} ` +
+          '(the first attempt, or another writer, created the object)';
+    super(
+      'ERR_GCS_UPLOAD_CREATE_UNCONFIRMED',
+      `Creating appendable object ${target}: ${why}. An unfinalized appendable object may exist at ${target}; none of the ` +
+        'bytes written is confirmed persisted. Check the object (delete it, or read its generation) before writing again' +
+        (uncertainty.reason === 'no-precondition' ? '; with ifGenerationMatch (0: create only) such a create is retried' : ''),
+      { cause },
+    );
+    this.bucket = bucket;
+    this.objectName = name;
+    this.uncertainty = uncertainty;
+  }
+  protected override sessionUsable(): boolean {
+    return false;
+  }
+}

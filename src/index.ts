@@ -24,6 +24,8 @@ export { computeDelayMs, DEFAULT_RETRY, type RetryEvent, type RetryOptions, type
 export {
   AuthenticationError,
   ChecksumMismatchError,
+  CreateUnconfirmedError,
+  type CreateUncertainty,
   GcsUploadError,
   GrpcStatusError,
   HttpStatusError,

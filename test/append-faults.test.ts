@@ -4,7 +4,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createGcsAppendStream, type GcsAppendableWritable } from '../src/index.js';
+import {
+  createGcsAppendStream,
+  CreateUnconfirmedError,
+  GrpcStatusError,
+  type GcsAppendableWritable,
+  type GcsAppendStreamOptions,
+} from '../src/index.js';
 import { startLocalGcs, type LocalGcs } from '../src/testing/index.js';
 
 const BUCKET = 'zonal-bucket';
@@ -17,8 +23,8 @@ beforeAll(async () => {
 afterAll(() => server.close());
 beforeEach(() => server.grpc.clearFaults());
 
-function open(name: string): GcsAppendableWritable {
-  return createGcsAppendStream({ bucket: BUCKET, name, grpcEndpoint: server.grpc.address, retry: FAST_RETRY });
+function open(name: string, extra: Partial<GcsAppendStreamOptions> = {}): GcsAppendableWritable {
+  return createGcsAppendStream({ bucket: BUCKET, name, grpcEndpoint: server.grpc.address, retry: FAST_RETRY, ...extra });
 }
 
 async function upload(stream: GcsAppendableWritable, pieces: Buffer[]): Promise<void> {
@@ -59,11 +65,54 @@ describe('append stream faults', () => {
     await upload(open('flaky.bin'), [data]);
     expect(server.getObject(BUCKET, 'flaky.bin')?.data.equals(data)).toBe(true);
 
+    // On a first message the fault refuses the create before it happens; ifGenerationMatch makes retrying it safe.
     server.grpc.inject({ match: { object: 'down.bin' }, action: { type: 'status', status: 'UNAVAILABLE' }, times: 10 });
-    const stream = open('down.bin');
+    const stream = open('down.bin', { ifGenerationMatch: 0 });
     await expect(upload(stream, [randomBytes(1000)])).rejects.toMatchObject({ code: 'ERR_GCS_UPLOAD_RETRIES_EXHAUSTED' });
     expect(streamsOf('down.bin')).toHaveLength(4);
   });
+
+  it.each(['DEADLINE_EXCEEDED', 'INTERNAL', 'RESOURCE_EXHAUSTED'] as const)(
+    'retries %s mid-stream: reconnects and the object is byte-identical',
+    async (status) => {
+      const name = `transient-${status}.bin`;
+      server.grpc.inject({ match: { object: name, offset: 2_500_000 }, action: { type: 'status', status } });
+      const data = randomBytes(4 * 1024 * 1024);
+      const stream = open(name);
+      const retries: { error: { grpcStatus?: string } }[] = [];
+      stream.on('retry', (e: { error: { grpcStatus?: string } }) => retries.push(e));
+      await upload(stream, [data]);
+      expect(server.getObject(BUCKET, name)?.data.equals(data)).toBe(true);
+      expect(stream.object?.size).toBe(data.length);
+      expect(streamsOf(name).map((s) => [s.kind, s.status])).toEqual([
+        ['create', status],
+        ['append', 'OK'],
+      ]);
+      expect(retries.map((r) => r.error.grpcStatus)).toEqual([status]);
+    },
+  );
+
+  it.each(['PERMISSION_DENIED', 'INVALID_ARGUMENT'] as const)(
+    'fails at once on %s mid-stream, typed, without a second stream',
+    async (status) => {
+      const name = `fatal-${status}.bin`;
+      server.grpc.inject({ match: { object: name, offset: 100_000 }, action: { type: 'status', status } });
+      const stream = open(name);
+      const retries: unknown[] = [];
+      stream.on('retry', (e) => retries.push(e));
+      const error = await upload(stream, [randomBytes(300_000)]).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(GrpcStatusError);
+      expect(error).toMatchObject({ code: 'ERR_GCS_UPLOAD_GRPC_STATUS', grpcStatus: status, retryable: false });
+      expect((error as Error).message).toContain(`gRPC status ${status}`);
+      expect(retries).toEqual([]);
+      expect(streamsOf(name).map((s) => s.status)).toEqual([status]);
+      // Nothing past what was persisted before the refusal; the object stays unfinalized.
+      expect(server.grpc.appendable(BUCKET, name)).toMatchObject({ finalized: false });
+    },
+  );
 
   it('follows a redirect: reconnects with the routing token and write handle, without spending the budget', async () => {
     server.grpc.inject({ match: { object: 'moved.bin', offset: 50_000 }, action: { type: 'redirect', routingToken: 'zone-b' } });
@@ -89,6 +138,85 @@ describe('append stream faults', () => {
       grpcStatus: 'PERMISSION_DENIED',
       retryable: false,
     });
+  });
+});
+
+describe('a create whose first answer is lost', () => {
+  async function failure(stream: GcsAppendableWritable, data: Buffer): Promise<unknown> {
+    return upload(stream, [data]).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+  }
+
+  it('with ifGenerationMatch: 0, is retried; a retry refused by its own first attempt fails, typed, and creates nothing more', async () => {
+    // The server creates the object, then the stream breaks before the first response: the generation never arrives.
+    server.grpc.inject({ match: { object: 'lost-answer.bin' }, action: { type: 'break' } });
+    const stream = open('lost-answer.bin', { ifGenerationMatch: 0 });
+    const generations: string[] = [];
+    stream.on('generation', (g: string) => generations.push(g));
+    const error = await failure(stream, randomBytes(50_000));
+    expect(error).toBeInstanceOf(CreateUnconfirmedError);
+    expect(error).toMatchObject({
+      code: 'ERR_GCS_UPLOAD_CREATE_UNCONFIRMED',
+      name: 'CreateUnconfirmedError',
+      bucket: BUCKET,
+      objectName: 'lost-answer.bin',
+      uncertainty: { reason: 'precondition-failed', ifGenerationMatch: '0' },
+      retryable: false,
+      bytesCommitted: 0,
+      cause: { grpcStatus: 'FAILED_PRECONDITION' },
+    });
+    expect((error as Error).message).toContain(`An unfinalized appendable object may exist at gs://${BUCKET}/lost-answer.bin`);
+    expect(generations).toEqual([]);
+    expect(streamsOf('lost-answer.bin').map((s) => [s.kind, s.status])).toEqual([
+      ['create', 'UNAVAILABLE'],
+      ['create', 'FAILED_PRECONDITION'],
+    ]);
+    // One generation only: the first attempt's, empty and unfinalized.
+    expect(server.grpc.appendable(BUCKET, 'lost-answer.bin')).toMatchObject({ size: 0, finalized: false });
+  });
+
+  it('with ifGenerationMatch: 0, succeeds on retry when the first attempt created nothing', async () => {
+    server.grpc.inject({ match: { object: 'not-created.bin' }, action: { type: 'status', status: 'UNAVAILABLE' } });
+    const data = randomBytes(80_000);
+    const stream = open('not-created.bin', { ifGenerationMatch: 0 });
+    await upload(stream, [data]);
+    expect(server.getObject(BUCKET, 'not-created.bin')?.data.equals(data)).toBe(true);
+    expect(streamsOf('not-created.bin').map((s) => [s.kind, s.status])).toEqual([
+      ['create', 'UNAVAILABLE'],
+      ['create', 'OK'],
+    ]);
+  });
+
+  it('with ifGenerationMatch: 0, a create whose first answer stalls ends the same way: timed out, retried, refused, typed', async () => {
+    server.grpc.inject({ match: { object: 'silent-create.bin' }, action: { type: 'stall' } });
+    const stream = createGcsAppendStream({
+      bucket: BUCKET,
+      name: 'silent-create.bin',
+      grpcEndpoint: server.grpc.address,
+      ifGenerationMatch: 0,
+      retry: { ...FAST_RETRY, stallTimeoutMs: 200 },
+    });
+    const error = await failure(stream, randomBytes(1000));
+    expect(error).toMatchObject({ code: 'ERR_GCS_UPLOAD_CREATE_UNCONFIRMED', uncertainty: { reason: 'precondition-failed' } });
+    expect(streamsOf('silent-create.bin').map((s) => s.status)).toEqual(['cancelled', 'FAILED_PRECONDITION']);
+  });
+
+  it('without a precondition, is not retried: a second create could replace the first silently', async () => {
+    server.grpc.inject({ match: { object: 'no-precondition.bin' }, action: { type: 'break' } });
+    const stream = open('no-precondition.bin');
+    const retries: unknown[] = [];
+    stream.on('retry', (e) => retries.push(e));
+    const error = await failure(stream, randomBytes(1000));
+    expect(error).toMatchObject({
+      code: 'ERR_GCS_UPLOAD_CREATE_UNCONFIRMED',
+      uncertainty: { reason: 'no-precondition' },
+      cause: { grpcStatus: 'UNAVAILABLE' },
+    });
+    expect((error as Error).message).toContain(`gs://${BUCKET}/no-precondition.bin`);
+    expect(retries).toEqual([]);
+    expect(streamsOf('no-precondition.bin')).toHaveLength(1);
   });
 });
 

@@ -1,11 +1,13 @@
 /**
  * One `BidiWriteObject` stream: the wire protocol and nothing else. It sends the first message (create or append
  * spec), then data, flush and finish messages; it reads responses (generation, write handle, persisted size, the
- * final resource) and turns the stream's end status into a typed error. Retries and reconciliation are the
- * uploader's.
+ * final resource) and turns the stream's end status into a typed error. While the client waits for an answer (the
+ * first response, a persisted size, the final object, room to send), the server must say something at least every
+ * `stallTimeoutMs`: a stream that goes silent is cancelled and fails with `RequestTimeoutError`, which the uploader
+ * retries like UNAVAILABLE. Retries and reconciliation are the uploader's.
  */
 import type * as Grpc from '@grpc/grpc-js';
-import { GcsUploadError, GrpcStatusError, SupersededError, UploadAbortedError } from '../errors.js';
+import { GcsUploadError, GrpcStatusError, RequestTimeoutError, SupersededError, UploadAbortedError } from '../errors.js';
 import { decodeRpcStatus, type WriteRedirect } from './status-details.js';
 import { grpcCodeName, type WireObject, type WireWriteRequest, type WireWriteResponse } from './wire-types.js';
 
@@ -34,17 +36,25 @@ export class AppendSession {
   readonly #call: Call;
   readonly #target: string;
   readonly #kind: 'create' | 'append';
+  readonly #stallTimeoutMs: number;
+  #stallTimer: NodeJS.Timeout | undefined;
+  #ended = false;
   #failure: GcsUploadError | undefined;
   #opened = false;
   #persisted = -1;
   #handle: Buffer | undefined;
   #final: WireObject | undefined;
+  #generation: string | undefined;
   #waiters = new Set<() => void>();
 
-  /** Starts the stream `call` opened for `target` (`gs://b/o`) and sends `first`. */
-  constructor(call: Call, target: string, first: WireWriteRequest) {
+  /**
+   * Starts the stream `call` opened for `target` (`gs://b/o`) and sends `first`; `stallTimeoutMs` bounds the silence
+   * of the server while an answer is awaited.
+   */
+  constructor(call: Call, target: string, first: WireWriteRequest, stallTimeoutMs: number) {
     this.#call = call;
     this.#target = target;
+    this.#stallTimeoutMs = stallTimeoutMs;
     this.#kind = first.append_object_spec === undefined ? 'create' : 'append';
     call.on('data', (response: WireWriteResponse) => this.#onResponse(response));
     call.on('error', (error: Grpc.ServiceError) => this.#fail(this.#toError(error)));
@@ -52,12 +62,28 @@ export class AppendSession {
       if (this.#final === undefined)
         this.#fail(new GrpcStatusError(this.#what(), 'UNAVAILABLE', 'the server ended the stream before finishing the write'));
     });
+    call.on('status', () => {
+      this.#ended = true;
+      this.#wake();
+    });
+    // Room to send again is an answer too: a server that reads is not stalled.
+    call.on('drain', () => this.#watch(true));
     call.write(first);
   }
 
   /** The latest write handle the server gave. */
   get handle(): Buffer | undefined {
     return this.#handle;
+  }
+
+  /** Whether the server answered at least once (the first response arrived). */
+  get answered(): boolean {
+    return this.#opened;
+  }
+
+  /** Whether the stream takes an existing object over (`append_object_spec`) rather than creating one. */
+  get appending(): boolean {
+    return this.#kind === 'append';
   }
 
   /** The failure that ended the stream, if it ended. */
@@ -72,24 +98,21 @@ export class AppendSession {
     );
   }
 
-  #generation: string | undefined;
-
-  /** Sends one message, waiting while gRPC's buffer is full. */
+  /** Sends one message, waiting while gRPC's buffer is full (for at most `stallTimeoutMs` without room). */
   async send(request: WireWriteRequest): Promise<void> {
     if (this.#failure !== undefined) throw this.#failure;
     if (this.#call.write(request)) return;
-    await new Promise<void>((resolve) => {
-      const done = (): void => {
-        this.#call.off('drain', done);
-        this.#waiters.delete(done);
-        resolve();
-      };
-      this.#call.on('drain', done);
-      this.#waiters.add(done);
-    });
-    // The stream may have failed while waiting for room.
-    const failure = this.#failure as GcsUploadError | undefined;
-    if (failure !== undefined) throw failure;
+    let drained = false;
+    const onDrain = (): void => {
+      drained = true;
+      this.#wake();
+    };
+    this.#call.once('drain', onDrain);
+    try {
+      await this.#until(() => (drained ? true : undefined));
+    } finally {
+      this.#call.off('drain', onDrain);
+    }
   }
 
   /** Resolves once the server reports at least `target` bytes persisted, with what it reported. */
@@ -105,10 +128,7 @@ export class AppendSession {
   /** Half-closes the stream (no finish_write: the object stays appendable) and waits for its last answer. */
   async close(): Promise<number> {
     this.#call.end();
-    await new Promise<void>((resolve) => {
-      if (this.#failure !== undefined) return resolve();
-      this.#call.once('status', () => resolve());
-    });
+    await this.#until(() => (this.#ended ? true : undefined)).catch(() => undefined);
     if (this.#failure !== undefined && !(this.#failure instanceof GrpcStatusError && this.#persisted >= 0)) throw this.#failure;
     return this.#persisted;
   }
@@ -120,20 +140,42 @@ export class AppendSession {
     this.#wake();
   }
 
+  /**
+   * Keeps the stall timer in step with the waiters: armed while someone waits for an answer, restarted by every
+   * answer (`answered`), cleared when nobody waits. A stall cancels the stream, so that grpc-js gives up on it too.
+   */
+  #watch(answered: boolean): void {
+    if (answered || this.#waiters.size === 0 || this.#failure !== undefined) {
+      if (this.#stallTimer !== undefined) clearTimeout(this.#stallTimer);
+      this.#stallTimer = undefined;
+    }
+    if (this.#waiters.size === 0 || this.#failure !== undefined || this.#stallTimer !== undefined) return;
+    this.#stallTimer = setTimeout(() => {
+      this.#stallTimer = undefined;
+      if (this.#failure !== undefined) return;
+      this.#failure = new RequestTimeoutError(this.#what(), this.#stallTimeoutMs);
+      this.#call.cancel();
+      this.#wake();
+    }, this.#stallTimeoutMs);
+  }
+
   #until<T>(ready: () => T | undefined): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       const check = (): void => {
         const value = ready();
         if (value !== undefined) {
           this.#waiters.delete(check);
+          this.#watch(false);
           resolve(value);
         } else if (this.#failure !== undefined) {
           this.#waiters.delete(check);
+          this.#watch(false);
           reject(this.#failure);
         }
       };
       this.#waiters.add(check);
       check();
+      if (this.#waiters.has(check)) this.#watch(false);
     });
   }
 
@@ -152,6 +194,7 @@ export class AppendSession {
       if (this.#persisted < 0) this.#persisted = 0;
     }
     this.#opened = true;
+    this.#watch(true);
     this.#wake();
   }
 

@@ -8,7 +8,15 @@
  */
 import type * as Grpc from '@grpc/grpc-js';
 import { continueCrc32c, crc32cToBase64 } from '../checksum.js';
-import { ChecksumMismatchError, GcsUploadError, ProtocolError, SourceMismatchError, UploadAbortedError } from '../errors.js';
+import {
+  ChecksumMismatchError,
+  CreateUnconfirmedError,
+  GcsUploadError,
+  GrpcStatusError,
+  ProtocolError,
+  SourceMismatchError,
+  UploadAbortedError,
+} from '../errors.js';
 import { RetryBudget, type RetryEvent } from '../retry.js';
 import type { AppendableCheckpoint, GrpcAuthClient, NormalizedAppendOptions } from './append-options.js';
 import { AppendSession, WriteRedirectedError } from './append-session.js';
@@ -59,6 +67,8 @@ export class AppendUploader {
   /** Source position (object offset) of bytes still to be compared with the checkpoint (sourceStart 'beginning'). */
   #verifyEnd = 0;
   #queue: Promise<unknown> = Promise.resolve();
+  /** A create's first answer was lost: the object may exist, and only the precondition keeps a retry from replacing it. */
+  #createUnanswered = false;
 
   constructor(options: NormalizedAppendOptions, events: AppendEvents) {
     this.#options = options;
@@ -310,7 +320,7 @@ export class AppendUploader {
     const call = (
       client as unknown as { BidiWriteObject(metadata: Grpc.Metadata): Grpc.ClientDuplexStream<WireWriteRequest, WireWriteResponse> }
     ).BidiWriteObject(metadata);
-    const session = new AppendSession(call, this.#target, first);
+    const session = new AppendSession(call, this.#target, first, this.#options.retry.stallTimeoutMs);
     this.#session = session;
     const opened = await session.opened();
     if (this.#generation === undefined) {
@@ -358,8 +368,12 @@ export class AppendUploader {
         return await op();
       } catch (thrown) {
         const error = thrown instanceof GcsUploadError ? thrown : new UploadAbortedError(thrown);
-        this.#session?.cancel();
+        const failed = this.#session;
+        failed?.cancel();
         this.#session = undefined;
+        // A takeover whose first answer was lost may have rotated the write handle: reopen by generation alone. The
+        // persisted size the next stream reports (never past what this writer sent) still catches another writer.
+        if (failed?.appending === true && !failed.answered) this.#handle = undefined;
         if (this.#abort.signal.aborted) throw this.#abort.signal.reason as Error;
         if (error instanceof WriteRedirectedError && redirects < MAX_REDIRECTS) {
           redirects += 1;
@@ -369,10 +383,26 @@ export class AppendUploader {
           if (generation !== undefined && this.#generation === undefined) this.#generation = generation;
           continue;
         }
+        if (failed !== undefined && !failed.appending && !failed.answered && this.#generation === undefined) this.#checkCreate(error);
         if (!error.retryable || error instanceof ProtocolError) throw error;
         await this.#budget.failed(error, this.#abort.signal, (event) => this.#events.retry(event));
       }
     }
+  }
+
+  /**
+   * A create stream failed before its first answer: it may have created the object, whose generation is unknown, so
+   * it can be neither taken over nor looked up. A retry is safe only with a precondition (a second create under it
+   * is refused if the first one succeeded); without one, or when the retry is refused, the stream stops and says so.
+   */
+  #checkCreate(error: GcsUploadError): void {
+    const { bucket, name, ifGenerationMatch } = this.#options;
+    if (this.#createUnanswered && error instanceof GrpcStatusError && error.grpcStatus === 'FAILED_PRECONDITION') {
+      throw new CreateUnconfirmedError(bucket, name, { reason: 'precondition-failed', ifGenerationMatch: ifGenerationMatch ?? '' }, error);
+    }
+    if (!error.retryable) return;
+    if (ifGenerationMatch === undefined) throw new CreateUnconfirmedError(bucket, name, { reason: 'no-precondition' }, error);
+    this.#createUnanswered = true;
   }
 
   #shutdown(): void {

@@ -1,6 +1,6 @@
 /**
  * Scripted faults of the local server's gRPC side (`BidiWriteObject` streams), the counterpart of the JSON side's
- * rules: break a stream once it carries an object past some offset, answer a status, or redirect the writer.
+ * rules: break a stream once it carries an object past some offset, answer a status, stall, or redirect the writer.
  */
 
 /** gRPC status names a `status` fault may answer with. */
@@ -11,6 +11,7 @@ export type GrpcFaultStatus =
   | 'RESOURCE_EXHAUSTED'
   | 'ABORTED'
   | 'FAILED_PRECONDITION'
+  | 'INVALID_ARGUMENT'
   | 'PERMISSION_DENIED'
   | 'UNAUTHENTICATED';
 
@@ -22,8 +23,17 @@ export type GrpcFaultAction =
    * server holds, which is more than it last heard.
    */
   | { readonly type: 'break' }
-  /** The stream fails with `status` before the message is processed; unpersisted bytes of the stream are lost. */
+  /**
+   * The stream fails with `status` before the message is processed (on a first message: before the object is
+   * created or taken over); unpersisted bytes of the stream are lost.
+   */
   | { readonly type: 'status'; readonly status: GrpcFaultStatus }
+  /**
+   * The server persists what it had received up to the rule's `offset` (as `break` does; on a first message, the
+   * object is created or taken over), then stops reading and never answers again: the stream hangs until the
+   * client cancels it. Bytes received but not persisted are lost.
+   */
+  | { readonly type: 'stall' }
   /**
    * The stream fails with ABORTED and a `BidiWriteObjectRedirectedError` in its status details (routing token,
    * write handle, generation); the object's next stream must carry the routing token.
@@ -70,7 +80,8 @@ export class GrpcFaultRules {
   /** Adds a rule after the existing ones; throws on a malformed rule. */
   add(rule: GrpcFaultRule): void {
     const type = (rule.action as { type?: unknown } | undefined)?.type;
-    if (type !== 'break' && type !== 'status' && type !== 'redirect') throw new TypeError(`unknown gRPC fault type ${String(type)}`);
+    if (type !== 'break' && type !== 'status' && type !== 'stall' && type !== 'redirect')
+      throw new TypeError(`unknown gRPC fault type ${String(type)}`);
     const times = rule.times ?? 1;
     if (!Number.isInteger(times) || times < 1) throw new RangeError(`times must be a positive integer, got ${times}`);
     this.#rules.push({ rule, left: times });
@@ -88,6 +99,18 @@ export class GrpcFaultRules {
 
   /** The action of the first rule matching `context` (consuming one firing), or undefined. */
   take(context: GrpcFaultContext): { action: GrpcFaultAction; offset: number | undefined } | undefined {
+    const entry = this.#find(context);
+    if (entry === undefined) return undefined;
+    entry.left -= 1;
+    return { action: entry.rule.action, offset: entry.rule.match?.offset };
+  }
+
+  /** The action `take(context)` would return, without consuming it. */
+  peek(context: GrpcFaultContext): GrpcFaultAction | undefined {
+    return this.#find(context)?.rule.action;
+  }
+
+  #find(context: GrpcFaultContext): { rule: GrpcFaultRule; left: number } | undefined {
     for (const entry of this.#rules) {
       if (entry.left === 0) continue;
       const match = entry.rule.match ?? {};
@@ -95,8 +118,7 @@ export class GrpcFaultRules {
       if (match.object !== undefined && match.object !== context.object) continue;
       if (match.stream !== undefined && match.stream !== context.stream) continue;
       if (match.offset === undefined ? !context.first : !(context.end > match.offset)) continue;
-      entry.left -= 1;
-      return { action: entry.rule.action, offset: match.offset };
+      return entry;
     }
     return undefined;
   }

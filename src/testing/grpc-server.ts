@@ -23,7 +23,7 @@ import {
   type WireWriteResponse,
 } from '../append/wire-types.js';
 import { AppendableStore, type AppendableObject, type AppendableWriter } from './appendable-store.js';
-import { GrpcFaultRules, type GrpcFaultRule } from './grpc-faults.js';
+import { GrpcFaultRules, type GrpcFaultContext, type GrpcFaultRule } from './grpc-faults.js';
 import { objectNameProblem, type ObjectStore } from './object-store.js';
 
 /** One `BidiWriteObject` stream, as the local server saw it. */
@@ -58,6 +58,14 @@ class StatusFailure extends Error {
   }
 }
 
+/** The bucket and object a first message names, for fault matching before it is processed. */
+function targetOf(request: WireWriteRequest): { bucket: string | undefined; object: string | undefined } {
+  if (request.write_object_spec !== undefined) {
+    return { bucket: bucketIdOf(request.write_object_spec.resource?.bucket), object: request.write_object_spec.resource?.name };
+  }
+  return { bucket: bucketIdOf(request.append_object_spec?.bucket), object: request.append_object_spec?.object };
+}
+
 function routingTokenOf(metadata: Grpc.Metadata): string | undefined {
   for (const value of metadata.get('x-goog-request-params')) {
     const params = new URLSearchParams(String(value));
@@ -90,6 +98,8 @@ class WriteStream implements AppendableWriter {
   pending: Buffer[] = [];
   pendingSize = 0;
   done = false;
+  /** A `stall` fault fired: the stream reads and answers nothing more. */
+  stalled = false;
   readonly #call: Call;
   readonly #side: LocalGcsGrpc;
 
@@ -120,10 +130,18 @@ class WriteStream implements AppendableWriter {
     this.pending = [];
     this.pendingSize = 0;
     this.#side.publish(object);
+    // Waiters on the server's activity (tests, tools) see every persist.
+    this.#side.changed();
   }
 
   respond(response: WireWriteResponse): void {
-    if (!this.done) this.#call.write(response);
+    if (!this.done && !this.stalled) this.#call.write(response);
+  }
+
+  /** Stops reading and answering; the stream stays open until the client cancels it. */
+  stall(): void {
+    this.stalled = true;
+    this.#call.pause();
   }
 
   /** Ends the stream with OK. */
@@ -265,7 +283,7 @@ export class LocalGcsGrpc {
     this.#open.add(stream);
     this.changed();
     call.on('data', (request: WireWriteRequest) => {
-      if (stream.done) return;
+      if (stream.done || stream.stalled) return;
       try {
         this.#onMessage(stream, request);
       } catch (error) {
@@ -273,6 +291,7 @@ export class LocalGcsGrpc {
       }
     });
     call.on('end', () => {
+      if (stream.stalled) return;
       // The client closed its side without finish_write: persist and answer, as the proto promises.
       if (!stream.done && stream.object !== undefined) {
         stream.persist();
@@ -294,8 +313,17 @@ export class LocalGcsGrpc {
   #onMessage(stream: WriteStream, request: WireWriteRequest): void {
     const first = stream.record.messages === 0;
     stream.record.messages += 1;
-    if (first) this.#openStream(stream, request);
-    else if (request.first_message !== undefined)
+    if (first) {
+      // A status fault on a first message refuses it before anything is created or taken over.
+      const target = targetOf(request);
+      stream.record.bucket = target.bucket;
+      stream.record.object = target.object;
+      if (request.write_object_spec !== undefined) stream.record.kind = 'create';
+      else if (request.append_object_spec !== undefined) stream.record.kind = 'append';
+      const early = this.#rules.peek({ ...target, stream: stream.record.index, first, start: 0, end: 0 });
+      if (early?.type === 'status') this.#fire(stream, { ...target, stream: stream.record.index, first, start: 0, end: 0 });
+      this.#openStream(stream, request);
+    } else if (request.first_message !== undefined)
       throw new StatusFailure(GrpcCode.INVALID_ARGUMENT, 'Only the first message of a stream may carry a write or append spec.');
     const object = stream.object;
     if (object === undefined) throw new StatusFailure(GrpcCode.INTERNAL, 'no object');
@@ -325,23 +353,26 @@ export class LocalGcsGrpc {
       throw new StatusFailure(GrpcCode.INVALID_ARGUMENT, `The crc32c of the message's content does not match (at write_offset ${offset}).`);
     }
 
-    const fault = this.#rules.take({
+    const context = {
       bucket: object.bucket,
       object: object.name,
       stream: stream.record.index,
       first,
       start: offset,
       end: offset + content.length,
-    });
+    };
+    const fault = this.#rules.take(context);
     if (fault !== undefined) {
       this.#faultsInjected += 1;
       stream.record.fault = fault.action.type === 'status' ? `status ${fault.action.status}` : fault.action.type;
       const { action } = fault;
-      if (action.type === 'break') {
+      if (action.type === 'break' || action.type === 'stall') {
         const keep = fault.offset === undefined ? 0 : Math.max(0, fault.offset - offset);
         this.#accept(stream, offset, content.subarray(0, keep));
         stream.persist();
-        throw new StatusFailure(GrpcCode.UNAVAILABLE, 'The connection was reset (injected fault).');
+        if (action.type === 'break') throw new StatusFailure(GrpcCode.UNAVAILABLE, 'The connection was reset (injected fault).');
+        stream.stall();
+        return;
       }
       if (action.type === 'status') {
         throw new StatusFailure(GrpcCode[action.status], `Injected ${action.status}.`);
@@ -379,6 +410,15 @@ export class LocalGcsGrpc {
         write_handle: { handle: object.handle },
       });
     }
+  }
+
+  /** Fires the status fault that matches `context` (a first message, before its object is opened). */
+  #fire(stream: WriteStream, context: GrpcFaultContext): never {
+    const fault = this.#rules.take(context);
+    if (fault?.action.type !== 'status') throw new StatusFailure(GrpcCode.INTERNAL, 'fault rules changed');
+    this.#faultsInjected += 1;
+    stream.record.fault = `status ${fault.action.status}`;
+    throw new StatusFailure(GrpcCode[fault.action.status], `Injected ${fault.action.status}.`);
   }
 
   /** Takes the bytes of a data message that are new to the object; returns them. */
