@@ -474,6 +474,7 @@ describe('CLI helpers', () => {
     expect(formatBytes(0)).toBe('0 B');
     expect(formatBytes(1023)).toBe('1023 B');
     expect(formatBytes(1536)).toBe('1.5 KiB');
+    expect(formatBytes(1022.8748376785537)).toBe('1023 B'); // a rate
     expect(formatBytes(8 * 1024 ** 3)).toBe('8.0 GiB');
     expect(formatDuration(0.42)).toBe('0.4s');
     expect(formatDuration(42.2)).toBe('42s');

@@ -32,7 +32,8 @@ export function formatBytes(bytes: number): string {
     value /= 1024;
     unit += 1;
   }
-  return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${UNITS[unit]}`;
+  // Whole bytes below 1 KiB: a rate (bytes per second) is rarely a whole number.
+  return unit === 0 ? `${Math.round(bytes)} B` : `${value.toFixed(1)} ${UNITS[unit]}`;
 }
 
 /** `0.42` -> `0.4s`; `42.2` -> `42s`; `65` -> `1m05s`; `3725` -> `1h02m`. */
