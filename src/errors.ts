@@ -455,11 +455,10 @@ export class SupersededError extends GcsUploadError {
 }
 
 /**
- * Why a create's outcome stayed unknown (see {@link CreateUnconfirmedError}): the first answer was lost and there was
- * no precondition to make a second create safe, or there was one and the retry failed it.
+ * Why a create's outcome stayed unknown (see {@link CreateUnconfirmedError}): the first answer was lost and the
+ * retry, carrying the precondition, was refused by it.
  */
-export type CreateUncertainty =
-  { readonly reason: 'no-precondition' } | { readonly reason: 'precondition-failed'; readonly ifGenerationMatch: string };
+export type CreateUncertainty = { readonly reason: 'precondition-failed'; readonly ifGenerationMatch: string };
 
 /**
  * An appendable create's stream broke before its first answer, so the generation it may have created is unknown:
@@ -472,22 +471,18 @@ export class CreateUnconfirmedError extends GcsUploadError {
   readonly bucket: string;
   /** The name of the object that may exist (`name` is the error class's, as on every error). */
   readonly objectName: string;
-  /** Why the create could not be retried, or why its retry failed. */
+  /** Why the retried create failed. */
   readonly uncertainty: CreateUncertainty;
   /** `cause`: the failure that lost the first answer, or the retry's refusal. */
   constructor(bucket: string, name: string, uncertainty: CreateUncertainty, cause: GcsUploadError) {
     const target = `gs://${bucket}/${name}`;
     const why =
-      uncertainty.reason === 'no-precondition'
-        ? `the stream failed before the server answered (${cause instanceof GrpcStatusError ? `gRPC status ${cause.grpcStatus}` : cause.code}); ` +
-          'without ifGenerationMatch a second create could replace the object the first one may have made, so it was not retried'
-        : `the first attempt's answer was lost, and its retry failed ifGenerationMatch ${uncertainty.ifGenerationMatch} ` +
-          '(the first attempt, or another writer, created the object)';
+      `the first attempt's answer was lost, and its retry failed ifGenerationMatch ${uncertainty.ifGenerationMatch} ` +
+      '(the first attempt, or another writer, created the object)';
     super(
       'ERR_GCS_UPLOAD_CREATE_UNCONFIRMED',
       `Creating appendable object ${target}: ${why}. An unfinalized appendable object may exist at ${target}; none of the ` +
-        'bytes written is confirmed persisted. Check the object (delete it, or read its generation) before writing again' +
-        (uncertainty.reason === 'no-precondition' ? '; with ifGenerationMatch (0: create only) such a create is retried' : ''),
+        'bytes written is confirmed persisted. Check the object (delete it, or read its generation) before writing again',
       { cause },
     );
     this.bucket = bucket;

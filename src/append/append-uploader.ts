@@ -392,16 +392,18 @@ export class AppendUploader {
 
   /**
    * A create stream failed before its first answer: it may have created the object, whose generation is unknown, so
-   * it can be neither taken over nor looked up. A retry is safe only with a precondition (a second create under it
-   * is refused if the first one succeeded); without one, or when the retry is refused, the stream stops and says so.
+   * it can be neither taken over nor looked up. Such a generation holds no data (the first message carries none).
+   * Without a precondition the create is retried: a new generation replaces it, as any write without a
+   * precondition replaces the live object, and nothing is lost or doubled. With one, the retry carries it, so a
+   * second create is refused if the first one succeeded: the stream then stops and says an unfinalized appendable
+   * object may exist (CreateUnconfirmedError).
    */
   #checkCreate(error: GcsUploadError): void {
     const { bucket, name, ifGenerationMatch } = this.#options;
     if (this.#createUnanswered && error instanceof GrpcStatusError && error.grpcStatus === 'FAILED_PRECONDITION') {
       throw new CreateUnconfirmedError(bucket, name, { reason: 'precondition-failed', ifGenerationMatch: ifGenerationMatch ?? '' }, error);
     }
-    if (!error.retryable) return;
-    if (ifGenerationMatch === undefined) throw new CreateUnconfirmedError(bucket, name, { reason: 'no-precondition' }, error);
+    if (!error.retryable || ifGenerationMatch === undefined) return;
     this.#createUnanswered = true;
   }
 
