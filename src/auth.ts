@@ -20,8 +20,11 @@ export interface HttpRequest {
    * (a `GatherBody`, whose `pieces` the library's transport writes as they are).
    */
   data?: Uint8Array | string | Readable;
-  /** Always `'text'`: the library parses bodies itself. */
-  responseType: 'text';
+  /**
+   * `'text'` for the protocol's requests: the library parses bodies itself. `'arraybuffer'` only for object media
+   * (`gcs-stream cat`): the body is then a Buffer.
+   */
+  responseType: 'text' | 'arraybuffer';
   /** Accepts every status but 401, so that auth clients still get to refresh a token once. */
   validateStatus: (status: number) => boolean;
   /** Always false: retries are this library's job. */

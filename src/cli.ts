@@ -3,6 +3,9 @@
  * library options and runs `pipeline(source, createGcsWriteStream(options))`; everything about the upload itself
  * (chunking, retries, checksums, cancelling on failure) is the library's.
  *
+ * `gcs-stream cat [--follow] gs://BUCKET/OBJECT` prints an object, and with `--follow` keeps printing an appendable
+ * object as it grows, until it is finalized (exit 0; 1 when it does not exist or disappears; 130 / 143 on a signal).
+ *
  * Exit codes: 0 uploaded (and the --checkpoint file removed); 1 the upload failed; 2 usage error (bad arguments or option values, nothing uploaded);
  * 130 / 143 interrupted by SIGINT / SIGTERM (the session was cancelled, no object was created).
  */
@@ -11,6 +14,7 @@ import { readFileSync } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { Command, CommanderError, InvalidArgumentError as OptionValueError, Option } from 'commander';
 import { appendCp, checkResumableFlags, type AppendCpFlags } from './cli/append-cp.js';
+import { cat, type CatFlags } from './cli/cat.js';
 import { checkCheckpointTarget, readCheckpointFile, removeCheckpointFile, writeCheckpointFile } from './cli/checkpoint-file.js';
 import { parseGsUrl } from './cli/gs-url.js';
 import { parseDuration, parseSize } from './cli/parse-size.js';
@@ -40,6 +44,13 @@ function optionParser<T, P = T>(parse: (value: string, previous: P) => T): (valu
       throw new OptionValueError((error as Error).message);
     }
   };
+}
+
+/** `--interval`: a duration, never `off` (a follow that never polls would never end). */
+function parseInterval(text: string): number {
+  const ms = parseDuration(text);
+  if (!Number.isFinite(ms)) throw new UsageError(`${JSON.stringify(text)} is not an interval: use e.g. 200ms, 1s or 1m`);
+  return ms;
 }
 
 function oneLine(text: string): string {
@@ -211,6 +222,15 @@ async function cp(sourceArg: string, destinationArg: string, flags: AppendCpFlag
   return EXIT_OK;
 }
 
+/** `gcs-stream cat`: prints the object (following it with `--follow`); resolves with the exit code. */
+async function catCommand(sourceArg: string, flags: CatFlags): Promise<number> {
+  const result = await cat(parseGsUrl(sourceArg), flags);
+  if (result.kind === 'done') return EXIT_OK;
+  if (result.kind === 'interrupted') return EXIT_SIGNAL[result.signal];
+  printError(result.error);
+  return exitCodeOf(result.error);
+}
+
 /** Runs the command line `argv` (as in `process.argv`); resolves with the exit code. */
 async function main(argv: readonly string[]): Promise<number> {
   let exitCode = EXIT_OK;
@@ -256,6 +276,22 @@ async function main(argv: readonly string[]): Promise<number> {
     .option('-q, --quiet', 'no progress on stderr (errors are still printed)')
     .action(async (source: string, destination: string, flags: AppendCpFlags) => {
       exitCode = await cp(source, destination, flags);
+    });
+
+  program
+    .command('cat')
+    .description('Print gs://BUCKET/OBJECT on stdout; with --follow, keep printing as it grows until it is finalized.')
+    .argument('<object>', 'gs://BUCKET/OBJECT')
+    .option('-f, --follow', 'keep printing new bytes of an appendable object until it is finalized (like tail -f)')
+    .option(
+      '--interval <duration>',
+      'with --follow: how often to check for new bytes: 200ms, 1s, 1m (default 1s)',
+      optionParser(parseInterval),
+    )
+    .option('--endpoint <url>', 'JSON API endpoint (default $STORAGE_EMULATOR_HOST, else https://storage.googleapis.com)')
+    .option('--user-project <project>', 'project billed for a requester-pays bucket')
+    .action(async (object: string, flags: CatFlags) => {
+      exitCode = await catCommand(object, flags);
     });
 
   try {

@@ -171,6 +171,14 @@ export function resolveEndpoint(apiEndpoint: string | undefined, env: NodeJS.Pro
   return url.toString().replace(/\/+$/, '');
 }
 
+/**
+ * Whether requests to `resolved` (from `resolveEndpoint(given, env)`) need no credentials: the endpoint came from
+ * `STORAGE_EMULATOR_HOST`, or is not a Google host.
+ */
+export function isEmulatorEndpoint(given: string | undefined, resolved: string, env: NodeJS.ProcessEnv = process.env): boolean {
+  return (env.STORAGE_EMULATOR_HOST !== undefined && given === undefined) || !isGoogleHost(resolved);
+}
+
 function isGoogleHost(endpoint: string): boolean {
   const host = new URL(endpoint).hostname;
   return host === 'googleapis.com' || host.endsWith('.googleapis.com');
@@ -259,7 +267,7 @@ export function normalizeOptions(given: GcsWriteStreamOptions, env: NodeJS.Proce
     ...stripUndefined(given),
   };
   const apiEndpoint = resolveEndpoint(options.apiEndpoint, env);
-  const isEmulator = (env.STORAGE_EMULATOR_HOST !== undefined && options.apiEndpoint === undefined) || !isGoogleHost(apiEndpoint);
+  const isEmulator = isEmulatorEndpoint(options.apiEndpoint, apiEndpoint, env);
   validateBucketName(options.bucket, !isEmulator);
   validateObjectName(options.name);
   const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;

@@ -27,6 +27,8 @@ export interface AdapterRequest {
   onBodySent?: unknown;
   /** Called when sending starts (see `HttpRequest.onSend`). */
   onSend?: unknown;
+  /** `'arraybuffer'`: the body comes back as a Buffer (object media); anything else: as text. */
+  responseType?: unknown;
 }
 
 /**
@@ -89,7 +91,7 @@ export interface AdapterResponse {
   status: number;
   statusText: string;
   headers: ResponseHeaders;
-  data: string;
+  data: string | Buffer;
   config: AdapterRequest;
   request: { responseURL: string };
   bodyUsed: true;
@@ -109,7 +111,7 @@ function stackFor(protocol: string): { module: typeof http | typeof https; agent
   return httpsStack;
 }
 
-/** Cap on response bodies read into memory (object resources and error bodies are small). */
+/** Cap on response bodies read into memory (object resources and error bodies are small; media is read in ranges below it). */
 const MAX_RESPONSE_BYTES = 4 * 1024 * 1024;
 
 function toHeaderRecord(headers: unknown): Record<string, string> {
@@ -212,7 +214,7 @@ export function httpAdapter(request: AdapterRequest): Promise<AdapterResponse> {
           status: res.statusCode ?? 0,
           statusText: res.statusMessage ?? '',
           headers: new ResponseHeaders(res.headers),
-          data: Buffer.concat(parts).toString('utf8'),
+          data: request.responseType === 'arraybuffer' ? Buffer.concat(parts) : Buffer.concat(parts).toString('utf8'),
           config: request,
           request: { responseURL: target.href },
           bodyUsed: true,

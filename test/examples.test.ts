@@ -116,6 +116,13 @@ describe('examples', () => {
     expect(existsSync(`${path}.checkpoint.json`)).toBe(false);
   });
 
+  it('demo-append.ts (npm run demo:append) reads a live appendable log back while it is written, then finalizes it', async () => {
+    const exit = await runExample('demo-append.ts', ['--lines', '30', '--flush-every', '10']);
+    expect(exit.code, exit.stderr).toBe(0);
+    expect(exit.stdout.match(/finalized: false/g)).toHaveLength(3);
+    expect(exit.stdout).toMatch(/finalized: true; \d+ bytes read while written, every byte exactly once/);
+  });
+
   it('stream-a-log.ts streams a build log with the time bound, is killed half-way, resumes: every byte exactly once', async () => {
     const name = 'examples/build.log';
     const lines = 40_000;

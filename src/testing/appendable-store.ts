@@ -120,6 +120,6 @@ export class AppendableStore {
   /** Republishes the object's persisted bytes in the object store (same generation). */
   publish(object: AppendableObject): void {
     if (this.#store.get(object.bucket, object.name)?.resource.generation !== object.generation && object.size > 0) return;
-    this.#store.create(object.bucket, object.name, object.content(), object.meta, object.generation);
+    this.#store.create(object.bucket, object.name, object.content(), object.meta, object.generation, object.finalized);
   }
 }

@@ -25,6 +25,8 @@ export interface ObjectResource extends Omit<ObjectMetadata, 'contentType' | 'st
   timeCreated: string;
   updated: string;
   timeStorageClassUpdated: string;
+  /** When the object was finalized; absent while an appendable object is still unfinalized (as in GCS). */
+  timeFinalized?: string;
   storageClass: string;
 }
 
@@ -237,9 +239,16 @@ export class ObjectStore {
 
   /**
    * Publishes `content` as a new live generation of `bucket/name`, replacing any previous one. `generation` republishes
-   * an existing generation with new content: an appendable object grows in place.
+   * an existing generation with new content: an appendable object grows in place, and is `finalized` only at its end.
    */
-  create(bucket: string, name: string, content: ObjectContent, meta: ObjectMetadata = {}, generation = this.nextGeneration()): LocalObject {
+  create(
+    bucket: string,
+    name: string,
+    content: ObjectContent,
+    meta: ObjectMetadata = {},
+    generation = this.nextGeneration(),
+    finalized = true,
+  ): LocalObject {
     const now = new Date().toISOString();
     const encoded = encodeURIComponent(name);
     const base = this.#baseUrl();
@@ -261,6 +270,7 @@ export class ObjectStore {
       timeStorageClassUpdated: now,
       storageClass: meta.storageClass ?? 'STANDARD',
     };
+    if (finalized) resource.timeFinalized = now;
     if (content.md5 !== undefined) resource.md5Hash = content.md5.toString('base64');
     if (meta.metadata !== undefined) resource.metadata = { ...meta.metadata };
     for (const field of ['cacheControl', 'contentEncoding', 'contentDisposition', 'contentLanguage', 'customTime', 'kmsKeyName'] as const) {
