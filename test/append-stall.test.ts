@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createGcsAppendStream, type GcsAppendableWritable, type RetryEvent } from '../src/index.js';
 import { startLocalGcs, type LocalGcs } from '../src/testing/index.js';
+import { ended, written } from './helpers.js';
 
 const BUCKET = 'zonal-bucket';
 const RETRY = { initialDelayMs: 1, maxDelayMs: 5, maxAttempts: 3, stallTimeoutMs: 300 } as const;
@@ -25,17 +26,6 @@ function open(name: string): { stream: GcsAppendableWritable; retries: RetryEven
   return { stream, retries };
 }
 
-function write(stream: GcsAppendableWritable, data: Buffer): Promise<void> {
-  return new Promise((resolve, reject) => stream.write(data, (error) => (error ? reject(error) : resolve())));
-}
-
-function finish(stream: GcsAppendableWritable): Promise<void> {
-  return new Promise((resolve, reject) => {
-    stream.once('error', reject);
-    stream.end((error?: Error | null) => (error ? reject(error) : resolve()));
-  });
-}
-
 function streamsOf(name: string) {
   return server.grpc.streams.filter((s) => s.object === name).map((s) => [s.kind, s.status, s.fault]);
 }
@@ -46,11 +36,11 @@ describe('append stream stall timeout', () => {
     server.grpc.inject({ match: { object: 'silent-flush.bin', offset: 1_000_000 }, action: { type: 'stall' } });
     const { stream, retries } = open('silent-flush.bin');
     const a = randomBytes(3 * 1024 * 1024);
-    await write(stream, a);
+    await written(stream, a);
     expect(await stream.flush()).toBe(a.length);
     const b = randomBytes(1000);
-    await write(stream, b);
-    await finish(stream);
+    await written(stream, b);
+    await ended(stream);
     const whole = Buffer.concat([a, b]);
     expect(server.getObject(BUCKET, 'silent-flush.bin')?.data.equals(whole)).toBe(true);
     expect(stream.object?.size).toBe(whole.length);
@@ -65,8 +55,8 @@ describe('append stream stall timeout', () => {
     const data = randomBytes(200_000);
     server.grpc.inject({ match: { object: 'silent-finish.bin', offset: 150_000 }, action: { type: 'stall' } });
     const { stream, retries } = open('silent-finish.bin');
-    await write(stream, data);
-    await finish(stream);
+    await written(stream, data);
+    await ended(stream);
     expect(server.getObject(BUCKET, 'silent-finish.bin')?.data.equals(data)).toBe(true);
     expect(retries).toHaveLength(1);
   });
@@ -76,8 +66,8 @@ describe('append stream stall timeout', () => {
     server.grpc.inject({ match: { object: 'silent-reopen.bin', stream: server.grpc.streams.length + 2 }, action: { type: 'stall' } });
     const data = randomBytes(300_000);
     const { stream, retries } = open('silent-reopen.bin');
-    await write(stream, data);
-    await finish(stream);
+    await written(stream, data);
+    await ended(stream);
     expect(server.getObject(BUCKET, 'silent-reopen.bin')?.data.equals(data)).toBe(true);
     expect(streamsOf('silent-reopen.bin').map(([kind, status]) => [kind, status])).toEqual([
       ['create', 'UNAVAILABLE'],
@@ -90,7 +80,7 @@ describe('append stream stall timeout', () => {
     server.grpc.inject({ match: { object: 'always-silent.bin', offset: 0 }, action: { type: 'stall' }, times: 10 });
     const never = open('always-silent.bin').stream;
     never.on('error', () => undefined);
-    await write(never, randomBytes(1000));
+    await written(never, randomBytes(1000));
     await expect(never.flush()).rejects.toMatchObject({
       code: 'ERR_GCS_UPLOAD_RETRIES_EXHAUSTED',
       cause: { code: 'ERR_GCS_UPLOAD_REQUEST_TIMEOUT' },

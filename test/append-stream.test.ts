@@ -7,6 +7,7 @@ import { Storage } from '@google-cloud/storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGcsAppendStream, type AppendableCheckpoint, type GcsAppendableWritable } from '../src/index.js';
 import { startLocalGcs, type LocalGcs } from '../src/testing/index.js';
+import { ended, written } from './helpers.js';
 
 const BUCKET = 'zonal-bucket';
 const FAST_RETRY = { initialDelayMs: 1, maxDelayMs: 5, maxAttempts: 6 } as const;
@@ -18,17 +19,6 @@ beforeAll(async () => {
   storage = new Storage({ apiEndpoint: server.url, projectId: 'test' });
 });
 afterAll(() => server.close());
-
-function write(stream: GcsAppendableWritable, data: Buffer): Promise<void> {
-  return new Promise((resolve, reject) => stream.write(data, (error) => (error ? reject(error) : resolve())));
-}
-
-function finish(stream: GcsAppendableWritable): Promise<void> {
-  return new Promise((resolve, reject) => {
-    stream.once('error', reject);
-    stream.end((error?: Error | null) => (error ? reject(error) : resolve()));
-  });
-}
 
 async function jsonRead(name: string): Promise<Buffer> {
   const [data] = await storage.bucket(BUCKET).file(name).download();
@@ -47,13 +37,13 @@ describe('createGcsAppendStream', () => {
     const pieces = [Buffer.from('first line\n'), randomBytes(3 * 1024 * 1024 + 17), Buffer.from('last line\n')];
     let expected = Buffer.alloc(0);
     for (const piece of pieces) {
-      await write(stream, piece);
+      await written(stream, piece);
       expected = Buffer.concat([expected, piece]);
       expect(await stream.flush()).toBe(expected.length);
       expect((await jsonRead('live.log')).equals(expected)).toBe(true);
       expect(server.grpc.appendable(BUCKET, 'live.log')).toMatchObject({ size: expected.length, finalized: false });
     }
-    await finish(stream);
+    await ended(stream);
     expect(server.grpc.appendable(BUCKET, 'live.log')?.finalized).toBe(true);
     expect(stream.object).toMatchObject({ bucket: BUCKET, name: 'live.log', size: expected.length, generation: generations[0] });
     const [meta] = await storage.bucket(BUCKET).file('live.log').getMetadata();
@@ -71,8 +61,8 @@ describe('createGcsAppendStream', () => {
     const checkpoints: AppendableCheckpoint[] = [];
     first.on('checkpoint', (c: AppendableCheckpoint) => checkpoints.push(c));
     const a = randomBytes(100_000);
-    await write(first, a);
-    await finish(first);
+    await written(first, a);
+    await ended(first);
     expect(first.object).toBeUndefined();
     expect(server.grpc.appendable(BUCKET, 'takeover.log')).toMatchObject({ size: a.length, finalized: false });
     const checkpoint = checkpoints.at(-1)!;
@@ -81,8 +71,8 @@ describe('createGcsAppendStream', () => {
 
     const b = randomBytes(50_000);
     const second = open('takeover.log', { resume: JSON.parse(JSON.stringify(checkpoint)) as AppendableCheckpoint });
-    await write(second, b);
-    await finish(second);
+    await written(second, b);
+    await ended(second);
     const whole = Buffer.concat([a, b]);
     expect(second.object?.size).toBe(whole.length);
     expect((await jsonRead('takeover.log')).equals(whole)).toBe(true);
@@ -93,19 +83,19 @@ describe('createGcsAppendStream', () => {
     let checkpoint: AppendableCheckpoint | undefined;
     first.on('checkpoint', (c: AppendableCheckpoint) => (checkpoint = c));
     const a = randomBytes(10_000);
-    await write(first, a);
-    await finish(first);
+    await written(first, a);
+    await ended(first);
     const b = randomBytes(5_000);
     const second = open('again.log', { resume: checkpoint!, sourceStart: 'beginning' });
-    await write(second, Buffer.concat([a, b]));
-    await finish(second);
+    await written(second, Buffer.concat([a, b]));
+    await ended(second);
     expect((await jsonRead('again.log')).equals(Buffer.concat([a, b]))).toBe(true);
 
     const third = open('again2.log', { finalize: false });
     let c3: AppendableCheckpoint | undefined;
     third.on('checkpoint', (c: AppendableCheckpoint) => (c3 = c));
-    await write(third, a);
-    await finish(third);
+    await written(third, a);
+    await ended(third);
     const wrong = open('again2.log', { resume: c3!, sourceStart: 'beginning' });
     const failed = new Promise<Error>((resolve) => wrong.once('error', resolve));
     wrong.write(randomBytes(a.length));
@@ -117,16 +107,16 @@ describe('createGcsAppendStream', () => {
     let checkpoint: AppendableCheckpoint | undefined;
     first.on('checkpoint', (c: AppendableCheckpoint) => (checkpoint = c));
     const a = randomBytes(1000);
-    await write(first, a);
+    await written(first, a);
     await first.flush();
     const second = open('contended.log', { resume: checkpoint! });
     const b = randomBytes(2000);
-    await write(second, b);
+    await written(second, b);
     await second.flush();
     const failed = new Promise<Error>((resolve) => first.once('error', resolve));
     first.write(randomBytes(500));
     expect(await failed).toMatchObject({ name: 'SupersededError', code: 'ERR_GCS_UPLOAD_SUPERSEDED', bytesCommitted: a.length });
-    await finish(second);
+    await ended(second);
     expect((await jsonRead('contended.log')).equals(Buffer.concat([a, b]))).toBe(true);
   });
 

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { Readable } from 'node:stream';
+import { Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { afterAll, beforeAll } from 'vitest';
 import { createGcsWriteStream, type GcsResumableWritable, type GcsWriteStreamOptions } from '../src/index.js';
@@ -162,4 +162,17 @@ export async function measurePeakMemory<T>(work: () => Promise<T>): Promise<{ re
   } finally {
     clearInterval(sampler);
   }
+}
+
+/** Resolves once `stream` took `data` (its write callback fired without an error). */
+export function written(stream: Writable, data: Uint8Array): Promise<void> {
+  return new Promise((resolve, reject) => stream.write(data, (error) => (error ? reject(error) : resolve())));
+}
+
+/** Ends `stream` and resolves once it finished (rejects with its error). */
+export function ended(stream: Writable): Promise<void> {
+  return new Promise((resolve, reject) => {
+    stream.once('error', reject);
+    stream.end((error?: Error | null) => (error ? reject(error) : resolve()));
+  });
 }

@@ -8,7 +8,19 @@ import { once } from 'node:events';
 import { finished, pipeline } from 'node:stream/promises';
 import { describe, expect, it } from 'vitest';
 import { createGcsWriteStream, InvalidArgumentError, MemoryPool } from '../src/index.js';
-import { contentAt, expectedDigest, K256, KiB, MiB, source, storedDigest, streamOptions, uniqueName, useLocalGcs } from './helpers.js';
+import {
+  contentAt,
+  expectedDigest,
+  K256,
+  KiB,
+  MiB,
+  source,
+  storedDigest,
+  streamOptions,
+  uniqueName,
+  useLocalGcs,
+  written,
+} from './helpers.js';
 
 const ctx = useLocalGcs();
 
@@ -53,7 +65,7 @@ describe('MemoryPool', () => {
     const hogName = uniqueName('hog');
     // The hog takes the pool's one block and keeps it: at its declared size the bytes wait for end().
     const hog = createGcsWriteStream(pooled(hogName, pool, { size: K256 }));
-    await new Promise<void>((resolve, reject) => hog.write(contentAt(0, K256), (e) => (e ? reject(e) : resolve())));
+    await written(hog, contentAt(0, K256));
     expect(pool.stats().bytesLent).toBe(K256);
     const waiterName = uniqueName('waiter');
     const waiter = createGcsWriteStream(pooled(waiterName, pool));
@@ -86,7 +98,7 @@ describe('a window that follows its writer', () => {
     expect(stream.memory.targetBytes).toBe(K256);
     // Fast: 6 MiB in one go.
     let pos = 0;
-    await new Promise<void>((resolve, reject) => stream.write(contentAt(0, 6 * MiB), (e) => (e ? reject(e) : resolve())));
+    await written(stream, contentAt(0, 6 * MiB));
     pos = 6 * MiB;
     const grown = Math.max(...targets);
     expect(grown).toBeGreaterThanOrEqual(2 * MiB);
@@ -111,7 +123,7 @@ describe('a window that follows its writer', () => {
     const size = 2 * MiB + 123;
     while (pos < size) {
       const n = Math.min(32 * KiB, size - pos);
-      await new Promise<void>((resolve, reject) => stream.write(contentAt(pos, n), (e) => (e ? reject(e) : resolve())));
+      await written(stream, contentAt(pos, n));
       pos += n;
       peakHeld = Math.max(peakHeld, stream.memory.bytesHeld);
       // A slow source: 32 KiB every 5 ms (about 6 MiB/s).

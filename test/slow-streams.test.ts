@@ -11,7 +11,19 @@ import { finished } from 'node:stream/promises';
 import { describe, expect, it } from 'vitest';
 import { createGcsWriteStream, SessionExpiredError, type GcsResumableWritable } from '../src/index.js';
 import { until } from './child.js';
-import { BUCKET, contentAt, expectedDigest, K256, KiB, MiB, storedDigest, streamOptions, uniqueName, useLocalGcs } from './helpers.js';
+import {
+  BUCKET,
+  contentAt,
+  expectedDigest,
+  K256,
+  KiB,
+  MiB,
+  storedDigest,
+  streamOptions,
+  uniqueName,
+  useLocalGcs,
+  written,
+} from './helpers.js';
 
 const ctx = useLocalGcs();
 
@@ -26,10 +38,6 @@ function serverCommits(name: string, bytes: number): Promise<void> {
     [[ctx.server.activity, 'change']],
     () => committedOnServer(name),
   );
-}
-
-function written(stream: GcsResumableWritable, data: Buffer): Promise<void> {
-  return new Promise((resolve, reject) => stream.write(data, (error) => (error ? reject(error) : resolve())));
 }
 
 function slowStream(name: string, maxUncommittedMs: number): GcsResumableWritable {

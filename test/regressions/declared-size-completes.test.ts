@@ -1,7 +1,19 @@
 import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { createGcsWriteStream } from '../../src/index.js';
-import { BUCKET, contentAt, expectedDigest, K256, KiB, storedDigest, streamOptions, uniqueName, upload, useLocalGcs } from '../helpers.js';
+import {
+  BUCKET,
+  contentAt,
+  expectedDigest,
+  K256,
+  KiB,
+  storedDigest,
+  streamOptions,
+  uniqueName,
+  upload,
+  useLocalGcs,
+  written,
+} from '../helpers.js';
 
 // Defect 1 of issue 12. A session opened with X-Upload-Content-Length completes as soon as that many bytes have
 // arrived, even on a request that says `bytes A-B/*` (GCS and storage-testbench do; so does the local server now).
@@ -32,7 +44,7 @@ describe('a declared size', () => {
     const name = uniqueName('declared-late-end');
     const size = K256;
     const stream = createGcsWriteStream(streamOptions(ctx.server, name, { size, bufferChunks: 1 }));
-    await new Promise<void>((resolve, reject) => stream.write(contentAt(0, size), (error) => (error ? reject(error) : resolve())));
+    await written(stream, contentAt(0, size));
     stream.end();
     await once(stream, 'finish');
     expect(stream.object?.size).toBe(String(size));

@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { finished } from 'node:stream/promises';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createGcsWriteStream, type GcsResumableWritable } from '../../src/index.js';
+import { createGcsWriteStream } from '../../src/index.js';
 import { startTsx } from '../child.js';
-import { BUCKET, MiB, streamOptions, uniqueName, useLocalGcs } from '../helpers.js';
+import { BUCKET, MiB, streamOptions, uniqueName, useLocalGcs, written } from '../helpers.js';
 
 // Issue 12, defect 4. Before the fix, the replay window was one allocation of chunkSize × bufferChunks, made by the
 // first write: a 10-byte object through the default 8 MiB chunks allocated 16 MiB, and a window above
@@ -19,9 +19,6 @@ const TMP = mkdtempSync(join(tmpdir(), 'gcs-window-'));
 afterAll(() => rmSync(TMP, { recursive: true, force: true }));
 
 /** Resolves once `stream` took `data` (its write callback fired: the bytes are in the window). */
-function written(stream: GcsResumableWritable, data: Buffer): Promise<void> {
-  return new Promise((resolve, reject) => stream.write(data, (error) => (error ? reject(error) : resolve())));
-}
 
 describe('regression: the replay window is allocated as data arrives, and an impossible window is refused up front', () => {
   it('a 10-byte object through 8 MiB chunks allocates far less than the 16 MiB window', async () => {
