@@ -146,6 +146,8 @@ export class MemoryPool {
   readonly #idleReleaseMs: number;
   readonly #free: FreeBlock[] = [];
   readonly #accounts = new Set<PoolAccount>();
+  /** Open accounts that hold no block (each is owed one): kept as a count, asked at every lend. */
+  #holdingNone = 0;
   /** Streams waiting for a block: those holding none first (they are owed one), each group in arrival order. */
   readonly #owed: PoolAccount[] = [];
   readonly #borrowing: PoolAccount[] = [];
@@ -192,6 +194,7 @@ export class MemoryPool {
   open(): PoolAccount {
     const account = new PoolAccount(this);
     this.#accounts.add(account);
+    this.#holdingNone += 1;
     return account;
   }
 
@@ -201,7 +204,7 @@ export class MemoryPool {
     // Fairness: nobody overtakes a waiting stream of the same or a higher rank.
     if (this.#owed.length > 0 || (!owes && this.#borrowing.length > 0)) return undefined;
     // A borrower must leave a block for every stream that holds none: they may ask at any moment.
-    const reserve = owes ? 0 : this.#streamsHoldingNone();
+    const reserve = owes ? 0 : this.#holdingNone;
     if (this.#lent + reserve >= this.#capacity) return undefined;
     // Served now: an older request of this account no longer waits.
     this.#remove(this.#owed, account);
@@ -222,6 +225,7 @@ export class MemoryPool {
   /** @internal `account` gives `block` back. */
   giveBack(account: PoolAccount, block: Buffer): void {
     account.count(-1);
+    if (account.blocksHeld === 0 && this.#accounts.has(account)) this.#holdingNone += 1;
     this.#lent -= 1;
     this.#free.push({ block, freedAt: performance.now() });
     this.#serveWaiting();
@@ -230,17 +234,11 @@ export class MemoryPool {
 
   /** @internal `account` is closed. */
   leave(account: PoolAccount): void {
-    this.#accounts.delete(account);
+    if (this.#accounts.delete(account) && account.blocksHeld === 0) this.#holdingNone -= 1;
     this.#remove(this.#owed, account);
     this.#remove(this.#borrowing, account);
     // A stream that held none is no longer owed one: borrowers may have it.
     this.#serveWaiting();
-  }
-
-  #streamsHoldingNone(): number {
-    let count = 0;
-    for (const account of this.#accounts) if (account.blocksHeld === 0) count += 1;
-    return count;
   }
 
   /** Grants blocks to waiting streams while the rules allow, owed ones first. */
@@ -250,8 +248,7 @@ export class MemoryPool {
       account.grant(this.#hand(account));
     }
     while (this.#owed.length === 0 && this.#borrowing.length > 0) {
-      const reserve = this.#streamsHoldingNone();
-      if (this.#lent + reserve >= this.#capacity) return;
+      if (this.#lent + this.#holdingNone >= this.#capacity) return;
       const account = this.#borrowing.shift()!;
       account.grant(this.#hand(account));
     }
@@ -262,6 +259,7 @@ export class MemoryPool {
     const reused = this.#free.pop();
     // allocUnsafeSlow: a dedicated allocation, not a slice of Node's shared pool that could pin other memory.
     const block = reused?.block ?? Buffer.allocUnsafeSlow(MemoryPool.BLOCK_SIZE);
+    if (account.blocksHeld === 0 && this.#accounts.has(account)) this.#holdingNone -= 1;
     this.#lent += 1;
     account.count(1);
     this.#peakHeld = Math.max(this.#peakHeld, this.#lent + this.#free.length);
