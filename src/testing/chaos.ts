@@ -2,7 +2,7 @@
  * Seeded random faults ("chaos") for the local GCS server. Given the same seed and the same sequence of requests,
  * the same faults fire with the same parameters: a failing chaos run can be replayed from its seed.
  */
-import type { FaultAction, FaultKind } from './faults.js';
+import type { FaultAction, UploadFaultKind } from './faults.js';
 
 /** A source of uniformly distributed numbers in `[0, 1)`. */
 export type Rng = () => number;
@@ -86,7 +86,7 @@ export interface ChaosScope {
 /** What chaos is told about a request before it decides. */
 export interface ChaosRequest {
   /** The request's main kind. `cancel` requests are never faulted by chaos. */
-  kind: FaultKind;
+  kind: UploadFaultKind;
   /** Length of the request body as announced by its headers, if known. */
   bodyLength?: number;
 }

@@ -1,7 +1,7 @@
 /**
  * Parsing of the `Content-Range` header of resumable upload `PUT`s, and the kinds of request each form makes.
  */
-import type { FaultKind } from './faults.js';
+import type { UploadFaultKind } from './faults.js';
 
 /**
  * A parsed `Content-Range` of a `PUT` to a session.
@@ -41,7 +41,7 @@ export function parseContentRange(header: string | undefined): ContentRange | st
 }
 
 /** The fault kinds a `PUT` with this range counts as; the first one is the kind it is recorded as. */
-export function kindsOf(range: ContentRange): readonly FaultKind[] {
+export function kindsOf(range: ContentRange): readonly UploadFaultKind[] {
   switch (range.type) {
     case 'query':
       return ['query'];

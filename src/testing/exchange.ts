@@ -4,13 +4,13 @@
  * and record keeping.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { FaultKind } from './faults.js';
+import type { UploadFaultKind } from './faults.js';
 import type { Outcome } from './outcome.js';
 import { headerValue } from './request-fields.js';
 import type { Timers } from './timers.js';
 
 /** What a request was, for the request log. `object` is the object API (metadata, media, list, delete). */
-export type RequestKind = FaultKind | 'object' | 'other';
+export type RequestKind = UploadFaultKind | 'object' | 'other';
 
 /**
  * How a request ended: an HTTP status, or
@@ -58,6 +58,19 @@ export interface ExchangeHost {
   readonly timers: Timers;
 }
 
+/** Resolves once `res` drained or closed. */
+function drained(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
+}
+
 /** The target without its `upload_id` query parameter. */
 function redactedPath(target: string): string {
   const at = target.indexOf('?');
@@ -81,6 +94,11 @@ export class Exchange {
   delayMs = 0;
   /** Send the response one byte at a time (a `hostile trickle` fault). */
   trickle = false;
+  /**
+   * Reset the connection once this many bytes of the response body went out, instead of ending it (a `reset` fault
+   * with `afterBytes` on an object read). Undefined: send the whole body.
+   */
+  cutAfter: number | undefined;
   readonly #host: ExchangeHost;
 
   /** Starts the exchange of `req`, with a fresh record (`pending`, kind `other`). */
@@ -160,7 +178,32 @@ export class Exchange {
     const body = Buffer.from(outcome.body, 'utf8');
     if (this.trickle) return this.#trickle(outcome, body);
     res.writeHead(outcome.status, outcome.message, { ...outcome.headers, 'content-length': String(body.length) });
+    if (this.cutAfter !== undefined) return this.writeBody([body]);
     res.end(body);
+  }
+
+  /**
+   * Writes `parts` as the response body (its head already written), waiting for the client whenever the socket is
+   * full, and ends it; with `cutAfter`, resets the connection once that many bytes were handed to the socket.
+   */
+  async writeBody(parts: Iterable<Buffer>): Promise<void> {
+    const { res } = this;
+    let left = this.cutAfter ?? Infinity;
+    for (const part of parts) {
+      if (left <= 0) break;
+      const piece = part.length > left ? part.subarray(0, left) : part;
+      left -= piece.length;
+      if (!res.write(piece)) await drained(res);
+      if (res.destroyed) return;
+    }
+    if (this.cutAfter === undefined) {
+      res.end();
+      return;
+    }
+    // The client gets the head and the bytes written (the socket's callbacks come in order), then the reset.
+    res.flushHeaders();
+    await new Promise<void>((resolve) => this.req.socket.write(Buffer.alloc(0), () => resolve()));
+    this.reset();
   }
 
   /** Writes the raw response one byte per `trickleIntervalMs`, bypassing Node's response object, then closes. */

@@ -1,6 +1,7 @@
 /**
- * The fault stage of the local GCS server: every upload request passes through one, created from the fault decided
- * for it (or none). It carries that fault out at the point of the exchange it acts on, around the route's own logic:
+ * The fault stage of the local GCS server: every upload request and object read passes through one, created from the
+ * fault decided for it (or none). It carries that fault out at the point of the exchange it acts on, around the
+ * route's own logic (object reads: see {@link FaultStage.runRead}):
  * before the body (`stall`), on the body (`reset`, `corrupt`), before the route (`status` before), on the route's
  * answer (`status` after, `drop-response`, hostile rewrites) and on the response as sent (`latency`, `trickle`).
  * Faults that change what the route itself does (`expire`, `partial`, answers that must not finalize, a forged
@@ -102,6 +103,27 @@ export class FaultStage {
     if (body === undefined) return;
     if (action?.type === 'status' && action.when !== 'after') return this.#exchange.send(this.#faultOutcome(action));
     return this.respond(route(body));
+  }
+
+  /**
+   * Runs an object read (a metadata or media `GET`) through its fault, then `serve` unless the fault answers instead:
+   * a `stall` first; a `status` answered instead of the object; a `reset` before answering, or (with `afterBytes`)
+   * once the head and that many body bytes of the route's answer went out. `latency` applies to what is sent.
+   */
+  async runRead(serve: () => Promise<void>): Promise<void> {
+    const action = this.#action;
+    const ex = this.#exchange;
+    if (action?.type === 'stall' && !(await this.#stall(action))) return;
+    if (action?.type === 'status') return ex.drainAndSend(this.#faultOutcome(action));
+    if (action?.type === 'reset') {
+      if (action.afterBytes === undefined) {
+        await ex.waitLatency();
+        ex.reset();
+        return;
+      }
+      ex.cutAfter = action.afterBytes;
+    }
+    return serve();
   }
 
   /** Applies the faults that act on the answer (status after, drop, hostile), then sends it. */

@@ -11,30 +11,53 @@
  * - `query`: a status query (`PUT` with `Content-Range: bytes *\/*`).
  * - `cancel`: the `DELETE` of a session.
  */
-export type FaultKind = 'open' | 'chunk' | 'final' | 'query' | 'cancel';
+export type UploadFaultKind = 'open' | 'chunk' | 'final' | 'query' | 'cancel';
+
+/**
+ * The kinds of object read a rule can match; a rule matches them only when it names the kind.
+ * - `metadata`: a `GET` of an object resource (`/storage/v1/b/BUCKET/o/NAME`).
+ * - `media`: a `GET` of an object's bytes (`alt=media`, or the `/download/...` path).
+ */
+export type ObjectReadFaultKind = 'metadata' | 'media';
+
+/** The kinds of request a rule can match. */
+export type FaultKind = UploadFaultKind | ObjectReadFaultKind;
 
 /** Every {@link FaultKind}, in a fixed order. */
-export const FAULT_KINDS: readonly FaultKind[] = Object.freeze(['open', 'chunk', 'final', 'query', 'cancel']);
+export const FAULT_KINDS: readonly FaultKind[] = Object.freeze(['open', 'chunk', 'final', 'query', 'cancel', 'metadata', 'media']);
 
-/** Which requests a {@link FaultRule} applies to. Every condition given must hold; an empty match matches anything. */
+const OBJECT_READ_KINDS: ReadonlySet<FaultKind> = new Set<FaultKind>(['metadata', 'media']);
+
+/** Actions that make sense on an object read: there is no body to cut, persist or corrupt, nor a session. */
+const OBJECT_READ_ACTIONS: ReadonlySet<FaultAction['type']> = new Set<FaultAction['type']>(['reset', 'status', 'stall', 'latency']);
+
+/**
+ * Which requests a {@link FaultRule} applies to. Every condition given must hold; an empty match matches any upload
+ * request (object reads only match rules that name their kind).
+ */
 export interface FaultMatch {
-  /** The kind of request (see {@link FaultKind}); any kind when omitted. */
+  /** The kind of request (see {@link FaultKind}); any upload kind when omitted. */
   kind?: FaultKind;
   /**
    * A byte offset of the object: matches a `PUT` whose body covers it (`A <= offset <= B`), or a body-less
-   * `bytes *\/TOTAL` finalization when `offset === TOTAL`. Ignored for `query` rules; never matches `open`/`cancel`.
+   * `bytes *\/TOTAL` finalization when `offset === TOTAL`; matches a `media` read whose `Range` asks for it (a read
+   * without `Range` asks for every byte, a suffix range `bytes=-N` for none known in advance). Ignored for `query`
+   * rules; never matches `open`/`cancel`; not allowed for `metadata`.
    */
   offset?: number;
-  /** The 0-based index of the request among the requests of this kind on its session (`open`: among all opens). */
+  /**
+   * The 0-based index of the request among the requests of this kind on its session (`open`: among all opens;
+   * `metadata`/`media`: among the reads of that kind of the object, whatever its generation).
+   */
   nth?: number;
-  /** The 0-based index of the session, in the order sessions were opened; any session when omitted. */
+  /** The 0-based index of the session, in the order sessions were opened; any session when omitted. Not for reads. */
   session?: number;
   /**
-   * The object name the session uploads; any object when omitted. For `open`, only a `name` given as a query
+   * The object name the session uploads (or the read reads); any object when omitted. For `open`, only a `name` given as a query
    * parameter (as every client sends it) is seen when the rule is checked.
    */
   object?: string;
-  /** The bucket the session uploads to; any bucket when omitted. */
+  /** The bucket the session uploads to (or the read reads from); any bucket when omitted. */
   bucket?: string;
   /** How many times the rule fires; default 1. `Infinity` is allowed. */
   times?: number;
@@ -63,13 +86,21 @@ export type HostileVariant =
   /** The response is sent one byte at a time, one byte per second (see `trickleIntervalMs`). */
   | 'trickle';
 
-/** What the server does to a request matched by a {@link FaultRule}. */
+/**
+ * What the server does to a request matched by a {@link FaultRule}. Object reads (`metadata`, `media`) take `reset`,
+ * `status` (`before` only), `stall` and `latency`.
+ */
 export type FaultAction =
-  /** Read `afterBytes` of the body (default: half of it), then reset the connection. Nothing is persisted. */
+  /**
+   * Uploads: read `afterBytes` of the body (default: half of it), then reset the connection; nothing is persisted.
+   * Object reads: without `afterBytes`, reset before answering; with it, send the status line, the headers and
+   * `afterBytes` bytes of the response body, then reset the connection.
+   */
   | { type: 'reset'; afterBytes?: number }
   /**
    * Answer `status`. `before` (default): without persisting anything. `after`: persist the bytes (and finalize a
-   * final request) first, then answer `status` instead of the real response.
+   * final request) first, then answer `status` instead of the real response. An object read answers `status`
+   * instead of the object.
    */
   | {
       type: 'status';
@@ -114,7 +145,7 @@ export interface FaultRule {
 
 /** What the server knows about a request, from its headers, when it decides whether a fault fires. */
 export interface FaultContext {
-  /** Every kind the request counts as, e.g. `['chunk', 'final']` for a last chunk that carries bytes. */
+  /** Every kind the request counts as, e.g. `['chunk', 'final']` for a last chunk that carries bytes, `['media']`. */
   kinds: readonly FaultKind[];
   /** The 0-based session index, if the request belongs to (or, for `open`, would create) a session. */
   session?: number;
@@ -124,7 +155,10 @@ export interface FaultContext {
   object?: string;
   /** The request's 0-based index among its session's requests of each of its kinds. */
   nth: Partial<Record<FaultKind, number>>;
-  /** The object bytes the body covers, inclusive; `end` is `Infinity` for an open-ended `bytes A-*\/...`. */
+  /**
+   * The object bytes the body covers (a `media` read: the bytes its `Range` asks for), inclusive; `end` is `Infinity`
+   * for an open-ended `bytes A-*\/...` (`bytes=A-`, or no `Range`).
+   */
   range?: { start: number; end: number };
   /** The total size the request announces, if any. */
   total?: number;
@@ -155,10 +189,6 @@ function isHttpOrigin(value: unknown): boolean {
   }
 }
 
-/**
- * Checks a rule's shape and values, so that a mistyped rule fails where it is written instead of silently never
- * firing. Throws a `TypeError` or `RangeError` naming the offending field.
- */
 /** Throws a RangeError naming `field` unless `value` is a non-negative integer (or absent, when `optional`). */
 function requireCount(field: string, value: unknown, optional: boolean): void {
   if (optional && value === undefined) return;
@@ -167,6 +197,10 @@ function requireCount(field: string, value: unknown, optional: boolean): void {
   }
 }
 
+/**
+ * Checks a rule's shape and values, so that a mistyped rule fails where it is written instead of silently never
+ * firing. Throws a `TypeError` or `RangeError` naming the offending field.
+ */
 export function validateFaultRule(rule: FaultRule): void {
   const { match, action } = rule;
   if (typeof match !== 'object' || match === null) throw new TypeError('fault rule: match must be an object');
@@ -182,6 +216,12 @@ export function validateFaultRule(rule: FaultRule): void {
     throw new RangeError(`fault rule: match.times must be a positive integer or Infinity, got ${String(match.times)}`);
   }
   if (typeof action !== 'object' || action === null) throw new TypeError('fault rule: action must be an object');
+  validateAction(action);
+  if (match.kind !== undefined && OBJECT_READ_KINDS.has(match.kind)) validateReadRule(match, action);
+}
+
+/** Checks the fields of an action. */
+function validateAction(action: FaultAction): void {
   switch (action.type) {
     case 'reset':
       requireCount('reset.afterBytes', action.afterBytes, true);
@@ -235,10 +275,26 @@ export function validateFaultRule(rule: FaultRule): void {
   }
 }
 
+/** The checks of a rule on object reads, whose requests have no session and no body to act on. */
+function validateReadRule(match: FaultMatch, action: FaultAction): void {
+  if (match.session !== undefined) throw new RangeError(`fault rule: match.session does not apply to ${String(match.kind)} reads`);
+  if (match.kind === 'metadata' && match.offset !== undefined) {
+    throw new RangeError('fault rule: match.offset does not apply to metadata reads');
+  }
+  if (!OBJECT_READ_ACTIONS.has(action.type)) {
+    throw new RangeError(`fault rule: a ${String(action.type)} action does not apply to ${String(match.kind)} reads`);
+  }
+  if (action.type === 'status' && action.when === 'after') {
+    throw new RangeError(`fault rule: status.when 'after' does not apply to ${String(match.kind)} reads (nothing is persisted)`);
+  }
+}
+
 /** Whether `match` (ignoring `times`) selects the request described by `context`. */
 export function faultMatches(match: FaultMatch, context: FaultContext): boolean {
   const primary = match.kind ?? context.kinds[0];
   if (primary === undefined) return false;
+  // Rules written for uploads (no kind) must not start firing on the reads that check an upload's result.
+  if (match.kind === undefined && OBJECT_READ_KINDS.has(primary)) return false;
   if (match.kind !== undefined && !context.kinds.includes(match.kind)) return false;
   if (match.session !== undefined && context.session !== match.session) return false;
   if (match.object !== undefined && context.object !== match.object) return false;

@@ -5,7 +5,16 @@
 export { startLocalGcs, LocalGcs } from './server.js';
 export type { LocalGcsOptions, RequestKind, RequestRecord, RequestStatus } from './server.js';
 export { FAULT_KINDS, FaultRules, describeFault, faultMatches, validateFaultRule } from './faults.js';
-export type { FaultAction, FaultContext, FaultKind, FaultMatch, FaultRule, HostileVariant } from './faults.js';
+export type {
+  FaultAction,
+  FaultContext,
+  FaultKind,
+  FaultMatch,
+  FaultRule,
+  HostileVariant,
+  ObjectReadFaultKind,
+  UploadFaultKind,
+} from './faults.js';
 export { Chaos, DEFAULT_CHAOS_KINDS, DEFAULT_CHAOS_STATUSES, createRng, randomInt } from './chaos.js';
 export type { ChaosKind, ChaosOptions, ChaosRequest, ChaosScope, Rng, ScopedChaosOptions } from './chaos.js';
 export { crc32cToBase64 } from './object-store.js';

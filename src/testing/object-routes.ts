@@ -1,20 +1,39 @@
 /**
  * The object API routes of the local GCS server: bucket and object metadata, listing, delete (`/storage/v1/b/...`)
  * and media (`alt=media`, `/download/storage/v1/b/...`), enough for `@google-cloud/storage` to read objects back.
- * No fault is ever decided for them (faults target uploads); only the server's latency applies.
+ * Object reads (metadata and media `GET`s) run through a fault stage, so that rules of kind `metadata` or `media`
+ * can break them; listing, bucket reads, `HEAD` and `DELETE` only get the server's latency.
  */
 import type { Exchange } from './exchange.js';
+import type { FaultStage } from './fault-stage.js';
+import type { FaultContext, ObjectReadFaultKind } from './faults.js';
 import type { LocalObject, ObjectStore } from './object-store.js';
 import { errorOutcome, jsonOutcome } from './outcome.js';
 import { decodeSegment, headerValue, preconditionsOf } from './request-fields.js';
 
+/** The bytes a media `GET` asks for, from its `Range` header, as a fault context's range (inclusive). */
+function requestedRange(header: string | undefined): FaultContext['range'] {
+  if (header === undefined) return { start: 0, end: Infinity };
+  const match = /^bytes=(\d+)-(\d*)$/.exec(header.trim());
+  if (match === null) return undefined; // a suffix range: which bytes depends on the size
+  const [, first = '', last = ''] = match;
+  return { start: Number(first), end: last === '' ? Infinity : Number(last) };
+}
+
 /** The object API routes over a server's object store. */
 export class ObjectRoutes {
   readonly #store: ObjectStore;
+  readonly #stage: (ex: Exchange, context: FaultContext) => FaultStage;
+  /** Reads of each kind so far, by `bucket/name`: the `nth` of fault rules. */
+  readonly #reads = new Map<string, Record<ObjectReadFaultKind, number>>();
 
-  /** Routes reading and deleting the objects of `store`. */
-  constructor(store: ObjectStore) {
+  /**
+   * Routes reading and deleting the objects of `store`; `stage` decides the fault of an object read (scripted rules
+   * only: chaos is for uploads) and returns the stage that carries it out.
+   */
+  constructor(store: ObjectStore, stage: (ex: Exchange, context: FaultContext) => FaultStage) {
     this.#store = store;
+    this.#stage = stage;
   }
 
   /**
@@ -41,6 +60,25 @@ export class ObjectRoutes {
     const name = decodeSegment(rest.slice(2).join('/'));
     if (name === undefined) return ex.drainAndSend(errorOutcome(400, 'Malformed object name in the URL.'));
     ex.record.object = name;
+    if (method !== 'GET') return this.#serveObject(ex, url, bucket, name, download);
+    const kind: ObjectReadFaultKind = download || url.searchParams.get('alt') === 'media' ? 'media' : 'metadata';
+    const context: FaultContext = { kinds: [kind], bucket, object: name, nth: { [kind]: this.#count(bucket, name, kind) } };
+    if (kind === 'media') context.range = requestedRange(headerValue(ex.req, 'range'));
+    // Decided before the object is looked up: a server that fails does so whether the object exists or not.
+    return this.#stage(ex, context).runRead(() => this.#serveObject(ex, url, bucket, name, download));
+  }
+
+  /** The 0-based index of this read among the reads of `kind` of `bucket/name`. */
+  #count(bucket: string, name: string, kind: ObjectReadFaultKind): number {
+    const key = `${bucket}/${name}`;
+    const seen = this.#reads.get(key) ?? { metadata: 0, media: 0 };
+    this.#reads.set(key, seen);
+    return seen[kind]++;
+  }
+
+  /** Metadata, media or delete of one object. */
+  async #serveObject(ex: Exchange, url: URL, bucket: string, name: string, download: boolean): Promise<void> {
+    const method = ex.record.method;
     const object = this.#store.get(bucket, name);
     const generation = url.searchParams.get('generation');
     if (object === undefined || (generation !== null && generation !== object.resource.generation)) {
@@ -119,20 +157,6 @@ export class ObjectRoutes {
       res.end();
       return;
     }
-    for (const part of object.slice(start, end)) {
-      if (!res.write(part)) {
-        await new Promise<void>((resolve) => {
-          const done = (): void => {
-            res.off('drain', done);
-            res.off('close', done);
-            resolve();
-          };
-          res.on('drain', done);
-          res.on('close', done);
-        });
-        if (res.destroyed) return;
-      }
-    }
-    res.end();
+    return ex.writeBody(object.slice(start, end));
   }
 }

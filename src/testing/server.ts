@@ -105,7 +105,7 @@ export class LocalGcs {
       url: () => this.#url,
       stage: (ex, context, request) => this.#stage(ex, context, request),
     });
-    this.#objects = new ObjectRoutes(this.#store);
+    this.#objects = new ObjectRoutes(this.#store, (ex, context) => this.#stage(ex, context));
     this.#server = createServer((req, res) => this.#onRequest(req, res));
     // Longer than clients keep idle sockets, so that a reused connection is never closed under a request.
     this.#server.keepAliveTimeout = 60_000;
@@ -290,10 +290,13 @@ export class LocalGcs {
   // ---------------------------------------------------------------------------------------------------------------
   // Faults
 
-  /** The scripted fault for this request, else a chaos fault, else none; counts and records it, and stages it. */
-  #stage(ex: Exchange, context: FaultContext, chaosRequest: ChaosRequest): FaultStage {
+  /**
+   * The scripted fault for this request, else a chaos fault (uploads only: `chaosRequest` is not given for object
+   * reads), else none; counts and records it, and stages it.
+   */
+  #stage(ex: Exchange, context: FaultContext, chaosRequest?: ChaosRequest): FaultStage {
     let action = this.#rules.take(context);
-    if (action === undefined) action = this.#chaosFor(context)?.pick(chaosRequest);
+    if (action === undefined && chaosRequest !== undefined) action = this.#chaosFor(context)?.pick(chaosRequest);
     if (action !== undefined) {
       this.#faultsInjected += 1;
       ex.record.fault = describeFault(action);
