@@ -4,7 +4,8 @@
  * (chunking, retries, checksums, cancelling on failure) is the library's.
  *
  * `gcs-stream cat [--follow] gs://BUCKET/OBJECT` prints an object, and with `--follow` keeps printing an appendable
- * object as it grows, until it is finalized (exit 0; 1 when it does not exist or disappears; 130 / 143 on a signal).
+ * object as it grows, until it is finalized, retrying transient failures as uploads do (exit 0; 1 when it does not
+ * exist, disappears or cannot be read; 130 / 143 on a signal).
  *
  * Exit codes: 0 uploaded (and the --checkpoint file removed); 1 the upload failed; 2 usage error (bad arguments or option values, nothing uploaded);
  * 130 / 143 interrupted by SIGINT / SIGTERM (the session was cancelled, no object was created).

@@ -157,8 +157,8 @@ export function parseObject(res: HttpResponse, total?: number): ObjectResource {
   return { ...(object as ObjectResource), size: String(size) };
 }
 
-/** The short message GCS put in an error body, redacted and bounded. */
-function serverMessage(res: HttpResponse): string | undefined {
+/** The short message GCS put in an error body (text or parsed JSON), redacted and bounded. */
+export function serverMessage(res: HttpResponse): string | undefined {
   const data = res.data;
   let text: string | undefined;
   if (typeof data === 'string' && data.length > 0) {

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGcsAppendStream, createGcsWriteStream } from '../src/index.js';
 import { startLocalGcs, type LocalGcs } from '../src/testing/index.js';
 import { startTsx, until } from './child.js';
+import { RANGE_BYTES } from '../src/cli/object-reader.js';
 import { BUCKET, FAST_RETRY, uniqueName } from './helpers.js';
 
 const ROOT = join(import.meta.dirname, '..');
@@ -29,6 +30,15 @@ function lines(from: number, count: number): string {
   let text = '';
   for (let i = from; i < from + count; i++) text += `line ${i}: ${'x'.repeat(i % 50)}\n`;
   return text;
+}
+
+/** An unfinalized appendable object holding `text` (flushed), and the stream that writes it. */
+async function appendable(name: string, text: string) {
+  const stream = createGcsAppendStream({ bucket: BUCKET, name, grpcEndpoint: server.grpc.address, retry: FAST_RETRY });
+  stream.on('error', () => undefined); // the object goes away under it in some tests
+  stream.write(text);
+  await stream.flush();
+  return { stream, written: text };
 }
 
 describe('cat', () => {
@@ -80,6 +90,51 @@ describe('cat', () => {
     }
   });
 
+  it('--follow stops with ERR_GCS_STREAM_GONE when the followed object is deleted, saying how many bytes it printed', async () => {
+    const name = uniqueName('cat-deleted');
+    const { stream, written } = await appendable(name, lines(0, 20));
+    const cli = catCli(['--follow', '--interval', '20ms', `gs://${BUCKET}/${name}`]);
+    await until(
+      () => cli.stdout() === written,
+      'the flushed bytes on stdout',
+      [[cli.child.stdout, 'data']],
+      () => cli.stderr(),
+    );
+    const generation = server.getObject(BUCKET, name)?.resource.generation;
+    expect(server.deleteObject(BUCKET, name)).toBe(true);
+    const exit = await cli.exited;
+    stream.destroy();
+    expect(exit.code, exit.stderr).toBe(1);
+    expect(exit.stdout).toBe(written);
+    // One line: a 404 during --follow is not retried.
+    expect(exit.stderr).toBe(
+      `gcs-stream: error: gs://${BUCKET}/${name} was deleted while it was being read (generation ${generation}); ` +
+        `${written.length} bytes printed (ERR_GCS_STREAM_GONE)\n`,
+    );
+  });
+
+  it('--follow stops with ERR_GCS_STREAM_GONE when the followed object is replaced by a new generation', async () => {
+    const name = uniqueName('cat-replaced');
+    const { stream, written } = await appendable(name, lines(0, 20));
+    const cli = catCli(['--follow', '--interval', '20ms', `gs://${BUCKET}/${name}`]);
+    await until(
+      () => cli.stdout() === written,
+      'the flushed bytes on stdout',
+      [[cli.child.stdout, 'data']],
+      () => cli.stderr(),
+    );
+    const followed = server.getObject(BUCKET, name)?.resource.generation;
+    const replacement = server.putObject(BUCKET, name, Buffer.from('another object\n')).resource.generation;
+    const exit = await cli.exited;
+    stream.destroy();
+    expect(exit.code, exit.stderr).toBe(1);
+    expect(exit.stdout).toBe(written);
+    expect(exit.stderr).toBe(
+      `gcs-stream: error: gs://${BUCKET}/${name} was replaced by generation ${replacement} while generation ${followed} ` +
+        `was being read; ${written.length} bytes printed (ERR_GCS_STREAM_GONE)\n`,
+    );
+  });
+
   it('a missing object exits 1 with a clear message; a bad URL exits 2', async () => {
     const missing = await catCli(['--follow', `gs://${BUCKET}/${uniqueName('cat-missing')}`]).exited;
     expect(missing.code).toBe(1);
@@ -88,5 +143,77 @@ describe('cat', () => {
     const usage = await catCli(['not-a-url']).exited;
     expect(usage.code).toBe(2);
     expect(usage.stderr).toMatch(/is not a destination/);
+  });
+});
+
+/** The request log entries of `name` where a fault fired, described. */
+function faultsOn(name: string): string[] {
+  return server.requests.filter((record) => record.object === name && record.fault !== undefined).map((record) => record.fault ?? '');
+}
+
+describe('cat retries', () => {
+  it('a media read reset part-way resumes from the first byte not printed: every byte is printed once', async () => {
+    const name = uniqueName('cat-reset');
+    const text = lines(0, 60_000); // ~3.5 MiB: two ranged reads
+    server.putObject(BUCKET, name, Buffer.from(text));
+    server.inject({ match: { kind: 'metadata', object: name }, action: { type: 'reset' } });
+    server.inject({ match: { kind: 'media', object: name, nth: 0 }, action: { type: 'reset', afterBytes: 100_000 } });
+    server.inject({ match: { kind: 'media', object: name, offset: RANGE_BYTES + 10 }, action: { type: 'reset', afterBytes: 1 } });
+    const exit = await catCli([`gs://${BUCKET}/${name}`]).exited;
+    expect(exit.code, exit.stderr).toBe(0);
+    expect(exit.stdout.length).toBe(text.length);
+    expect(exit.stdout === text).toBe(true);
+    expect(faultsOn(name)).toEqual(['reset', 'reset after 100000', 'reset after 1']);
+    // Each failure came after progress: every retry is the first of its streak.
+    expect(exit.stderr.match(/; retry 1 in /g)?.length, exit.stderr).toBe(3);
+    expect(exit.stderr).toMatch(/reading gs:\/\/test-bucket\/.*cat-reset.* from byte 2097152 failed: ECONNRESET; retry 1 in/);
+  });
+
+  it('--follow: a read of new bytes broken part-way resumes where the output stopped', async () => {
+    const name = uniqueName('cat-follow-reset');
+    const { stream, written: first } = await appendable(name, lines(0, 10));
+    const cli = catCli(['--follow', '--interval', '20ms', `gs://${BUCKET}/${name}`]);
+    await until(
+      () => cli.stdout() === first,
+      'the first bytes on stdout',
+      [[cli.child.stdout, 'data']],
+      () => cli.stderr(),
+    );
+    server.inject({ match: { kind: 'media', object: name, offset: first.length }, action: { type: 'reset', afterBytes: 7 } });
+    const rest = lines(10, 200);
+    stream.end(rest);
+    await new Promise<void>((resolve, reject) => stream.on('finish', resolve).on('error', reject));
+    const exit = await cli.exited;
+    expect(exit.code, exit.stderr).toBe(0);
+    expect(exit.stdout).toBe(first + rest);
+    expect(faultsOn(name)).toEqual(['reset after 7']);
+  });
+
+  it('a 503 with Retry-After on the metadata is retried after the time the server asked for', async () => {
+    const name = uniqueName('cat-503');
+    const text = lines(0, 100);
+    server.putObject(BUCKET, name, Buffer.from(text));
+    server.inject({ match: { kind: 'metadata', object: name }, action: { type: 'status', status: 503, retryAfterSeconds: 2 } });
+    const exit = await catCli([`gs://${BUCKET}/${name}`]).exited;
+    expect(exit.code, exit.stderr).toBe(0);
+    expect(exit.stdout).toBe(text);
+    // Full jitter alone waits less than 1 s before the first retry: 2.0 s is the server's Retry-After.
+    expect(exit.stderr).toMatch(/reading the metadata of .*cat-503.* failed with HTTP 503 .*; retry 1 in 2\.0s\n$/);
+    expect(faultsOn(name)).toEqual(['status 503 before']);
+  });
+
+  it('a 403 is not retried: exit 1 at once, saying what was refused and how many bytes were printed', async () => {
+    const name = uniqueName('cat-403');
+    const text = lines(0, 60_000);
+    server.putObject(BUCKET, name, Buffer.from(text));
+    server.inject({ match: { kind: 'media', object: name, nth: 1, times: Infinity }, action: { type: 'status', status: 403 } });
+    const exit = await catCli(['--follow', `gs://${BUCKET}/${name}`]).exited;
+    expect(exit.code).toBe(1);
+    expect(exit.stdout === text.slice(0, RANGE_BYTES)).toBe(true);
+    expect(exit.stderr).toBe(
+      `gcs-stream: error: reading gs://${BUCKET}/${name} was refused with HTTP 403 (permission denied: the caller needs ` +
+        `storage.objects.get on the bucket), not retried: Injected fault: HTTP 403.; ${RANGE_BYTES} bytes printed (ERR_GCS_STREAM_READ)\n`,
+    );
+    expect(faultsOn(name)).toEqual(['status 403 before']);
   });
 });
