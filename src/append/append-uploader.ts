@@ -278,12 +278,15 @@ export class AppendUploader {
     return checkpoint;
   }
 
-  /** An open stream: the current one, or a new one (create, or append to the known generation). */
+  /**
+   * An open stream: the current one, or a new one (create, or append to the known generation). A current stream that
+   * failed since the last operation (its failure arrived between two writes) throws that failure, so that the retry
+   * loop decides what follows it: a redirect's routing token, a backoff, or the end of the write.
+   */
   async #ensureSession(): Promise<AppendSession> {
     const current = this.#session;
-    if (current !== undefined && current.failure === undefined) return current;
-    current?.cancel();
-    this.#session = undefined;
+    if (current?.failure !== undefined) throw current.failure;
+    if (current !== undefined) return current;
     const { client, grpc } = this.#grpcClient();
     const metadata = new grpc.Metadata();
     for (const [key, value] of Object.entries(this.#options.requestHeaders)) metadata.set(key, value);
