@@ -69,6 +69,8 @@ export class AppendUploader {
   #queue: Promise<unknown> = Promise.resolve();
   /** A create's first answer was lost: the object may exist, and only the precondition keeps a retry from replacing it. */
   #createUnanswered = false;
+  /** Whether 'generation' and the first checkpoint were emitted (a takeover starts from the caller's checkpoint). */
+  #announced: boolean;
 
   constructor(options: NormalizedAppendOptions, events: AppendEvents) {
     this.#options = options;
@@ -80,6 +82,7 @@ export class AppendUploader {
     this.#replayStart = options.sourceOffset;
     this.#crc = resume !== undefined && options.sourceOffset > 0 ? resume.crc32c : 0;
     this.#replayCrc = resume?.crc32c ?? 0;
+    this.#announced = resume !== undefined;
     if (resume !== undefined) {
       this.#generation = resume.generation;
       this.#handle = resume.writeHandle === undefined ? undefined : Buffer.from(resume.writeHandle, 'base64');
@@ -326,14 +329,16 @@ export class AppendUploader {
     const session = new AppendSession(call, this.#target, first, this.#options.retry.stallTimeoutMs);
     this.#session = session;
     const opened = await session.opened();
-    if (this.#generation === undefined) {
-      this.#generation = opened.generation;
-      this.#handle = opened.handle ?? this.#handle;
-      this.#events.generation(opened.generation);
-      // An empty object already exists: a checkpoint now lets another process take it over from the start.
+    this.#generation ??= opened.generation;
+    this.#handle = opened.handle ?? this.#handle;
+    // Once per object, on the first stream that answered: a create's, or the reopen after a redirected create (whose
+    // generation came with the redirect). An empty object already exists: a checkpoint now lets another process take
+    // it over from the start.
+    if (!this.#announced) {
+      this.#announced = true;
+      this.#events.generation(this.#generation);
       this.#events.checkpoint(this.#checkpoint());
     }
-    this.#handle = opened.handle ?? this.#handle;
     const resume = this.#options.resume;
     if (resume !== undefined && opened.persisted < resume.bytesCommitted) {
       throw new ProtocolError({ kind: 'below-checkpoint', holds: opened.persisted, recorded: resume.bytesCommitted });
