@@ -3,8 +3,9 @@
  * them persisted; they are sent over one `BidiWriteObject` stream at a time, in messages of at most 2 MiB with their
  * CRC32C. When a stream fails, a transient failure waits its backoff (the budget resets whenever the persisted size
  * grows), a redirect is followed at once, and the object is reopened with `append_object_spec` (generation, write
- * handle, routing token): the persisted size it reports may only grow and never pass what was sent, the replay
- * buffer drops what it holds, and the rest is sent again.
+ * handle, routing token): the persisted size it reports may only grow and never pass what was sent (a takeover's
+ * first answer may pass its checkpoint: those bytes are skipped from the source), the replay buffer drops what it
+ * holds, and the rest is sent again.
  */
 import type * as Grpc from '@grpc/grpc-js';
 import { continueCrc32c, crc32cToBase64 } from '../checksum.js';
@@ -71,6 +72,8 @@ export class AppendUploader {
   #createUnanswered = false;
   /** Whether 'generation' and the first checkpoint were emitted (a takeover starts from the caller's checkpoint). */
   #announced: boolean;
+  /** A takeover whose first answer has not arrived yet (it may find the object longer than the checkpoint). */
+  #takingOver: boolean;
 
   constructor(options: NormalizedAppendOptions, events: AppendEvents) {
     this.#options = options;
@@ -83,6 +86,7 @@ export class AppendUploader {
     this.#crc = resume !== undefined && options.sourceOffset > 0 ? resume.crc32c : 0;
     this.#replayCrc = resume?.crc32c ?? 0;
     this.#announced = resume !== undefined;
+    this.#takingOver = resume !== undefined;
     if (resume !== undefined) {
       this.#generation = resume.generation;
       this.#handle = resume.writeHandle === undefined ? undefined : Buffer.from(resume.writeHandle, 'base64');
@@ -274,7 +278,9 @@ export class AppendUploader {
       bucket: this.#options.bucket,
       name: this.#options.name,
       generation: this.#generation ?? '',
-      bytesCommitted: this.#persisted,
+      // The persisted prefix whose CRC32C is known: all of it, except after a takeover that found more than its
+      // checkpoint, until the source has supplied those bytes.
+      bytesCommitted: this.#replayStart,
       crc32c: this.#replayCrc,
     };
     if (this.#handle !== undefined) checkpoint.writeHandle = this.#handle.toString('base64');
@@ -342,6 +348,13 @@ export class AppendUploader {
     const resume = this.#options.resume;
     if (resume !== undefined && opened.persisted < resume.bytesCommitted) {
       throw new ProtocolError({ kind: 'below-checkpoint', holds: opened.persisted, recorded: resume.bytesCommitted });
+    }
+    // A takeover may find more than its checkpoint: the previous writer persisted bytes after the last checkpoint it
+    // stored (it died before storing the next). They are the source's next bytes: they count as sent, are skipped as
+    // the source supplies them, and the whole-object CRC32C checks them at finalization.
+    if (this.#takingOver) {
+      this.#takingOver = false;
+      this.#sentMax = Math.max(this.#sentMax, opened.persisted);
     }
     this.#setPersisted(opened.persisted);
     this.#sent = opened.persisted;
