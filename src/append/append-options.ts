@@ -18,7 +18,7 @@ export interface AppendableCheckpoint {
   name: string;
   /** The object's generation (decimal string: it exceeds 2^53). */
   generation: string;
-  /** Bytes the server reported persisted (readable). */
+  /** Bytes the server reported persisted (readable); a takeover may find the object longer (see the README). */
   bytesCommitted: number;
   /** Raw CRC32C of the first `bytesCommitted` bytes. */
   crc32c: number;

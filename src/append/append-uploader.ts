@@ -3,8 +3,9 @@
  * them persisted; they are sent over one `BidiWriteObject` stream at a time, in messages of at most 2 MiB with their
  * CRC32C. When a stream fails, a transient failure waits its backoff (the budget resets whenever the persisted size
  * grows), a redirect is followed at once, and the object is reopened with `append_object_spec` (generation, write
- * handle, routing token): the persisted size it reports may only grow and never pass what was sent, the replay
- * buffer drops what it holds, and the rest is sent again.
+ * handle, routing token): the persisted size it reports may only grow and never pass what was sent (a takeover's
+ * first answer may pass its checkpoint: those bytes are skipped from the source), the replay buffer drops what it
+ * holds, and the rest is sent again.
  */
 import type * as Grpc from '@grpc/grpc-js';
 import { continueCrc32c, crc32cToBase64 } from '../checksum.js';
@@ -69,6 +70,10 @@ export class AppendUploader {
   #queue: Promise<unknown> = Promise.resolve();
   /** A create's first answer was lost: the object may exist, and only the precondition keeps a retry from replacing it. */
   #createUnanswered = false;
+  /** Whether 'generation' and the first checkpoint were emitted (a takeover starts from the caller's checkpoint). */
+  #announced: boolean;
+  /** A takeover whose first answer has not arrived yet (it may find the object longer than the checkpoint). */
+  #takingOver: boolean;
 
   constructor(options: NormalizedAppendOptions, events: AppendEvents) {
     this.#options = options;
@@ -80,6 +85,8 @@ export class AppendUploader {
     this.#replayStart = options.sourceOffset;
     this.#crc = resume !== undefined && options.sourceOffset > 0 ? resume.crc32c : 0;
     this.#replayCrc = resume?.crc32c ?? 0;
+    this.#announced = resume !== undefined;
+    this.#takingOver = resume !== undefined;
     if (resume !== undefined) {
       this.#generation = resume.generation;
       this.#handle = resume.writeHandle === undefined ? undefined : Buffer.from(resume.writeHandle, 'base64');
@@ -271,19 +278,24 @@ export class AppendUploader {
       bucket: this.#options.bucket,
       name: this.#options.name,
       generation: this.#generation ?? '',
-      bytesCommitted: this.#persisted,
+      // The persisted prefix whose CRC32C is known: all of it, except after a takeover that found more than its
+      // checkpoint, until the source has supplied those bytes.
+      bytesCommitted: this.#replayStart,
       crc32c: this.#replayCrc,
     };
     if (this.#handle !== undefined) checkpoint.writeHandle = this.#handle.toString('base64');
     return checkpoint;
   }
 
-  /** An open stream: the current one, or a new one (create, or append to the known generation). */
+  /**
+   * An open stream: the current one, or a new one (create, or append to the known generation). A current stream that
+   * failed since the last operation (its failure arrived between two writes) throws that failure, so that the retry
+   * loop decides what follows it: a redirect's routing token, a backoff, or the end of the write.
+   */
   async #ensureSession(): Promise<AppendSession> {
     const current = this.#session;
-    if (current !== undefined && current.failure === undefined) return current;
-    current?.cancel();
-    this.#session = undefined;
+    if (current?.failure !== undefined) throw current.failure;
+    if (current !== undefined) return current;
     const { client, grpc } = this.#grpcClient();
     const metadata = new grpc.Metadata();
     for (const [key, value] of Object.entries(this.#options.requestHeaders)) metadata.set(key, value);
@@ -323,17 +335,26 @@ export class AppendUploader {
     const session = new AppendSession(call, this.#target, first, this.#options.retry.stallTimeoutMs);
     this.#session = session;
     const opened = await session.opened();
-    if (this.#generation === undefined) {
-      this.#generation = opened.generation;
-      this.#handle = opened.handle ?? this.#handle;
-      this.#events.generation(opened.generation);
-      // An empty object already exists: a checkpoint now lets another process take it over from the start.
+    this.#generation ??= opened.generation;
+    this.#handle = opened.handle ?? this.#handle;
+    // Once per object, on the first stream that answered: a create's, or the reopen after a redirected create (whose
+    // generation came with the redirect). An empty object already exists: a checkpoint now lets another process take
+    // it over from the start.
+    if (!this.#announced) {
+      this.#announced = true;
+      this.#events.generation(this.#generation);
       this.#events.checkpoint(this.#checkpoint());
     }
-    this.#handle = opened.handle ?? this.#handle;
     const resume = this.#options.resume;
     if (resume !== undefined && opened.persisted < resume.bytesCommitted) {
       throw new ProtocolError({ kind: 'below-checkpoint', holds: opened.persisted, recorded: resume.bytesCommitted });
+    }
+    // A takeover may find more than its checkpoint: the previous writer persisted bytes after the last checkpoint it
+    // stored (it died before storing the next). They are the source's next bytes: they count as sent, are skipped as
+    // the source supplies them, and the whole-object CRC32C checks them at finalization.
+    if (this.#takingOver) {
+      this.#takingOver = false;
+      this.#sentMax = Math.max(this.#sentMax, opened.persisted);
     }
     this.#setPersisted(opened.persisted);
     this.#sent = opened.persisted;

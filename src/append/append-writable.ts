@@ -43,6 +43,8 @@ export class GcsAppendableWritable extends Writable {
   #timer: NodeJS.Timeout | undefined;
   #onAbort: (() => void) | undefined;
   readonly #signal: AbortSignal | undefined;
+  /** The error the stream was destroyed with, as emitted (always a `GcsUploadError`). */
+  #destroyedWith: GcsUploadError | undefined;
 
   /** Validates `options` (throwing `InvalidArgumentError`); nothing connects before the first write or `end()`. */
   constructor(options: GcsAppendStreamOptions) {
@@ -81,10 +83,13 @@ export class GcsAppendableWritable extends Writable {
    * persisted size the server reports; readers see those bytes at once. A failure also destroys the stream.
    */
   async flush(): Promise<number> {
-    if (this.destroyed) throw this.errored ?? new UploadAbortedError();
+    if (this.destroyed) throw this.#destroyedWith ?? new UploadAbortedError();
     // An empty write queues behind the writes the stream still buffers: they are accepted before the flush.
-    if (!this.writableEnded)
-      await new Promise<void>((resolve, reject) => this.write(Buffer.alloc(0), (error) => (error ? reject(error) : resolve())));
+    if (!this.writableEnded) {
+      await new Promise<void>((resolve, reject) =>
+        this.write(Buffer.alloc(0), (error) => (error ? reject(this.#destroyedWith ?? this.#failure(error)) : resolve())),
+      );
+    }
     try {
       return await this.#uploader.flush();
     } catch (error) {
@@ -119,7 +124,11 @@ export class GcsAppendableWritable extends Writable {
     this.#clearTimer();
     if (this.#onAbort !== undefined) this.#signal?.removeEventListener('abort', this.#onAbort);
     if (this.#object === undefined) this.#uploader.abort(error ?? undefined);
-    callback(error instanceof GcsUploadError ? this.#uploader.decorate(error) : error);
+    // Every error is a GcsUploadError: anything else (destroy(err), a failing piped source) stopped the write. Once
+    // the write finished there is nothing left to stop: destroy(err) then passes its error on as it is.
+    if (this.writableFinished) return callback(error);
+    this.#destroyedWith = error === null ? undefined : this.#failure(error);
+    callback(this.#destroyedWith ?? null);
   }
 
   /** Persists on a timer, so that no accepted byte waits longer than `maxUncommittedMs`. */
@@ -140,7 +149,7 @@ export class GcsAppendableWritable extends Writable {
     this.#timer = undefined;
   }
 
-  #failure(error: unknown): Error {
+  #failure(error: unknown): GcsUploadError {
     const failure = error instanceof GcsUploadError ? error : new UploadAbortedError(error);
     return this.#uploader.decorate(failure);
   }

@@ -1,10 +1,11 @@
 /**
- * Checkpoint files for `--checkpoint` and `--resume`. A checkpoint holds the session URI, a bearer capability: the
- * file is created readable by its owner only.
+ * Checkpoint files for `--checkpoint` and `--resume`. A checkpoint holds the session URI (or, for an appendable
+ * object, its write handle), a bearer capability: the file is created readable by its owner only.
  */
 import { randomBytes } from 'node:crypto';
 import { closeSync, constants, fsyncSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
+import type { AppendableCheckpoint } from '../append/append-options.js';
 import type { UploadCheckpoint } from '../checkpoint.js';
 import { UsageError } from './usage-error.js';
 
@@ -21,7 +22,7 @@ const TEMPORARY_NAME_ATTEMPTS = 4;
  * it, so a crash at any moment leaves either the previous checkpoint or this one, never a torn file. The temporary
  * file has a random name, is created exclusively and is readable by its owner only: it holds the session URI.
  */
-export function writeCheckpointFile(path: string, checkpoint: UploadCheckpoint): void {
+export function writeCheckpointFile(path: string, checkpoint: UploadCheckpoint | AppendableCheckpoint): void {
   const { fd, temporary } = createTemporaryFile(path);
   try {
     try {

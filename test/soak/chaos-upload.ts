@@ -47,6 +47,9 @@ import {
   type Rng,
   type ScopedChaosOptions,
 } from '../../src/testing/index.js';
+import { runSeeded, type ChaosSummary as RunnerSummary, type Outcome, type SeededReport } from './chaos-runner.js';
+
+export { isBug, summaryLine, type Outcome } from './chaos-runner.js';
 
 export const KiB = 1024;
 export const MiB = 1024 * KiB;
@@ -62,7 +65,7 @@ export const DEFAULT_TIME_LIMIT_MS = 20_000;
 
 // A random block of prime length: byte p of an upload is BLOCK[(origin + p) % length]. A chunk sent at the wrong
 // offset (offsets differ by multiples of 256 KiB, never of the prime) or twice always changes the object.
-const BLOCK_LENGTH = 1_048_573;
+export const BLOCK_LENGTH = 1_048_573;
 const BLOCK = (() => {
   const rng = createRng(0x5eed);
   const out = Buffer.allocUnsafe(BLOCK_LENGTH);
@@ -151,17 +154,17 @@ export interface UploadPlan {
 const CHUNK_SIZES = [ALIGNMENT, 2 * ALIGNMENT, 4 * ALIGNMENT] as const;
 const RETRYABLE = [408, 429, 500, 502, 503, 504] as const;
 
-function pick<T>(rng: Rng, items: readonly T[]): T {
+export function pick<T>(rng: Rng, items: readonly T[]): T {
   return items[randomInt(rng, 0, items.length - 1)]!;
 }
 
 /** A log-uniform integer in [1, max]: small values as likely per octave as large ones. */
-function logUniform(rng: Rng, max: number): number {
+export function logUniform(rng: Rng, max: number): number {
   return Math.max(1, Math.min(max, Math.floor(Math.exp(rng() * Math.log(max + 1)))));
 }
 
 /** The mean of {@link logUniform} over [1, max], roughly. */
-function meanWrite(max: number): number {
+export function meanWrite(max: number): number {
   return max / Math.log(max + 1);
 }
 
@@ -331,25 +334,12 @@ export function describePlan(plan: UploadPlan): string {
 // ---------------------------------------------------------------------------------------------------------------
 // Running one upload
 
-export type Outcome = 'ok' | 'failed-cleanly' | 'corrupt' | 'hung' | 'wrong-error';
-
 /** What happened to one upload. */
-export interface UploadReport {
-  seed: number;
-  outcome: Outcome;
-  /** Faults that fired on the upload's requests (scripted and chaos). */
-  faults: string[];
+export interface UploadReport extends SeededReport {
   /** The error the stream emitted, if any. */
   error: unknown;
-  /** Why the outcome is what it is (for bugs: what was wrong). */
-  detail: string;
   elapsedMs: number;
   plan: UploadPlan;
-}
-
-/** Whether an outcome is a bug. */
-export function isBug(outcome: Outcome): boolean {
-  return outcome === 'corrupt' || outcome === 'hung' || outcome === 'wrong-error';
 }
 
 interface Events {
@@ -628,7 +618,7 @@ export async function runChaosUpload(
   }
 }
 
-function describeError(error: unknown): string {
+export function describeError(error: unknown): string {
   if (error instanceof GcsUploadError) {
     const cause = error.cause instanceof GcsUploadError ? ` <- ${error.cause.name}` : '';
     return `${error.name}${cause}: ${error.message}`;
@@ -651,21 +641,7 @@ function faultsOf(server: LocalGcs, name: string, from: number): string[] {
 // Running many
 
 /** Totals of a run. */
-export interface ChaosSummary {
-  uploads: number;
-  faults: number;
-  /** Uploads that met at least one fault and still stored a byte-identical object. */
-  recovered: number;
-  ok: number;
-  failedCleanly: number;
-  corrupted: number;
-  hung: number;
-  wrongError: number;
-  /** Reports of the uploads whose outcome is a bug. */
-  bugs: UploadReport[];
-  seed: number;
-  elapsedMs: number;
-}
+export type ChaosSummary = RunnerSummary<UploadReport>;
 
 /** Options of {@link runChaos}. */
 export interface ChaosRunOptions {
@@ -684,85 +660,12 @@ export interface ChaosRunOptions {
 }
 
 /** Runs `uploads` seeded uploads, `concurrency` at a time, and totals their outcomes. */
-export async function runChaos(options: ChaosRunOptions): Promise<ChaosSummary> {
-  const { seed, uploads, concurrency } = options;
-  const perServer = options.uploadsPerServer ?? Number.POSITIVE_INFINITY;
-  const started = Date.now();
-  const summary: ChaosSummary = {
-    uploads,
-    faults: 0,
-    recovered: 0,
-    ok: 0,
-    failedCleanly: 0,
-    corrupted: 0,
-    hung: 0,
-    wrongError: 0,
-    bugs: [],
-    seed,
-    elapsedMs: 0,
-  };
-  // Servers by generation; each is closed once all of its uploads are done.
-  const servers = new Map<number, { server: Promise<LocalGcs>; remaining: number }>();
-  const serverFor = (index: number): { generation: number; server: Promise<LocalGcs> } => {
-    const generation = Number.isFinite(perServer) ? Math.floor(index / perServer) : 0;
-    let entry = servers.get(generation);
-    if (entry === undefined) {
-      const remaining = Number.isFinite(perServer) ? Math.min(perServer, uploads - generation * perServer) : uploads;
-      entry = { server: startLocalGcs(), remaining };
-      servers.set(generation, entry);
-    }
-    return { generation, server: entry.server };
-  };
-  let next = 0;
-  let done = 0;
-  const worker = async (): Promise<void> => {
-    while (next < uploads) {
-      const index = next++;
-      const { generation, server: starting } = serverFor(index);
-      const server = await starting;
-      const report = await runChaosUpload(server, seed + index, options.timeLimitMs, options.memory);
-      const entry = servers.get(generation)!;
-      entry.remaining -= 1;
-      if (entry.remaining === 0) {
-        servers.delete(generation);
-        await server.close();
-      }
-      summary.faults += report.faults.length;
-      switch (report.outcome) {
-        case 'ok':
-          summary.ok += 1;
-          if (report.faults.length > 0) summary.recovered += 1;
-          break;
-        case 'failed-cleanly':
-          summary.failedCleanly += 1;
-          break;
-        case 'corrupt':
-          summary.corrupted += 1;
-          break;
-        case 'hung':
-          summary.hung += 1;
-          break;
-        case 'wrong-error':
-          summary.wrongError += 1;
-          break;
-      }
-      if (isBug(report.outcome)) summary.bugs.push(report);
-      done += 1;
-      options.onReport?.(report, done);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, uploads)) }, () => worker()));
-  summary.elapsedMs = Date.now() - started;
-  return summary;
-}
-
-/** The summary line both the test and the soak print. */
-export function summaryLine(summary: ChaosSummary): string {
-  return (
-    `chaos: uploads=${summary.uploads} faults=${summary.faults} recovered=${summary.recovered} ` +
-    `failed-cleanly=${summary.failedCleanly} corrupted=${summary.corrupted} hung=${summary.hung} seed=${summary.seed}` +
-    (summary.wrongError > 0 ? ` wrong-error=${summary.wrongError}` : '')
-  );
+export function runChaos(options: ChaosRunOptions): Promise<ChaosSummary> {
+  return runSeeded({
+    ...options,
+    start: () => startLocalGcs(),
+    runOne: (server, seed) => runChaosUpload(server, seed, options.timeLimitMs, options.memory),
+  });
 }
 
 /** One line per bug: the seed, the outcome, what was wrong, the plan, and how to replay it. */

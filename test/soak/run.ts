@@ -1,14 +1,17 @@
 /**
- * Long chaos runs: `npm run soak -- --uploads N --seed S [--concurrency K] [--time-limit-ms T]`.
+ * Long chaos runs: `npm run soak -- [--append] --uploads N --seed S [--concurrency K] [--time-limit-ms T]`.
  *
  * Runs N seeded random uploads (upload i has seed S + i) against local servers that inject faults, K at a time,
- * prints progress and the same summary line as `test/chaos.test.ts`, and exits with 1 if any upload ended in a bug
- * outcome (corrupt, hung, wrong error), printing each such seed with the command that replays it.
+ * prints progress and the same summary line as `test/chaos.test.ts` (with `--append`: appendable objects over gRPC,
+ * as `test/append-chaos.test.ts`), and exits with 1 if any upload ended in a bug outcome (corrupt, hung, wrong
+ * error), printing each such seed with the command that replays it.
  */
 import { parseArgs } from 'node:util';
-import { bugLines, DEFAULT_TIME_LIMIT_MS, runChaos, summaryLine, type UploadReport } from './chaos-upload.js';
+import { appendBugLines, DEFAULT_APPEND_TIME_LIMIT_MS, runAppendChaos } from './chaos-append.js';
+import { bugLines, DEFAULT_TIME_LIMIT_MS, runChaos } from './chaos-upload.js';
+import { summaryLine, type ChaosSummary, type SeededReport } from './chaos-runner.js';
 
-const USAGE = 'usage: npm run soak -- --uploads N --seed S [--concurrency K] [--time-limit-ms T]';
+const USAGE = 'usage: npm run soak -- [--append] --uploads N --seed S [--concurrency K] [--time-limit-ms T]';
 
 function integer(name: string, text: string | undefined, fallback: number | undefined, min: number): number {
   if (text === undefined) {
@@ -27,6 +30,7 @@ async function main(): Promise<number> {
       seed: { type: 'string' },
       concurrency: { type: 'string' },
       'time-limit-ms': { type: 'string' },
+      append: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -38,19 +42,23 @@ async function main(): Promise<number> {
   const uploads = integer('uploads', values.uploads, undefined, 1);
   const seed = integer('seed', values.seed, Date.now() % 1_000_000_000, 0);
   const concurrency = integer('concurrency', values.concurrency, 4, 1);
-  const timeLimitMs = integer('time-limit-ms', values['time-limit-ms'], DEFAULT_TIME_LIMIT_MS, 1);
-  console.log(`soak: uploads=${uploads} seed=${seed} concurrency=${concurrency} (replay one: npm run soak -- --uploads 1 --seed <seed>)`);
+  const append = values.append === true;
+  const timeLimitMs = integer('time-limit-ms', values['time-limit-ms'], append ? DEFAULT_APPEND_TIME_LIMIT_MS : DEFAULT_TIME_LIMIT_MS, 1);
+  const replay = `npm run soak --${append ? ' --append' : ''} --uploads 1 --seed`;
+  console.log(
+    `soak${append ? ' (append)' : ''}: uploads=${uploads} seed=${seed} concurrency=${concurrency} (replay one: ${replay} <seed>)`,
+  );
 
   const every = Math.max(1, Math.min(100, Math.ceil(uploads / 20)));
   const counts = { ok: 0, failed: 0, bugs: 0, faults: 0 };
   const started = Date.now();
-  const onReport = (report: UploadReport, done: number): void => {
+  const onReport = (report: SeededReport, done: number): void => {
     counts.faults += report.faults.length;
     if (report.outcome === 'ok') counts.ok += 1;
     else if (report.outcome === 'failed-cleanly') counts.failed += 1;
     else {
       counts.bugs += 1;
-      console.log(`BUG seed=${report.seed} ${report.outcome}: ${report.detail}`);
+      console.log(`BUG seed=${report.seed} ${report.outcome}: ${report.detail} (replay: ${replay} ${report.seed})`);
     }
     if (done % every === 0 || done === uploads) {
       const seconds = ((Date.now() - started) / 1000).toFixed(0);
@@ -60,11 +68,20 @@ async function main(): Promise<number> {
     }
   };
   // A fresh server every 100 uploads: sessions that could not be cancelled keep their bytes until the server goes.
-  const summary = await runChaos({ seed, uploads, concurrency, uploadsPerServer: 100, timeLimitMs, onReport });
-  console.log(summaryLine(summary));
+  const run = { seed, uploads, concurrency, uploadsPerServer: 100, timeLimitMs, onReport };
+  let summary: ChaosSummary;
+  let lines: string[];
+  if (append) {
+    const result = await runAppendChaos(run);
+    [summary, lines] = [result, appendBugLines(result)];
+  } else {
+    const result = await runChaos(run);
+    [summary, lines] = [result, bugLines(result)];
+  }
+  console.log(summaryLine(summary, append ? 'append-chaos' : 'chaos'));
   if (summary.bugs.length === 0) return 0;
   console.log(`${summary.bugs.length} upload(s) ended in a bug outcome:`);
-  for (const line of bugLines(summary)) console.log(line);
+  for (const line of lines) console.log(line);
   return 1;
 }
 

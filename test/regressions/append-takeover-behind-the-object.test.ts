@@ -1,0 +1,77 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { crc32c } from '@node-rs/crc32';
+import { createGcsAppendStream, GrpcStatusError, type AppendableCheckpoint, type GcsAppendStreamOptions } from '../../src/index.js';
+import { startLocalGcs, type LocalGcs } from '../../src/testing/index.js';
+import { contentAt, ended, written } from '../helpers.js';
+
+// Found while writing the SIGKILL takeover test (test/append-crash-takeover.test.ts). The text below describes the
+// behaviour before the fix.
+// A writer that dies between the server persisting bytes and the caller storing the checkpoint of that persist
+// leaves an object that holds more than its last stored checkpoint. Taking it over from that checkpoint failed with
+// ProtocolError ("the server reports 1500 bytes committed but only 1000 were sent") unless the new writer's first
+// write happened to reach past the object's end, in which case the bytes were skipped: whether a takeover
+// worked depended on the size of its first write.
+
+const BUCKET = 'zonal-bucket';
+let server: LocalGcs;
+
+beforeAll(async () => {
+  server = await startLocalGcs({ grpc: true });
+});
+afterAll(() => server.close());
+
+function options(name: string, extra: Partial<GcsAppendStreamOptions> = {}): GcsAppendStreamOptions {
+  return { bucket: BUCKET, name, grpcEndpoint: server.grpc.address, retry: { initialDelayMs: 1, maxDelayMs: 5 }, ...extra };
+}
+
+/** An object of 1500 persisted bytes whose writer is gone, and the checkpoint of its first 1000. */
+async function objectAheadOfItsCheckpoint(name: string): Promise<AppendableCheckpoint> {
+  const dead = createGcsAppendStream(options(name, { finalize: false }));
+  const checkpoints: AppendableCheckpoint[] = [];
+  dead.on('checkpoint', (checkpoint: AppendableCheckpoint) => checkpoints.push(checkpoint));
+  await written(dead, contentAt(0, 1000));
+  await dead.flush();
+  await written(dead, contentAt(1000, 500));
+  await dead.flush();
+  dead.destroy();
+  expect(server.grpc.appendable(BUCKET, name)?.size).toBe(1500);
+  return checkpoints.find((checkpoint) => checkpoint.bytesCommitted === 1000)!;
+}
+
+describe('regression: a takeover from a checkpoint the object has grown past', () => {
+  it.each([100, 499, 500, 501, 2000])(
+    'skips the bytes the object holds beyond the checkpoint, whatever the first write (%i bytes)',
+    async (first) => {
+      const name = `behind/${first}.bin`;
+      const resume = await objectAheadOfItsCheckpoint(name);
+      const stream = createGcsAppendStream(options(name, { resume }));
+      const checkpoints: AppendableCheckpoint[] = [];
+      stream.on('checkpoint', (checkpoint: AppendableCheckpoint) => checkpoints.push(checkpoint));
+      await written(stream, contentAt(1000, first));
+      await written(stream, contentAt(1000 + first, 3000 - first));
+      await ended(stream);
+      const whole = contentAt(0, 4000);
+      expect(server.getObject(BUCKET, name)?.data.equals(whole)).toBe(true);
+      expect(server.grpc.appendable(BUCKET, name)).toMatchObject({ size: 4000, finalized: true });
+      // Every checkpoint names bytes the object holds, with their CRC32C.
+      for (const checkpoint of checkpoints) expect(checkpoint.crc32c).toBe(crc32c(whole.subarray(0, checkpoint.bytesCommitted)) >>> 0);
+    },
+  );
+
+  it('a source that differs from those bytes is refused at finalization, typed, and the object is not finalized', async () => {
+    const name = 'behind/differs.bin';
+    const resume = await objectAheadOfItsCheckpoint(name);
+    const stream = createGcsAppendStream(options(name, { resume }));
+    const different = Buffer.alloc(3000, 7);
+    const error = await written(stream, different)
+      .then(() => ended(stream))
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    expect(error).toBeInstanceOf(GrpcStatusError);
+    expect(error).toMatchObject({ grpcStatus: 'INVALID_ARGUMENT' });
+    expect(server.grpc.appendable(BUCKET, name)).toMatchObject({ finalized: false });
+    expect(server.getObject(BUCKET, name)?.data.subarray(0, 1500).equals(contentAt(0, 1500))).toBe(true);
+  });
+});
