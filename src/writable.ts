@@ -50,13 +50,14 @@ export interface GcsResumableWritable {
 }
 
 /**
- * The queue in front of the window (`writableHighWaterMark`): 256 KiB. Writes are copied into the window at once, so
- * the queue only fills while the window is full. With Node's default of 16 KiB every write of a typical source (64
- * KiB from a file or a socket) returned false, and the source paused and resumed once per write; measured on the
- * benchmark (1 GiB in 64 KiB writes, 8 MiB chunks), that round trip cost about a fifth of the client's CPU. The
- * memory bound grows by as much: `chunkSize × bufferChunks` plus at most 256 KiB (and one write) of queued writes.
+ * The queue in front of the window (`writableHighWaterMark`): Node's default, 16 KiB. A write that fits in the window
+ * completes before `write()` returns, and Node then reports room whatever the write's size, so the queue only fills
+ * while the window is full (checked on Node 20, 22 and 24: 64 KiB writes into a 16 KiB queue that completes them at
+ * once never return false), and everything in it is memory outside the pool: at 256 KiB, 300 streams waiting for
+ * the pool held 75 MiB in their queues. The memory bound per stream: the window's blocks plus the write being copied
+ * in and at most 16 KiB queued behind it.
  */
-const QUEUE_BYTES = 256 * 1024;
+const QUEUE_BYTES = 16 * 1024;
 
 /** A Writable that streams everything written to it into one GCS object through a resumable upload. */
 // eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
