@@ -17,7 +17,7 @@
  * Over 350 lines because every method keeps that one invariant, which is easier to check in one file; the checksum
  * state (window-hashing.ts), the target's arithmetic (pacing.ts) and the memory (memory-pool.ts) are apart.
  */
-import { nextWindowTarget } from './pacing.js';
+import { nextWindowTarget, type RequestMode } from './pacing.js';
 import { MemoryPool, type PoolAccount } from './memory-pool.js';
 import { WindowHashing, type FillHasher, type HashedBlock } from './window-hashing.js';
 
@@ -79,6 +79,8 @@ export class BlockWindow {
   /** Time the writer spent waiting for room so far, and since when it waits now. */
   #waitedMs = 0;
   #waitingSince: number | undefined;
+  /** #waitedMs at the previous commit: the writer's wait through the request that just ended is the difference. */
+  #waitedAtCommit = 0;
   /** The last write did not fit: the writer holds bytes beyond the window, so its last full block is not the end. */
   #overflow = false;
   /**
@@ -180,8 +182,26 @@ export class BlockWindow {
 
   /** The source's clock: wall time less the time the writer waited for room (see recentFillMs). */
   #sourceNow(): number {
-    const waiting = this.#waitingSince === undefined ? 0 : performance.now() - this.#waitingSince;
-    return performance.now() - this.#waitedMs - waiting;
+    return performance.now() - this.#totalWaitedMs();
+  }
+
+  /** Time the writer spent waiting for room, its current wait included. */
+  #totalWaitedMs(): number {
+    return this.#waitedMs + (this.#waitingSince === undefined ? 0 : performance.now() - this.#waitingSince);
+  }
+
+  /**
+   * Blocks the source would have filled, at its recent pace, in the time it waited for room since the previous
+   * commit: how far short of the source the window fell through the request that just ended.
+   */
+  #starvedBlocks(): number {
+    const waited = this.#totalWaitedMs();
+    const since = waited - this.#waitedAtCommit;
+    this.#waitedAtCommit = waited;
+    if (this.#fills.length === 0) return 0;
+    let sum = 0;
+    for (const ms of this.#fills) sum += ms;
+    return Math.floor(since / Math.max(sum / this.#fills.length, 0.01));
   }
 
   /** Copies as much of `src[from..]` as fits; returns the number of bytes copied. */
@@ -192,6 +212,8 @@ export class BlockWindow {
       this.#waitedMs += performance.now() - this.#waitingSince;
       this.#waitingSince = undefined;
     }
+    // The first block's fill counts from the first write.
+    this.#lastFilledAt ??= this.#sourceNow();
     let copied = 0;
     if (this.#accepted < this.#skipUntil) {
       const skip = Math.min(src.length - from, this.#skipUntil - this.#accepted);
@@ -253,41 +275,46 @@ export class BlockWindow {
   }
 
   /**
-   * The next request body, or undefined if there is not yet enough data. By default: the full blocks from the
+   * The next request body, or undefined if there is not yet enough data. With `chunks`: the full blocks from the
    * committed offset, up to `requestBytes`, once they are known not to end the object; or (after `end()`) the rest
    * of the object when it fits in one request. With `whole`: nothing until the window is at its target or ended,
    * then everything it holds (fewer round trips when the server, not the writer, is the bottleneck); a full window
-   * goes once the writer shows more bytes or ends, or at once with `force`. Never copies, except to realign after
-   * the server committed an unaligned offset.
+   * goes once the writer shows more bytes or ends, or at once with `force`. With `pipelined`: half the target,
+   * once that much is full (or what is full when the writer waits, or with `force`): the writer refills the other
+   * half while it is in flight. Never copies, except to
+   * realign after the server committed an unaligned offset.
    */
-  nextSpan(whole = false, force = false): Span | undefined {
+  nextSpan(mode: RequestMode = 'chunks', force = false): Span | undefined {
     if (this.#accepted < this.#skipUntil) return undefined;
     const first = this.#blocks[0];
     if (!first) return this.#ended ? { offset: this.#committed, pieces: [], length: 0, final: true } : undefined;
     if (first.start !== this.#committed) {
       this.#realign();
-      return this.nextSpan(whole, force);
+      return this.nextSpan(mode, force);
     }
     const atTarget = this.#blocks.length >= this.#targetBlocks && this.#blocks.at(-1)!.filled === BLOCK;
-    const limit = whole ? this.#limits.capBytes : this.#limits.requestBytes;
+    const limit = mode === 'chunks' ? this.#limits.requestBytes : this.#limits.capBytes;
     if (this.#ended) {
       const count = this.#countWithin(limit);
       return this.#span(count, count === this.#blocks.length);
     }
-    if (whole && !atTarget && !this.#overflow) return undefined;
+    if (mode === 'whole' && !atTarget && !this.#overflow) return undefined;
     // Full blocks that may be sent: the last full one only once it is known not to be the end (a byte follows it,
     // or the writer holds bytes that did not fit, or with `force`) or when the writer could not go on otherwise
     // (the window is at its target), and at the declared size never before end().
     let full = this.#blocks.at(-1)!.filled === BLOCK ? this.#blocks.length : this.#blocks.length - 1;
-    const tailKnown = full < this.#blocks.length || this.#overflow || atTarget || (whole && force);
+    const tailKnown = full < this.#blocks.length || this.#overflow || atTarget || (mode === 'whole' && force);
     if (!tailKnown || this.#accepted === this.#declaredSize) full = Math.min(full, this.#blocks.length - 1);
     if (full === 0) return undefined;
-    const count = Math.min(full, this.#countWithin(limit));
+    // Pipelined: half the target, so that the writer refills the other half while the request is in flight.
+    const half = Math.ceil(this.#targetBlocks / 2);
+    if (mode === 'pipelined' && !force && !this.#overflow && !atTarget && full < half) return undefined;
+    const count = Math.min(full, this.#countWithin(limit), mode === 'pipelined' ? half : Infinity);
     // Less than a whole request goes here only when the writer cannot go on otherwise (the window is at its target,
     // or the writer waits for room; with exact requests, only when the pool makes it wait: a chunk may never fill
     // otherwise). A fast writer so grows the window and fills whole requests, each request's fixed cost spread over
     // chunkSize bytes; a slow writer's full blocks go after a short hold (the uploader's, via flushSpan).
-    const short = !whole && count * BLOCK < limit;
+    const short = mode === 'chunks' && count * BLOCK < limit;
     if (short && (this.#limits.exact ? !this.#account.waiting : !(atTarget || this.#overflow))) return undefined;
     return this.#span(count, false);
   }
@@ -345,16 +372,39 @@ export class BlockWindow {
       this.#account.give(first.buf);
       freed = true;
     }
+    this.#resize();
+    if (freed) {
+      // The writer is woken to fill the room; until it has written, it is not known to wait.
+      this.#overflow = false;
+      this.#notifyWriter();
+    }
+  }
+
+  /**
+   * The writer sat through a wait that committed nothing (the session being opened): the target is resized as after
+   * a commit, so that a fast source's first request is not one block.
+   */
+  waitEnded(): void {
+    if (!this.#resize()) return;
+    this.#overflow = false;
+    this.#notifyWriter();
+  }
+
+  /** Resizes the target after a wait (see nextWindowTarget); true if it grew. */
+  #resize(): boolean {
     // A writer still waiting on a full window now waited through the request that just ended: memory held it back.
+    const starvedBlocks = this.#starvedBlocks();
+    const before = this.#targetBlocks;
     if (!this.#limits.exact)
       this.#targetBlocks = nextWindowTarget({
         targetBlocks: this.#targetBlocks,
         blockedAtTarget: this.#overflow && this.#peakBlocks >= this.#targetBlocks && !this.#account.waiting,
+        starvedBlocks,
         peakBlocks: this.#peakBlocks,
         growToBlocks: Math.floor(this.#growToBytes / BLOCK),
       });
     this.#peakBlocks = this.#blocks.length;
-    if (freed) this.#notifyWriter();
+    return this.#targetBlocks > before;
   }
 
   /** Resolves when a new span may be available (more data, a full block, or end). */

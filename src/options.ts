@@ -14,12 +14,13 @@ import { validateBucketName, validateChunkSize, validateObjectName } from './val
 /** Default request size: GCS's own advice for throughput. */
 export const DEFAULT_CHUNK_SIZE = 8 * 1024 * 1024;
 /**
- * Default per-stream cap in chunks (16 MiB): one request in flight while the next fills. A larger cap lets a fast
- * stream on a long round trip grow towards bandwidth × latency; it is not the default because the fixed latency is
- * measured from a handful of answers, which a loaded machine inflates (the window then grows without buying
- * throughput).
+ * Default per-stream cap in chunks (128 MiB). Only a stream whose answers' fixed latency dominates gets near it: a
+ * session takes one request at a time, so such a stream needs about 12 × bandwidth × latency to keep the link busy
+ * (see pacing.ts). A link-bound stream stays within two chunks, a slow one within a block or two, and every window
+ * draws from its pool, whose ceiling bounds them together. The fixed latency is measured from a few answers, which a
+ * loaded machine inflates; the pool's ceiling is what bounds the memory such an estimate may cost.
  */
-export const DEFAULT_BUFFER_CHUNKS = 2;
+export const DEFAULT_BUFFER_CHUNKS = 16;
 /** Where the JSON API lives unless told otherwise. */
 export const DEFAULT_API_ENDPOINT = 'https://storage.googleapis.com';
 
@@ -74,9 +75,9 @@ export interface GcsWriteStreamOptions extends Preconditions {
   /**
    * The per-stream memory cap, in chunks: the window (bytes accepted and not yet committed, in 256 KiB blocks from
    * the `memory` pool) never holds more than `chunkSize × bufferChunks`. A window starts at one block and grows
-   * only while memory holds the writer back: to two chunks when the link is the limit, towards the cap while answer
-   * latency dominates. Default 2 (16 MiB), minimum 1; raise it for fast streams over long round trips (e.g. 16 for
-   * 128 MiB).
+   * only while memory holds the writer back (by what the writer fell short while it waited): to two chunks when the
+   * link is the limit, towards 12 × bandwidth × latency while answer latency dominates (then requests may carry more
+   * than `chunkSize`). Default 16 (128 MiB), minimum 1; the pool's ceiling bounds all windows together.
    */
   bufferChunks?: number;
   /**

@@ -17,9 +17,15 @@
  */
 
 /** See RequestPacer.growToBytes. */
-const WINDOW_LATENCY_FACTOR = 6;
+const WINDOW_LATENCY_FACTOR = 12;
 /** See RequestPacer.shortHoldMs. */
 const SHORT_HOLD_WAITS = 4;
+
+/**
+ * How requests are sized (see {@link RequestPacer.requestMode}): `chunks`, up to `chunkSize` each; `whole`, the
+ * whole window once it is at its target; `pipelined`, every full block the window holds, at once.
+ */
+export type RequestMode = 'chunks' | 'whole' | 'pipelined';
 
 export class RequestPacer {
   readonly #chunks: number;
@@ -80,16 +86,32 @@ export class RequestPacer {
   }
 
   /**
-   * How many bytes the window should be allowed to grow to: two requests' worth (`requestBytes`) while the link is
-   * the limit, and towards WINDOW_LATENCY_FACTOR × bandwidth × fixed latency while the latency is what costs (a
-   * session takes one request at a time, so a request of W bytes moves W / (W / bandwidth + latency): at W =
-   * 6 × bandwidth × latency, 86 % of the bandwidth). Never above `capBytes`.
+   * How many bytes the window should be allowed to grow to: two requests' worth (`requestBytes`) while requests are
+   * chunks (the link is the limit), and towards WINDOW_LATENCY_FACTOR × bandwidth × fixed latency while the latency is what costs. A
+   * session takes one request at a time, so a request of W bytes moves W / (W / bandwidth + latency); pipelined
+   * requests carry about half the window (the writer refills the other half meanwhile), so at 12 × bandwidth ×
+   * latency each carries 6 × and moves 86 % of the bandwidth. Never above `capBytes`.
    */
-  growToBytes(requestBytes: number, capBytes: number): number {
+  growToBytes(requestBytes: number, capBytes: number, mode: RequestMode): number {
     const base = Math.min(capBytes, 2 * requestBytes);
     const fixed = this.fixedLatencyMs;
-    if (fixed === undefined || this.#bytesPerMs === undefined) return base;
+    // Requests of one chunk each gain nothing from a writer further ahead than the next chunk.
+    if (mode === 'chunks' || fixed === undefined || this.#bytesPerMs === undefined) return base;
     return Math.min(capBytes, Math.max(base, WINDOW_LATENCY_FACTOR * this.#bytesPerMs * fixed));
+  }
+
+  /**
+   * How the next request is sized; `fillMs`: the writer's chunk fill, `targetBytes`: the window's target. Chunks
+   * unless the latency dominates (see wholeWindow). Then a request either waits for the whole window, when the
+   * writer fills it within the fixed latency (the fill costs less than the answer wait another request would add),
+   * or carries what the window holds and lets the writer refill it while the request is in flight (pipelined): a
+   * request of W of a window of 2W moves W / (W / bandwidth + latency), the whole window of 2W moves
+   * 2W / (2W / fill rate + 2W / bandwidth + latency), and the second is larger exactly when 2W / fill rate is less
+   * than the latency.
+   */
+  requestMode(fillMs: number | undefined, targetBytes: number, requestBytes: number): RequestMode {
+    if (!this.wholeWindow(fillMs)) return 'chunks';
+    return fillMs! * (targetBytes / requestBytes) < this.fixedLatencyMs! ? 'whole' : 'pipelined';
   }
 
   /**
@@ -111,6 +133,8 @@ export interface WindowTargetInput {
   targetBlocks: number;
   /** The writer waited on a full window through the request that just ended: memory held it back. */
   blockedAtTarget: boolean;
+  /** Blocks the source would have filled, at its own pace, while it waited for room through that request. */
+  starvedBlocks: number;
   /** The most blocks the window held since the previous commit. */
   peakBlocks: number;
   /** How far the target may grow now (see RequestPacer.growToBytes). */
@@ -118,12 +142,16 @@ export interface WindowTargetInput {
 }
 
 /**
- * The window's next target, in blocks. Doubles while memory holds the writer back (up to `growToBlocks`); else
+ * The window's next target, in blocks. While memory holds the writer back it grows by what the writer fell short
+ * (the blocks it would have filled while it waited), at least doubling, up to `growToBlocks`: a fast source over a
+ * long round trip reaches its bandwidth × latency in a few requests instead of one doubling per round trip. Else it
  * follows what the writer actually used, with room to double, so that a stream whose rate falls gives memory back
  * and one whose rate holds keeps what it needs. Never below one block, never above `growToBlocks`.
  */
 export function nextWindowTarget(input: WindowTargetInput): number {
   const ceiling = Math.max(1, input.growToBlocks);
-  const next = input.blockedAtTarget ? input.targetBlocks * 2 : Math.min(input.targetBlocks, 2 * input.peakBlocks);
+  const next = input.blockedAtTarget
+    ? Math.max(input.targetBlocks * 2, input.targetBlocks + input.starvedBlocks)
+    : Math.min(input.targetBlocks, 2 * input.peakBlocks);
   return Math.max(1, Math.min(ceiling, next));
 }

@@ -17,7 +17,7 @@ import { FlushWaiters } from './flush-waiters.js';
 import { ObjectCheck } from './object-check.js';
 import type { NormalizedOptions } from './options.js';
 import { asUploadError, reconcile, recover, type Ledger } from './recover.js';
-import { RequestPacer } from './pacing.js';
+import { RequestPacer, type RequestMode } from './pacing.js';
 import { adoptCompleted, checkResumedState, skipGuard } from './resume.js';
 import { RetryBudget } from './retry.js';
 import { settle, withdraw } from './settle.js';
@@ -178,6 +178,8 @@ export class Uploader {
       if (completed) return completed;
     } else {
       await this.#open(signal);
+      this.#requestMode();
+      this.window.waitEnded();
     }
     this.#phase = 'streaming';
     this.#resolveReady();
@@ -321,12 +323,11 @@ export class Uploader {
         const span = window.flushSpan(flushTo);
         if (span) return span;
       }
-      const whole = this.#options.adaptiveRequests && this.#pacer.wholeWindow(window.recentFillMs);
-      window.setGrowTo(this.#pacer.growToBytes(this.#options.chunkSize, this.#options.chunkSize * this.#options.bufferChunks));
-      const span = window.nextSpan(whole);
+      const mode = this.#requestMode();
+      const span = window.nextSpan(mode);
       if (span) return span;
       let wakeAt = overdueAt;
-      if (!whole && this.#options.adaptiveRequests && window.flushableEnd() > window.committed) {
+      if (mode === 'chunks' && this.#options.adaptiveRequests && window.flushableEnd() > window.committed) {
         // Full blocks short of a chunk: they wait a moment for the chunk to fill, then go on their own.
         shortUntil ??= now + this.#pacer.shortHoldMs(window.recentFillMs);
         if (now >= shortUntil) {
@@ -335,9 +336,9 @@ export class Uploader {
         }
         wakeAt = Math.min(wakeAt ?? Infinity, shortUntil);
       }
-      if (whole && window.nextSpan(false) !== undefined) {
+      if (mode !== 'chunks' && window.nextSpan('chunks') !== undefined) {
         holdUntil ??= now + this.#pacer.latencyMs!;
-        if (now >= holdUntil) return window.nextSpan(true, true) ?? window.nextSpan(false)!;
+        if (now >= holdUntil) return window.nextSpan(mode, true) ?? window.nextSpan('chunks')!;
         wakeAt = Math.min(wakeAt ?? Infinity, holdUntil);
       }
       if (window.ended && window.bytesAccepted < window.skipUntil) {
@@ -345,6 +346,14 @@ export class Uploader {
       }
       await untilDataOr(window, wakeAt);
     }
+  }
+
+  /** How the next request is sized (the pacer's choice), and how far the window may grow for it. */
+  #requestMode(): RequestMode {
+    const { adaptiveRequests, chunkSize, bufferChunks } = this.#options;
+    const mode = adaptiveRequests ? this.#pacer.requestMode(this.window.recentFillMs, this.window.targetBytes, chunkSize) : 'chunks';
+    this.window.setGrowTo(this.#pacer.growToBytes(chunkSize, chunkSize * bufferChunks, mode));
+    return mode;
   }
 
   /** PUTs a span; after any failure, recovers the server's state instead. */

@@ -8,7 +8,7 @@ import { OAuth2Client } from 'google-auth-library';
 import { pipeline } from 'node:stream/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGcsWriteStream, type GcsResumableWritable } from '../src/index.js';
-import { RequestPacer } from '../src/pacing.js';
+import { nextWindowTarget, RequestPacer } from '../src/pacing.js';
 import { startLocalGcs, type FaultAction, type LocalGcs } from '../src/testing/index.js';
 import { contentAt, expectedDigest, K256, KiB, MiB, source, storedDigest, streamOptions, uniqueName } from './helpers.js';
 
@@ -64,6 +64,33 @@ describe('the pacer (pure decisions)', () => {
     expect(pacer.wholeWindow(1)).toBe(true);
     pacer.observe(0, 2_900, 3_000, MiB); // 3 s per MiB: 6 s > 5 s
     expect(pacer.wholeWindow(1)).toBe(false);
+  });
+
+  it('pipelines once the writer fills the whole window slower than the fixed latency, else waits for the window', () => {
+    const pacer = new RequestPacer(16, MiB, 60_000);
+    pacer.observe(0, 0, 20, 0); // 20 ms answers without a body
+    expect(pacer.requestMode(30, 4 * MiB, MiB)).toBe('chunks'); // a chunk takes longer to fill than an answer
+    expect(pacer.requestMode(2, 4 * MiB, MiB)).toBe('whole'); // the window fills in 8 ms: waiting for it is cheap
+    expect(pacer.requestMode(2, 64 * MiB, MiB)).toBe('pipelined'); // 128 ms to fill: send what is there, refill
+  });
+
+  it('grows a fast stream over a long round trip towards 12 x bandwidth x latency, within the cap', () => {
+    const pacer = new RequestPacer(64, 8 * MiB, 60_000);
+    expect(pacer.growToBytes(8 * MiB, 512 * MiB, 'pipelined')).toBe(16 * MiB); // nothing measured: two requests
+    pacer.observe(0, 0, 20, 0);
+    pacer.observe(0, 10, 30, 8 * MiB); // 8 MiB in 10 ms plus the 20 ms wait: 0.8 MiB per ms
+    expect(pacer.growToBytes(8 * MiB, 512 * MiB, 'pipelined')).toBeCloseTo(12 * 0.8 * MiB * 20, -3);
+    expect(pacer.growToBytes(8 * MiB, 64 * MiB, 'pipelined')).toBe(64 * MiB);
+    expect(pacer.growToBytes(8 * MiB, 512 * MiB, 'chunks')).toBe(16 * MiB); // one chunk per request: two suffice
+  });
+
+  it('grows the target by what the writer fell short while it waited, at least doubling, within growToBlocks', () => {
+    const base = { targetBlocks: 4, peakBlocks: 4, growToBlocks: 1_000 };
+    expect(nextWindowTarget({ ...base, blockedAtTarget: true, starvedBlocks: 0 })).toBe(8);
+    expect(nextWindowTarget({ ...base, blockedAtTarget: true, starvedBlocks: 100 })).toBe(104);
+    expect(nextWindowTarget({ ...base, blockedAtTarget: true, starvedBlocks: 5_000 })).toBe(1_000);
+    // Not held back by memory: follows what the writer used, whatever it waited for.
+    expect(nextWindowTarget({ ...base, blockedAtTarget: false, starvedBlocks: 100, peakBlocks: 1 })).toBe(2);
   });
 
   it('never with a single chunk buffer', () => {

@@ -1,5 +1,5 @@
 /**
- * This library, as a user would call it: default buffer (two chunks), default validation (CRC32C computed as the
+ * This library, as a user would call it: default buffer (a cap of 16 chunks), default validation (CRC32C computed as the
  * data is written, sent with the final request, compared with the stored object before `finish`).
  *
  * Many streams in one process draw from the process's `MemoryPool.default`, or from one
@@ -17,7 +17,7 @@ let pool: MemoryPool | undefined;
 export const contender: Contender = {
   name: 'gcs-resumable-stream',
   description:
-    '`createGcsWriteStream({ bucket, name, apiEndpoint, chunkSize, memory, maxUncommittedMs })`: default bufferChunks (2) and validation (crc32c); `memory`: the default pool (512 MiB) unless the scenario sets a ceiling; `maxUncommittedMs`: the default (10 s) unless the scenario sets one; data at risk from its `progress` events (`bytesCommitted`, confirmed by GCS)',
+    '`createGcsWriteStream({ bucket, name, apiEndpoint, chunkSize, memory, maxUncommittedMs })`: default bufferChunks (16) and validation (crc32c); `memory`: the default pool (512 MiB) unless the scenario sets a ceiling; `maxUncommittedMs`: the default (10 s) unless the scenario sets one; data at risk from its `progress` events (`bytesCommitted`, confirmed by GCS)',
   async run({ endpoint, bucket, name, size, chunkSize, memoryLimit, maxUncommittedMs }, source, observer) {
     pool ??= memoryLimit === undefined ? MemoryPool.default : new MemoryPool({ maxBytes: memoryLimit });
     const stream = createGcsWriteStream({ bucket, name, apiEndpoint: endpoint, chunkSize, memory: pool, maxUncommittedMs });
