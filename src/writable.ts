@@ -54,7 +54,7 @@ export interface GcsResumableWritable {
  * completes before `write()` returns, and Node then reports room whatever the write's size, so the queue only fills
  * while the window is full (checked on Node 20, 22 and 24: 64 KiB writes into a 16 KiB queue that completes them at
  * once never return false), and everything in it is memory outside the pool: at 256 KiB, 300 streams waiting for
- * the pool held 75 MiB in their queues. The memory bound per stream: the window's blocks plus the write being copied
+ * the pool could hold up to 75 MiB in their queues. The memory bound per stream: the window's blocks plus the write being copied
  * in and at most 16 KiB queued behind it.
  */
 const QUEUE_BYTES = 16 * 1024;

@@ -132,6 +132,17 @@ describe('adaptive request sizes against slow answers', () => {
     expect(ranges.filter((r) => r!.startsWith('bytes */'))).toEqual([]);
   });
 
+  it('grows across the session open: a fast source starts with more than the one block its window began with', async () => {
+    const name = uniqueName('adaptive-open');
+    const size = 6 * MiB;
+    const options = streamOptions(server, name, { adaptiveRequests: true, chunkSize: MiB, bufferChunks: 8 });
+    await pipeline(source(size, MiB), createGcsWriteStream(options));
+    expect(storedDigest(server, name)).toBe(expectedDigest(size));
+    // The writer filled its first block at once and waited through the 25 ms open: the window grew by what it fell
+    // short, so the first request carries more than that block.
+    expect(bodySizes(name)[0]).toBeGreaterThan(K256);
+  });
+
   it('keeps to one chunk per request with adaptiveRequests: false', async () => {
     const name = uniqueName('adaptive-off');
     const size = 2 * MiB + 100;

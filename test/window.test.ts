@@ -38,6 +38,17 @@ describe('BlockWindow', () => {
     expect(joined(last.pieces).equals(data.subarray(2 * K256))).toBe(true);
   });
 
+  it('pipelined: sends half the target once that much is full, so the writer can refill the other half meanwhile', () => {
+    const window = windowOf(K256, 8 * K256); // exact: the target is the cap, 8 blocks
+    window.write(contentAt(0, 3 * K256 + 1));
+    expect(window.nextSpan('pipelined')).toBeUndefined(); // 3 full blocks: less than half
+    expect(window.nextSpan('pipelined', true)).toMatchObject({ offset: 0, length: 3 * K256 }); // forced: what is full
+    window.write(contentAt(3 * K256 + 1, 3 * K256));
+    // Six full blocks: half of the target goes, not all of them.
+    expect(window.nextSpan('pipelined')).toMatchObject({ offset: 0, length: 4 * K256, final: false });
+    expect(window.nextSpan('chunks')).toMatchObject({ offset: 0, length: K256 });
+  });
+
   it('stops accepting at its cap and goes on once bytes are committed', () => {
     const window = windowOf(K256, 2 * K256);
     expect(window.write(contentAt(0, 3 * K256))).toBe(2 * K256);
