@@ -455,6 +455,23 @@ export class SupersededError extends GcsUploadError {
 }
 
 /**
+ * The appendable object was finalized (by this writer's earlier run, or another writer): nothing more can be appended
+ * to it, and this stream wrote nothing. Its bytes are the object's; a checkpoint of it can no longer be resumed.
+ */
+export class ObjectFinalizedError extends GcsUploadError {
+  constructor(target: string, serverMessage: string | undefined) {
+    super(
+      'ERR_GCS_UPLOAD_OBJECT_FINALIZED',
+      `Appending to ${target} failed: the object is finalized${suffix(serverMessage)}, and nothing more can be appended to ` +
+        'it. Read it to see what it holds; write the rest to a new object',
+    );
+  }
+  protected override sessionUsable(): boolean {
+    return false;
+  }
+}
+
+/**
  * Why a create's outcome stayed unknown (see {@link CreateUnconfirmedError}): the first answer was lost and the
  * retry, carrying the precondition, was refused by it.
  */

@@ -33,6 +33,7 @@ export {
   ListenerError,
   NetworkError,
   NoProgressError,
+  ObjectFinalizedError,
   PermissionDeniedError,
   PreconditionFailedError,
   ProtocolError,

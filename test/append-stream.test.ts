@@ -120,6 +120,34 @@ describe('createGcsAppendStream', () => {
     expect((await jsonRead('contended.log')).equals(Buffer.concat([a, b]))).toBe(true);
   });
 
+  it('a checkpoint of an object finalized since fails with ObjectFinalizedError, not as superseded, and adds nothing', async () => {
+    const first = open('finished.log');
+    let checkpoint: AppendableCheckpoint | undefined;
+    first.on('checkpoint', (c: AppendableCheckpoint) => (checkpoint = c));
+    const a = randomBytes(3000);
+    await written(first, a);
+    await first.flush();
+    const stale = checkpoint!;
+    await ended(first); // finalizes
+    const late = open('finished.log', { resume: stale });
+    const failed = new Promise<Error>((resolve) => late.once('error', resolve));
+    late.write(randomBytes(100));
+    const error = await failed;
+    expect(error).toMatchObject({ name: 'ObjectFinalizedError', code: 'ERR_GCS_UPLOAD_OBJECT_FINALIZED' });
+    expect(error.message).toMatch(/^Appending to gs:\/\/zonal-bucket\/finished\.log failed: the object is finalized/);
+    expect((await jsonRead('finished.log')).equals(a)).toBe(true);
+  });
+
+  it('destroy() after end() but before finish fails with UploadAbortedError, and the object is not finalized', async () => {
+    const stream = open('stopped.log');
+    const failed = new Promise<Error>((resolve) => stream.once('error', resolve));
+    stream.write(randomBytes(1000));
+    stream.end();
+    stream.destroy();
+    expect(await failed).toMatchObject({ name: 'UploadAbortedError', code: 'ERR_GCS_UPLOAD_ABORTED' });
+    expect(server.grpc.appendable(BUCKET, 'stopped.log')?.finalized ?? false).toBe(false);
+  });
+
   it('refuses to create over an existing object with ifGenerationMatch: 0', async () => {
     server.putObject(BUCKET, 'exists.log', Buffer.from('old'));
     const stream = open('exists.log', { ifGenerationMatch: 0 });

@@ -7,7 +7,14 @@
  * retries like UNAVAILABLE. Retries and reconciliation are the uploader's.
  */
 import type * as Grpc from '@grpc/grpc-js';
-import { GcsUploadError, GrpcStatusError, RequestTimeoutError, SupersededError, UploadAbortedError } from '../errors.js';
+import {
+  GcsUploadError,
+  GrpcStatusError,
+  ObjectFinalizedError,
+  RequestTimeoutError,
+  SupersededError,
+  UploadAbortedError,
+} from '../errors.js';
 import { decodeRpcStatus, type WriteRedirect } from './status-details.js';
 import { grpcCodeName, type WireObject, type WireWriteRequest, type WireWriteResponse } from './wire-types.js';
 
@@ -214,8 +221,12 @@ export class AppendSession {
     const status = Buffer.isBuffer(detailsBin) ? decodeRpcStatus(detailsBin) : undefined;
     if (name === 'ABORTED' && status?.redirect !== undefined) return new WriteRedirectedError(status.redirect);
     const message = error.details || status?.message || undefined;
-    // Once the object exists, a precondition failure or an abort means another writer owns it now.
-    if ((name === 'FAILED_PRECONDITION' || name === 'ABORTED') && (this.#kind === 'append' || this.#opened)) {
+    // Once the object exists, a precondition failure or an abort means another writer owns it now, or (GCS says so in
+    // the message, the status carries no other sign) that it was finalized.
+    const exists = this.#kind === 'append' || this.#opened;
+    if (name === 'FAILED_PRECONDITION' && exists && /finali[sz]ed/i.test(message ?? ''))
+      return new ObjectFinalizedError(this.#target, message);
+    if ((name === 'FAILED_PRECONDITION' || name === 'ABORTED') && exists) {
       return new SupersededError(this.#target, message);
     }
     return new GrpcStatusError(this.#what(), name, message);

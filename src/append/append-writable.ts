@@ -127,7 +127,10 @@ export class GcsAppendableWritable extends Writable {
     // Every error is a GcsUploadError: anything else (destroy(err), a failing piped source) stopped the write. Once
     // the write finished there is nothing left to stop: destroy(err) then passes its error on as it is.
     if (this.writableFinished) return callback(error);
-    this.#destroyedWith = error === null ? undefined : this.#failure(error);
+    // After end() a plain destroy() must still be an error: pipeline() would otherwise reject with Node's untyped
+    // premature close, or resolve as if the object had been finalized.
+    const stopped = error ?? (this.writableEnded ? new UploadAbortedError() : null);
+    this.#destroyedWith = stopped === null ? undefined : this.#failure(stopped);
     callback(this.#destroyedWith ?? null);
   }
 
