@@ -53,7 +53,7 @@ describe('regression: an append stream stopped by its caller', () => {
     const stream = createGcsAppendStream(options(name));
     const emitted = new Promise<unknown>((resolve) => stream.once('error', resolve));
     const broken = new Error('read failed');
-    await pipeline(async function* () {
+    await pipeline(function* () {
       yield contentAt(0, 2000);
       throw broken;
     }, stream).catch(() => undefined);
