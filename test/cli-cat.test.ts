@@ -41,6 +41,20 @@ async function appendable(name: string, text: string) {
   return { stream, written: text };
 }
 
+/** `cat --follow` on a new unfinalized appendable object of 20 lines, once it has printed them all. */
+async function following(prefix: string) {
+  const name = uniqueName(prefix);
+  const { stream, written } = await appendable(name, lines(0, 20));
+  const cli = catCli(['--follow', '--interval', '20ms', `gs://${BUCKET}/${name}`]);
+  await until(
+    () => cli.stdout() === written,
+    'the flushed bytes on stdout',
+    [[cli.child.stdout, 'data']],
+    () => cli.stderr(),
+  );
+  return { name, stream, written, cli };
+}
+
 describe('cat', () => {
   it('--follow prints every flushed piece while the object is written, and exits 0 once it is finalized', async () => {
     const name = uniqueName('cat-follow');
@@ -91,15 +105,7 @@ describe('cat', () => {
   });
 
   it('--follow stops with ERR_GCS_STREAM_GONE when the followed object is deleted, saying how many bytes it printed', async () => {
-    const name = uniqueName('cat-deleted');
-    const { stream, written } = await appendable(name, lines(0, 20));
-    const cli = catCli(['--follow', '--interval', '20ms', `gs://${BUCKET}/${name}`]);
-    await until(
-      () => cli.stdout() === written,
-      'the flushed bytes on stdout',
-      [[cli.child.stdout, 'data']],
-      () => cli.stderr(),
-    );
+    const { name, stream, written, cli } = await following('cat-deleted');
     const generation = server.getObject(BUCKET, name)?.resource.generation;
     expect(server.deleteObject(BUCKET, name)).toBe(true);
     const exit = await cli.exited;
@@ -114,15 +120,7 @@ describe('cat', () => {
   });
 
   it('--follow stops with ERR_GCS_STREAM_GONE when the followed object is replaced by a new generation', async () => {
-    const name = uniqueName('cat-replaced');
-    const { stream, written } = await appendable(name, lines(0, 20));
-    const cli = catCli(['--follow', '--interval', '20ms', `gs://${BUCKET}/${name}`]);
-    await until(
-      () => cli.stdout() === written,
-      'the flushed bytes on stdout',
-      [[cli.child.stdout, 'data']],
-      () => cli.stderr(),
-    );
+    const { name, stream, written, cli } = await following('cat-replaced');
     const followed = server.getObject(BUCKET, name)?.resource.generation;
     const replacement = server.putObject(BUCKET, name, Buffer.from('another object\n')).resource.generation;
     const exit = await cli.exited;

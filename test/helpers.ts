@@ -3,8 +3,9 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { afterAll, beforeAll } from 'vitest';
-import { createGcsWriteStream, type GcsResumableWritable, type GcsWriteStreamOptions } from '../src/index.js';
+import { afterAll, beforeAll, expect } from 'vitest';
+import type { ChaosSummary } from './soak/chaos-runner.js';
+import { createGcsWriteStream, type GcsAppendStreamOptions, type GcsResumableWritable, type GcsWriteStreamOptions } from '../src/index.js';
 import { startLocalGcs, type LocalGcs } from '../src/testing/index.js';
 
 export const KiB = 1024;
@@ -26,6 +27,36 @@ export function useLocalGcs(): { readonly server: LocalGcs } {
   });
   return holder;
 }
+
+/**
+ * The local server with its gRPC side, started before the file's tests and closed after them, and options of an
+ * append stream to `zonal-bucket` on it with quick retries.
+ */
+export function useLocalAppendGcs(): {
+  readonly server: LocalGcs;
+  readonly options: (name: string, extra?: Partial<GcsAppendStreamOptions>) => GcsAppendStreamOptions;
+} {
+  const holder = {
+    server: undefined as unknown as LocalGcs,
+    options: (name: string, extra: Partial<GcsAppendStreamOptions> = {}): GcsAppendStreamOptions => ({
+      bucket: APPEND_BUCKET,
+      name,
+      grpcEndpoint: holder.server.grpc.address,
+      retry: { initialDelayMs: 1, maxDelayMs: 5 },
+      ...extra,
+    }),
+  };
+  beforeAll(async () => {
+    holder.server = await startLocalGcs({ grpc: true });
+  });
+  afterAll(async () => {
+    await holder.server.close();
+  });
+  return holder;
+}
+
+/** The bucket of {@link useLocalAppendGcs}'s options. */
+export const APPEND_BUCKET = 'zonal-bucket';
 
 // A prime-length random block: byte p of every test object is BLOCK[p % length], so misplaced or repeated chunks
 // (whose offsets are multiples of 256 KiB) always change the content.
@@ -175,4 +206,19 @@ export function ended(stream: Writable): Promise<void> {
     stream.once('error', reject);
     stream.end((error?: Error | null) => (error ? reject(error) : resolve()));
   });
+}
+
+/**
+ * What every chaos run in `npm test` must show: no upload corrupt, hung or failing with the wrong error (the bug
+ * lines, with their replay commands, are printed first), and both recovery and clean failure exercised.
+ */
+export function expectSoundChaos(summary: ChaosSummary, bugLines: readonly string[], uploads: number): void {
+  if (summary.bugs.length > 0) console.log(bugLines.join('\n'));
+  expect(summary.bugs.map((report) => `seed=${report.seed} ${report.outcome}: ${report.detail}`)).toEqual([]);
+  expect(summary.corrupted).toBe(0);
+  expect(summary.hung).toBe(0);
+  expect(summary.wrongError).toBe(0);
+  // The run must actually exercise recovery and clean failure, not just happy paths.
+  expect(summary.recovered).toBeGreaterThan(uploads / 4);
+  expect(summary.failedCleanly).toBeGreaterThan(0);
 }

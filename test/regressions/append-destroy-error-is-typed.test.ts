@@ -1,8 +1,7 @@
 import { pipeline } from 'node:stream/promises';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createGcsAppendStream, UploadAbortedError, type GcsAppendStreamOptions } from '../../src/index.js';
-import { startLocalGcs, type LocalGcs } from '../../src/testing/index.js';
-import { contentAt, written } from '../helpers.js';
+import { describe, expect, it } from 'vitest';
+import { createGcsAppendStream, UploadAbortedError } from '../../src/index.js';
+import { APPEND_BUCKET, contentAt, written, useLocalAppendGcs } from '../helpers.js';
 
 // Found by the append chaos (`npm run soak -- --append --uploads 300 --seed 1`: seeds 84, 100, 112, ...). The text
 // below describes the behaviour before the fix.
@@ -10,17 +9,9 @@ import { contentAt, written } from '../helpers.js';
 // it: a bare Error, where every other error of the library is a GcsUploadError and the resumable stream reports
 // the same stop as UploadAbortedError carrying the original as `cause`.
 
-const BUCKET = 'zonal-bucket';
-let server: LocalGcs;
-
-beforeAll(async () => {
-  server = await startLocalGcs({ grpc: true });
-});
-afterAll(() => server.close());
-
-function options(name: string, extra: Partial<GcsAppendStreamOptions> = {}): GcsAppendStreamOptions {
-  return { bucket: BUCKET, name, grpcEndpoint: server.grpc.address, retry: { initialDelayMs: 1, maxDelayMs: 5 }, ...extra };
-}
+const BUCKET = APPEND_BUCKET;
+const ctx = useLocalAppendGcs();
+const options = ctx.options;
 
 describe('regression: an append stream stopped by its caller', () => {
   it('destroy(err): UploadAbortedError carrying err, from the error event and from flush(); the flushed bytes stay', async () => {
@@ -42,10 +33,10 @@ describe('regression: an append stream stopped by its caller', () => {
     expect(await pending).toBeInstanceOf(UploadAbortedError);
     await expect(stream.flush()).rejects.toBe(error);
     // Nothing is finalized; the object keeps what was flushed (and maybe the last write, never a byte more).
-    const held = server.getObject(BUCKET, name)?.data;
+    const held = ctx.server.getObject(BUCKET, name)?.data;
     expect(held?.equals(contentAt(0, held.length))).toBe(true);
     expect(held?.length).toBeGreaterThanOrEqual(3000);
-    expect(server.grpc.appendable(BUCKET, name)?.finalized).toBe(false);
+    expect(ctx.server.grpc.appendable(BUCKET, name)?.finalized).toBe(false);
   });
 
   it('a piped source that fails: the stream emits UploadAbortedError carrying the source error', async () => {
@@ -59,6 +50,6 @@ describe('regression: an append stream stopped by its caller', () => {
     }, stream).catch(() => undefined);
     expect(await emitted).toBeInstanceOf(UploadAbortedError);
     expect(await emitted).toMatchObject({ cause: broken });
-    expect(server.grpc.appendable(BUCKET, name)?.finalized ?? false).toBe(false);
+    expect(ctx.server.grpc.appendable(BUCKET, name)?.finalized ?? false).toBe(false);
   });
 });

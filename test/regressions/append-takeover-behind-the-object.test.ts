@@ -1,8 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { crc32c } from '@node-rs/crc32';
-import { createGcsAppendStream, GrpcStatusError, type AppendableCheckpoint, type GcsAppendStreamOptions } from '../../src/index.js';
-import { startLocalGcs, type LocalGcs } from '../../src/testing/index.js';
-import { contentAt, ended, written } from '../helpers.js';
+import { createGcsAppendStream, GrpcStatusError, type AppendableCheckpoint } from '../../src/index.js';
+import { APPEND_BUCKET, contentAt, ended, written, useLocalAppendGcs } from '../helpers.js';
 
 // Found while writing the SIGKILL takeover test (test/append-crash-takeover.test.ts). The text below describes the
 // behaviour before the fix.
@@ -12,17 +11,9 @@ import { contentAt, ended, written } from '../helpers.js';
 // write happened to reach past the object's end, in which case the bytes were skipped: whether a takeover
 // worked depended on the size of its first write.
 
-const BUCKET = 'zonal-bucket';
-let server: LocalGcs;
-
-beforeAll(async () => {
-  server = await startLocalGcs({ grpc: true });
-});
-afterAll(() => server.close());
-
-function options(name: string, extra: Partial<GcsAppendStreamOptions> = {}): GcsAppendStreamOptions {
-  return { bucket: BUCKET, name, grpcEndpoint: server.grpc.address, retry: { initialDelayMs: 1, maxDelayMs: 5 }, ...extra };
-}
+const BUCKET = APPEND_BUCKET;
+const ctx = useLocalAppendGcs();
+const options = ctx.options;
 
 /** An object of 1500 persisted bytes whose writer is gone, and the checkpoint of its first 1000. */
 async function objectAheadOfItsCheckpoint(name: string): Promise<AppendableCheckpoint> {
@@ -34,7 +25,7 @@ async function objectAheadOfItsCheckpoint(name: string): Promise<AppendableCheck
   await written(dead, contentAt(1000, 500));
   await dead.flush();
   dead.destroy();
-  expect(server.grpc.appendable(BUCKET, name)?.size).toBe(1500);
+  expect(ctx.server.grpc.appendable(BUCKET, name)?.size).toBe(1500);
   return checkpoints.find((checkpoint) => checkpoint.bytesCommitted === 1000)!;
 }
 
@@ -51,8 +42,8 @@ describe('regression: a takeover from a checkpoint the object has grown past', (
       await written(stream, contentAt(1000 + first, 3000 - first));
       await ended(stream);
       const whole = contentAt(0, 4000);
-      expect(server.getObject(BUCKET, name)?.data.equals(whole)).toBe(true);
-      expect(server.grpc.appendable(BUCKET, name)).toMatchObject({ size: 4000, finalized: true });
+      expect(ctx.server.getObject(BUCKET, name)?.data.equals(whole)).toBe(true);
+      expect(ctx.server.grpc.appendable(BUCKET, name)).toMatchObject({ size: 4000, finalized: true });
       // Every checkpoint names bytes the object holds, with their CRC32C.
       for (const checkpoint of checkpoints) expect(checkpoint.crc32c).toBe(crc32c(whole.subarray(0, checkpoint.bytesCommitted)) >>> 0);
     },
@@ -71,7 +62,7 @@ describe('regression: a takeover from a checkpoint the object has grown past', (
       );
     expect(error).toBeInstanceOf(GrpcStatusError);
     expect(error).toMatchObject({ grpcStatus: 'INVALID_ARGUMENT' });
-    expect(server.grpc.appendable(BUCKET, name)).toMatchObject({ finalized: false });
-    expect(server.getObject(BUCKET, name)?.data.subarray(0, 1500).equals(contentAt(0, 1500))).toBe(true);
+    expect(ctx.server.grpc.appendable(BUCKET, name)).toMatchObject({ finalized: false });
+    expect(ctx.server.getObject(BUCKET, name)?.data.subarray(0, 1500).equals(contentAt(0, 1500))).toBe(true);
   });
 });
