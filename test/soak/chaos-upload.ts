@@ -253,7 +253,8 @@ function planFault(rng: Rng, size: number, chunkSize: number, stallTimeoutMs: nu
 export function planUpload(seed: number): UploadPlan {
   const rng = createRng(seed);
   const chunkSize = pick(rng, CHUNK_SIZES);
-  const bufferChunks = randomInt(rng, 1, 3);
+  // Up to 16 chunks: windows that grow past two chunks (whole-window and pipelined requests) meet the faults too.
+  const bufferChunks = pick(rng, [1, 2, 3, 3, 8, 16]);
   const size = planSize(rng, chunkSize);
   const origin = randomInt(rng, 0, BLOCK_LENGTH - 1);
   const retry = {
@@ -710,7 +711,8 @@ export async function runConcurrentUploads(
   const rng = createRng(options.seed);
   const uploads = Array.from({ length: options.count }, (_, index) => {
     const chunkSize = pick(rng, [ALIGNMENT, 2 * ALIGNMENT]);
-    const bufferChunks = randomInt(rng, 1, 3);
+    // Up to 16 chunks: windows that grow past two chunks (whole-window and pipelined requests) meet the faults too.
+    const bufferChunks = pick(rng, [1, 2, 3, 3, 8, 16]);
     const size = randomInt(rng, 0, options.maxSize);
     const name = `concurrent/${options.seed}/${index}`;
     const faulted = index % 3 === 0;
