@@ -247,7 +247,7 @@ async function main(argv: readonly string[]): Promise<number> {
     .argument('<source>', 'a file path, or - for standard input')
     .argument('<destination>', 'gs://BUCKET/OBJECT')
     .option('--chunk-size <size>', 'bytes per request, a multiple of 256KiB: 16MiB, 256K, 262144 (default 8MiB)', optionParser(parseSize))
-    .option('--buffer-chunks <n>', 'per-stream memory cap in chunks: memory <= chunk size x n (default 2)', optionParser(parseCount))
+    .option('--buffer-chunks <n>', 'per-stream memory cap in chunks: memory <= chunk size x n (default 16)', optionParser(parseCount))
     .option(
       '--max-uncommitted <duration>',
       'commit every full 256 KiB block once bytes have waited this long: 500ms, 10s, 2m, or off (default 2s for stdin, 10s for a file)',
