@@ -49,6 +49,21 @@ describe('BlockWindow', () => {
     expect(window.nextSpan('chunks')).toMatchObject({ offset: 0, length: K256 });
   });
 
+  it('a commit that makes room clears "the writer waits": the block left over waits for the refill, not alone', () => {
+    const window = windowOf(7 * K256, 8 * K256); // exact: the target is the cap, 8 blocks
+    window.write(contentAt(0, 7 * K256 + 1000));
+    expect(window.nextSpan('chunks')).toMatchObject({ offset: 0, length: 7 * K256 });
+    // The writer fills the eighth block, and has one byte more than fits: it waits.
+    expect(window.write(contentAt(7 * K256 + 1000, K256 - 1000 + 1))).toBe(K256 - 1000);
+    expect(window.full).toBe(true);
+    window.release(7 * K256);
+    // The writer was woken and has not written yet: one block on its own would cost a whole answer wait.
+    expect(window.full).toBe(false);
+    expect(window.nextSpan('whole')).toBeUndefined();
+    window.write(contentAt(8 * K256, 7 * K256 + 1));
+    expect(window.nextSpan('whole')).toMatchObject({ offset: 7 * K256, length: 8 * K256 });
+  });
+
   it('stops accepting at its cap and goes on once bytes are committed', () => {
     const window = windowOf(K256, 2 * K256);
     expect(window.write(contentAt(0, 3 * K256))).toBe(2 * K256);
