@@ -164,10 +164,16 @@ export class BlockWindow {
    * the window's backpressure excluded (a fast source held back is still fast).
    */
   get recentFillMs(): number | undefined {
+    const block = this.#meanBlockFillMs();
+    return block === undefined ? undefined : block * (this.#limits.requestBytes / BLOCK);
+  }
+
+  /** The mean of the recent block fills (see recentFillMs), if any. */
+  #meanBlockFillMs(): number | undefined {
     if (this.#fills.length === 0) return undefined;
     let sum = 0;
     for (const ms of this.#fills) sum += ms;
-    return (sum / this.#fills.length) * (this.#limits.requestBytes / BLOCK);
+    return sum / this.#fills.length;
   }
 
   /** Whether the writer's last write found no room (it waits for `spaceChanged()`). */
@@ -198,10 +204,8 @@ export class BlockWindow {
     const waited = this.#totalWaitedMs();
     const since = waited - this.#waitedAtCommit;
     this.#waitedAtCommit = waited;
-    if (this.#fills.length === 0) return 0;
-    let sum = 0;
-    for (const ms of this.#fills) sum += ms;
-    return Math.floor(since / Math.max(sum / this.#fills.length, 0.01));
+    const fill = this.#meanBlockFillMs();
+    return fill === undefined ? 0 : Math.floor(since / Math.max(fill, 0.01));
   }
 
   /** Copies as much of `src[from..]` as fits; returns the number of bytes copied. */
@@ -281,8 +285,7 @@ export class BlockWindow {
    * then everything it holds (fewer round trips when the server, not the writer, is the bottleneck); a full window
    * goes once the writer shows more bytes or ends, or at once with `force`. With `pipelined`: half the target,
    * once that much is full (or what is full when the writer waits, or with `force`): the writer refills the other
-   * half while it is in flight. Never copies, except to
-   * realign after the server committed an unaligned offset.
+   * half while it is in flight. Never copies, except to realign after the server committed an unaligned offset.
    */
   nextSpan(mode: RequestMode = 'chunks', force = false): Span | undefined {
     if (this.#accepted < this.#skipUntil) return undefined;

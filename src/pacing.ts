@@ -23,7 +23,7 @@ const SHORT_HOLD_WAITS = 4;
 
 /**
  * How requests are sized (see {@link RequestPacer.requestMode}): `chunks`, up to `chunkSize` each; `whole`, the
- * whole window once it is at its target; `pipelined`, every full block the window holds, at once.
+ * whole window once it is at its target; `pipelined`, half the window's target once that much is full.
  */
 export type RequestMode = 'chunks' | 'whole' | 'pipelined';
 
@@ -87,10 +87,10 @@ export class RequestPacer {
 
   /**
    * How many bytes the window should be allowed to grow to: two requests' worth (`requestBytes`) while requests are
-   * chunks (the link is the limit), and towards WINDOW_LATENCY_FACTOR × bandwidth × fixed latency while the latency is what costs. A
-   * session takes one request at a time, so a request of W bytes moves W / (W / bandwidth + latency); pipelined
-   * requests carry about half the window (the writer refills the other half meanwhile), so at 12 × bandwidth ×
-   * latency each carries 6 × and moves 86 % of the bandwidth. Never above `capBytes`.
+   * chunks (the link is the limit), and towards WINDOW_LATENCY_FACTOR × bandwidth × fixed latency while the latency
+   * is what costs. A session takes one request at a time, so a request of W bytes moves W / (W / bandwidth +
+   * latency); pipelined requests carry half the window (the writer refills the other half meanwhile), so at
+   * 12 × bandwidth × latency each carries 6 × and moves 86 % of the bandwidth. Never above `capBytes`.
    */
   growToBytes(requestBytes: number, capBytes: number, mode: RequestMode): number {
     const base = Math.min(capBytes, 2 * requestBytes);
@@ -104,7 +104,7 @@ export class RequestPacer {
    * How the next request is sized; `fillMs`: the writer's chunk fill, `targetBytes`: the window's target. Chunks
    * unless the latency dominates (see wholeWindow). Then a request either waits for the whole window, when the
    * writer fills it within the fixed latency (the fill costs less than the answer wait another request would add),
-   * or carries what the window holds and lets the writer refill it while the request is in flight (pipelined): a
+   * or carries half of it and lets the writer refill the other half while the request is in flight (pipelined): a
    * request of W of a window of 2W moves W / (W / bandwidth + latency), the whole window of 2W moves
    * 2W / (2W / fill rate + 2W / bandwidth + latency), and the second is larger exactly when 2W / fill rate is less
    * than the latency.
