@@ -178,6 +178,7 @@ export class Uploader {
       if (completed) return completed;
     } else {
       await this.#open(signal);
+      // The writer waited through the open: the window grows by what it fell short (within what the mode allows).
       this.#requestMode();
       this.window.waitEnded();
     }
