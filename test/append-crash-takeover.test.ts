@@ -6,11 +6,10 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { AppendableCheckpoint } from '../src/index.js';
-import { startLocalGcs, type LocalGcs } from '../src/testing/index.js';
 import { startTsx, until, type RunningChild } from './child.js';
-import { contentAt, KiB, MiB } from './helpers.js';
+import { contentAt, KiB, MiB, useLocalAppendGcs } from './helpers.js';
 
 const FIXTURE = join(import.meta.dirname, 'fixtures', 'crash-append.ts');
 const ROOT = join(import.meta.dirname, '..');
@@ -26,15 +25,10 @@ const CHECKPOINTED = 4 * FLUSH_EVERY;
  */
 const STALL_AT = CHECKPOINTED + 100_000;
 
-let server: LocalGcs;
-
-beforeAll(async () => {
-  server = await startLocalGcs({ grpc: true });
-});
-afterAll(() => server.close());
+const ctx = useLocalAppendGcs();
 
 function writer(name: string, checkpointFile: string, extra: string[] = []): RunningChild {
-  const args = ['--grpc-endpoint', server.grpc.address, '--name', name, '--size', String(SIZE), '--checkpoint', checkpointFile];
+  const args = ['--grpc-endpoint', ctx.server.grpc.address, '--name', name, '--size', String(SIZE), '--checkpoint', checkpointFile];
   return startTsx(FIXTURE, [...args, '--flush-every', String(FLUSH_EVERY), ...extra], { cwd: ROOT });
 }
 
@@ -55,19 +49,19 @@ function checkpointed(running: RunningChild, bytes: number): Promise<void> {
 
 /** Starts the first writer and resolves once it is stalled mid-stream past its last checkpoint. */
 async function stalledWriter(name: string, checkpointFile: string): Promise<RunningChild> {
-  server.grpc.inject({ match: { bucket: BUCKET, object: name, offset: STALL_AT }, action: { type: 'stall' } });
+  ctx.server.grpc.inject({ match: { bucket: BUCKET, object: name, offset: STALL_AT }, action: { type: 'stall' } });
   const first = writer(name, checkpointFile);
   await checkpointed(first, CHECKPOINTED);
-  const size = (): number => server.grpc.appendable(BUCKET, name)?.size ?? 0;
-  await until(() => size() >= STALL_AT, 'the stalled persist', [[server.activity, 'change']], size);
+  const size = (): number => ctx.server.grpc.appendable(BUCKET, name)?.size ?? 0;
+  await until(() => size() >= STALL_AT, 'the stalled persist', [[ctx.server.activity, 'change']], size);
   const checkpoint = JSON.parse(readFileSync(checkpointFile, 'utf8')) as AppendableCheckpoint;
   expect(checkpoint).toMatchObject({ kind: 'appendable', bucket: BUCKET, name, bytesCommitted: CHECKPOINTED });
   return first;
 }
 
 function expectFinished(name: string, generation: string | undefined): void {
-  expect(server.grpc.appendable(BUCKET, name)).toEqual({ size: SIZE, finalized: true, generation });
-  expect(server.getObject(BUCKET, name)?.data.equals(contentAt(0, SIZE))).toBe(true);
+  expect(ctx.server.grpc.appendable(BUCKET, name)).toEqual({ size: SIZE, finalized: true, generation });
+  expect(ctx.server.getObject(BUCKET, name)?.data.equals(contentAt(0, SIZE))).toBe(true);
 }
 
 describe('appendable objects: takeover in a new process', () => {
@@ -78,9 +72,9 @@ describe('appendable objects: takeover in a new process', () => {
     first.child.kill('SIGKILL');
     expect((await first.exited).signal).toBe('SIGKILL');
     // The dead writer's object: unfinalized, holding a prefix of the content, more than the checkpoint says.
-    const left = server.grpc.appendable(BUCKET, name);
+    const left = ctx.server.grpc.appendable(BUCKET, name);
     expect(left).toMatchObject({ size: STALL_AT, finalized: false });
-    const held = server.getObject(BUCKET, name)!.data;
+    const held = ctx.server.getObject(BUCKET, name)!.data;
     expect(held.equals(contentAt(0, STALL_AT))).toBe(true);
 
     const second = await writer(name, checkpointFile, ['--resume']).exited;
@@ -95,15 +89,17 @@ describe('appendable objects: takeover in a new process', () => {
     const name = 'crash/superseded.log';
     const checkpointFile = join(mkdtempSync(join(tmpdir(), 'gcs-append-crash-')), 'checkpoint.json');
     const first = await stalledWriter(name, checkpointFile);
-    const generation = server.grpc.appendable(BUCKET, name)?.generation;
-    const before = server.grpc.streams.length;
+    const generation = ctx.server.grpc.appendable(BUCKET, name)?.generation;
+    const before = ctx.server.grpc.streams.length;
     const [firstExit, secondExit] = await Promise.all([first.exited, writer(name, checkpointFile, ['--resume']).exited]);
     expect(firstExit.stdout).toMatch(/^failed SupersededError ERR_GCS_UPLOAD_SUPERSEDED$/m);
     expect(firstExit.code).toBe(1);
     expect(secondExit.stdout).toMatch(/^done /m);
     expect(secondExit.code).toBe(0);
     // Since the takeover, one stream only: the second writer's. The first wrote nothing more.
-    expect(server.grpc.streams.slice(before).map((s) => [s.kind, s.status, s.bytesReceived])).toEqual([['append', 'OK', SIZE - STALL_AT]]);
+    expect(ctx.server.grpc.streams.slice(before).map((s) => [s.kind, s.status, s.bytesReceived])).toEqual([
+      ['append', 'OK', SIZE - STALL_AT],
+    ]);
     expectFinished(name, generation);
   });
 });

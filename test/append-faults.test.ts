@@ -3,7 +3,8 @@
  * redirects, wrong offsets and checksum refusals. Assertions are on the bytes the server holds.
  */
 import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { useLocalAppendGcs } from './helpers.js';
 import {
   createGcsAppendStream,
   CreateUnconfirmedError,
@@ -11,20 +12,14 @@ import {
   type GcsAppendableWritable,
   type GcsAppendStreamOptions,
 } from '../src/index.js';
-import { startLocalGcs, type LocalGcs } from '../src/testing/index.js';
 
 const BUCKET = 'zonal-bucket';
 const FAST_RETRY = { initialDelayMs: 1, maxDelayMs: 5, maxAttempts: 4 } as const;
-let server: LocalGcs;
-
-beforeAll(async () => {
-  server = await startLocalGcs({ grpc: true });
-});
-afterAll(() => server.close());
-beforeEach(() => server.grpc.clearFaults());
+const ctx = useLocalAppendGcs();
+beforeEach(() => ctx.server.grpc.clearFaults());
 
 function open(name: string, extra: Partial<GcsAppendStreamOptions> = {}): GcsAppendableWritable {
-  return createGcsAppendStream({ bucket: BUCKET, name, grpcEndpoint: server.grpc.address, retry: FAST_RETRY, ...extra });
+  return createGcsAppendStream({ bucket: BUCKET, name, grpcEndpoint: ctx.server.grpc.address, retry: FAST_RETRY, ...extra });
 }
 
 async function upload(stream: GcsAppendableWritable, pieces: Buffer[]): Promise<void> {
@@ -36,18 +31,18 @@ async function upload(stream: GcsAppendableWritable, pieces: Buffer[]): Promise<
 }
 
 function streamsOf(name: string) {
-  return server.grpc.streams.filter((s) => s.object === name);
+  return ctx.server.grpc.streams.filter((s) => s.object === name);
 }
 
 describe('append stream faults', () => {
   it('recovers from a stream broken mid-way: reopens with append_object_spec and resends only the rest', async () => {
-    server.grpc.inject({ match: { object: 'broken.bin', offset: 3_000_000 }, action: { type: 'break' } });
+    ctx.server.grpc.inject({ match: { object: 'broken.bin', offset: 3_000_000 }, action: { type: 'break' } });
     const data = randomBytes(5 * 1024 * 1024);
     const stream = open('broken.bin');
     const retries: unknown[] = [];
     stream.on('retry', (e) => retries.push(e));
     await upload(stream, [data]);
-    expect(server.getObject(BUCKET, 'broken.bin')?.data.equals(data)).toBe(true);
+    expect(ctx.server.getObject(BUCKET, 'broken.bin')?.data.equals(data)).toBe(true);
     expect(stream.object?.size).toBe(data.length);
     const streams = streamsOf('broken.bin');
     expect(streams.map((s) => [s.kind, s.status])).toEqual([
@@ -60,13 +55,13 @@ describe('append stream faults', () => {
   });
 
   it('retries UNAVAILABLE with the budget, and gives up when the budget is spent', async () => {
-    server.grpc.inject({ match: { object: 'flaky.bin', offset: 100 }, action: { type: 'status', status: 'UNAVAILABLE' }, times: 2 });
+    ctx.server.grpc.inject({ match: { object: 'flaky.bin', offset: 100 }, action: { type: 'status', status: 'UNAVAILABLE' }, times: 2 });
     const data = randomBytes(200_000);
     await upload(open('flaky.bin'), [data]);
-    expect(server.getObject(BUCKET, 'flaky.bin')?.data.equals(data)).toBe(true);
+    expect(ctx.server.getObject(BUCKET, 'flaky.bin')?.data.equals(data)).toBe(true);
 
     // On a first message the fault refuses the create before it happens; ifGenerationMatch makes retrying it safe.
-    server.grpc.inject({ match: { object: 'down.bin' }, action: { type: 'status', status: 'UNAVAILABLE' }, times: 10 });
+    ctx.server.grpc.inject({ match: { object: 'down.bin' }, action: { type: 'status', status: 'UNAVAILABLE' }, times: 10 });
     const stream = open('down.bin', { ifGenerationMatch: 0 });
     await expect(upload(stream, [randomBytes(1000)])).rejects.toMatchObject({ code: 'ERR_GCS_UPLOAD_RETRIES_EXHAUSTED' });
     expect(streamsOf('down.bin')).toHaveLength(4);
@@ -76,13 +71,13 @@ describe('append stream faults', () => {
     'retries %s mid-stream: reconnects and the object is byte-identical',
     async (status) => {
       const name = `transient-${status}.bin`;
-      server.grpc.inject({ match: { object: name, offset: 2_500_000 }, action: { type: 'status', status } });
+      ctx.server.grpc.inject({ match: { object: name, offset: 2_500_000 }, action: { type: 'status', status } });
       const data = randomBytes(4 * 1024 * 1024);
       const stream = open(name);
       const retries: { error: { grpcStatus?: string } }[] = [];
       stream.on('retry', (e: { error: { grpcStatus?: string } }) => retries.push(e));
       await upload(stream, [data]);
-      expect(server.getObject(BUCKET, name)?.data.equals(data)).toBe(true);
+      expect(ctx.server.getObject(BUCKET, name)?.data.equals(data)).toBe(true);
       expect(stream.object?.size).toBe(data.length);
       expect(streamsOf(name).map((s) => [s.kind, s.status])).toEqual([
         ['create', status],
@@ -96,7 +91,7 @@ describe('append stream faults', () => {
     'fails at once on %s mid-stream, typed, without a second stream',
     async (status) => {
       const name = `fatal-${status}.bin`;
-      server.grpc.inject({ match: { object: name, offset: 100_000 }, action: { type: 'status', status } });
+      ctx.server.grpc.inject({ match: { object: name, offset: 100_000 }, action: { type: 'status', status } });
       const stream = open(name);
       const retries: unknown[] = [];
       stream.on('retry', (e) => retries.push(e));
@@ -110,18 +105,18 @@ describe('append stream faults', () => {
       expect(retries).toEqual([]);
       expect(streamsOf(name).map((s) => s.status)).toEqual([status]);
       // Nothing past what was persisted before the refusal; the object stays unfinalized.
-      expect(server.grpc.appendable(BUCKET, name)).toMatchObject({ finalized: false });
+      expect(ctx.server.grpc.appendable(BUCKET, name)).toMatchObject({ finalized: false });
     },
   );
 
   it('follows a redirect: reconnects with the routing token and write handle, without spending the budget', async () => {
-    server.grpc.inject({ match: { object: 'moved.bin', offset: 50_000 }, action: { type: 'redirect', routingToken: 'zone-b' } });
+    ctx.server.grpc.inject({ match: { object: 'moved.bin', offset: 50_000 }, action: { type: 'redirect', routingToken: 'zone-b' } });
     const data = randomBytes(120_000);
     const stream = open('moved.bin');
     const retries: unknown[] = [];
     stream.on('retry', (e) => retries.push(e));
     await upload(stream, [data]);
-    expect(server.getObject(BUCKET, 'moved.bin')?.data.equals(data)).toBe(true);
+    expect(ctx.server.getObject(BUCKET, 'moved.bin')?.data.equals(data)).toBe(true);
     const streams = streamsOf('moved.bin');
     expect(streams.map((s) => [s.kind, s.status, s.routingToken])).toEqual([
       ['create', 'ABORTED', undefined],
@@ -132,7 +127,7 @@ describe('append stream faults', () => {
 
   it('fails, typed, when the server refuses the whole-object checksum or an offset', async () => {
     // A non-retryable refusal surfaces as it is: the object is left unfinalized with what was persisted.
-    server.grpc.inject({ match: { object: 'refused.bin' }, action: { type: 'status', status: 'PERMISSION_DENIED' } });
+    ctx.server.grpc.inject({ match: { object: 'refused.bin' }, action: { type: 'status', status: 'PERMISSION_DENIED' } });
     await expect(upload(open('refused.bin'), [randomBytes(10)])).rejects.toMatchObject({
       code: 'ERR_GCS_UPLOAD_GRPC_STATUS',
       grpcStatus: 'PERMISSION_DENIED',
@@ -151,7 +146,7 @@ describe('a create whose first answer is lost', () => {
 
   it('with ifGenerationMatch: 0, is retried; a retry refused by its own first attempt fails, typed, and creates nothing more', async () => {
     // The server creates the object, then the stream breaks before the first response: the generation never arrives.
-    server.grpc.inject({ match: { object: 'lost-answer.bin' }, action: { type: 'break' } });
+    ctx.server.grpc.inject({ match: { object: 'lost-answer.bin' }, action: { type: 'break' } });
     const stream = open('lost-answer.bin', { ifGenerationMatch: 0 });
     const generations: string[] = [];
     stream.on('generation', (g: string) => generations.push(g));
@@ -174,15 +169,15 @@ describe('a create whose first answer is lost', () => {
       ['create', 'FAILED_PRECONDITION'],
     ]);
     // One generation only: the first attempt's, empty and unfinalized.
-    expect(server.grpc.appendable(BUCKET, 'lost-answer.bin')).toMatchObject({ size: 0, finalized: false });
+    expect(ctx.server.grpc.appendable(BUCKET, 'lost-answer.bin')).toMatchObject({ size: 0, finalized: false });
   });
 
   it('with ifGenerationMatch: 0, succeeds on retry when the first attempt created nothing', async () => {
-    server.grpc.inject({ match: { object: 'not-created.bin' }, action: { type: 'status', status: 'UNAVAILABLE' } });
+    ctx.server.grpc.inject({ match: { object: 'not-created.bin' }, action: { type: 'status', status: 'UNAVAILABLE' } });
     const data = randomBytes(80_000);
     const stream = open('not-created.bin', { ifGenerationMatch: 0 });
     await upload(stream, [data]);
-    expect(server.getObject(BUCKET, 'not-created.bin')?.data.equals(data)).toBe(true);
+    expect(ctx.server.getObject(BUCKET, 'not-created.bin')?.data.equals(data)).toBe(true);
     expect(streamsOf('not-created.bin').map((s) => [s.kind, s.status])).toEqual([
       ['create', 'UNAVAILABLE'],
       ['create', 'OK'],
@@ -190,11 +185,11 @@ describe('a create whose first answer is lost', () => {
   });
 
   it('with ifGenerationMatch: 0, a create whose first answer stalls ends the same way: timed out, retried, refused, typed', async () => {
-    server.grpc.inject({ match: { object: 'silent-create.bin' }, action: { type: 'stall' } });
+    ctx.server.grpc.inject({ match: { object: 'silent-create.bin' }, action: { type: 'stall' } });
     const stream = createGcsAppendStream({
       bucket: BUCKET,
       name: 'silent-create.bin',
-      grpcEndpoint: server.grpc.address,
+      grpcEndpoint: ctx.server.grpc.address,
       ifGenerationMatch: 0,
       retry: { ...FAST_RETRY, stallTimeoutMs: 200 },
     });
@@ -204,13 +199,13 @@ describe('a create whose first answer is lost', () => {
   });
 
   it('without a precondition, is retried: the new generation replaces the unconfirmed, empty one, every byte once', async () => {
-    server.grpc.inject({ match: { object: 'no-precondition.bin' }, action: { type: 'break' } });
+    ctx.server.grpc.inject({ match: { object: 'no-precondition.bin' }, action: { type: 'break' } });
     const stream = open('no-precondition.bin');
     const retries: unknown[] = [];
     stream.on('retry', (e) => retries.push(e));
     const data = randomBytes(80_000);
     await upload(stream, [data]);
-    expect(server.getObject(BUCKET, 'no-precondition.bin')?.data.equals(data)).toBe(true);
+    expect(ctx.server.getObject(BUCKET, 'no-precondition.bin')?.data.equals(data)).toBe(true);
     expect(retries).toHaveLength(1);
     expect(streamsOf('no-precondition.bin')).toHaveLength(2);
   });
@@ -221,7 +216,7 @@ describe('the local gRPC server refuses what GCS refuses', () => {
   async function raw(messages: object[]): Promise<string> {
     const { loadStorageGrpc } = await import('../src/append/grpc-stack.js');
     const { grpc, StorageClient } = loadStorageGrpc();
-    const client = new StorageClient(server.grpc.address, grpc.credentials.createInsecure()) as unknown as {
+    const client = new StorageClient(ctx.server.grpc.address, grpc.credentials.createInsecure()) as unknown as {
       BidiWriteObject(): import('@grpc/grpc-js').ClientDuplexStream<object, object>;
       close(): void;
     };
@@ -247,7 +242,7 @@ describe('the local gRPC server refuses what GCS refuses', () => {
     expect(
       await raw([create('gap.bin'), { write_offset: '0', checksummed_data: data }, { write_offset: '10', checksummed_data: data }]),
     ).toBe('OUT_OF_RANGE');
-    expect(server.grpc.appendable(BUCKET, 'gap.bin')?.size).toBe(0);
+    expect(ctx.server.grpc.appendable(BUCKET, 'gap.bin')?.size).toBe(0);
   });
 
   it('answers INVALID_ARGUMENT to a bad per-message crc32c and to a wrong whole-object checksum', async () => {
@@ -261,6 +256,6 @@ describe('the local gRPC server refuses what GCS refuses', () => {
         { write_offset: '3', finish_write: true, object_checksums: { crc32c: 1 } },
       ]),
     ).toBe('INVALID_ARGUMENT');
-    expect(server.grpc.appendable(BUCKET, 'whole.bin')).toMatchObject({ finalized: false });
+    expect(ctx.server.grpc.appendable(BUCKET, 'whole.bin')).toMatchObject({ finalized: false });
   });
 });

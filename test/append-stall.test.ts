@@ -4,36 +4,30 @@
  * `retry.stallTimeoutMs` and retried like UNAVAILABLE. Assertions are on the bytes the server holds.
  */
 import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { createGcsAppendStream, type GcsAppendableWritable, type RetryEvent } from '../src/index.js';
-import { startLocalGcs, type LocalGcs } from '../src/testing/index.js';
-import { ended, written } from './helpers.js';
+import { ended, useLocalAppendGcs, written } from './helpers.js';
 
 const BUCKET = 'zonal-bucket';
 const RETRY = { initialDelayMs: 1, maxDelayMs: 5, maxAttempts: 3, stallTimeoutMs: 300 } as const;
-let server: LocalGcs;
-
-beforeAll(async () => {
-  server = await startLocalGcs({ grpc: true });
-});
-afterAll(() => server.close());
-beforeEach(() => server.grpc.clearFaults());
+const ctx = useLocalAppendGcs();
+beforeEach(() => ctx.server.grpc.clearFaults());
 
 function open(name: string): { stream: GcsAppendableWritable; retries: RetryEvent[] } {
-  const stream = createGcsAppendStream({ bucket: BUCKET, name, grpcEndpoint: server.grpc.address, retry: RETRY });
+  const stream = createGcsAppendStream({ bucket: BUCKET, name, grpcEndpoint: ctx.server.grpc.address, retry: RETRY });
   const retries: RetryEvent[] = [];
   stream.on('retry', (event: RetryEvent) => retries.push(event));
   return { stream, retries };
 }
 
 function streamsOf(name: string) {
-  return server.grpc.streams.filter((s) => s.object === name).map((s) => [s.kind, s.status, s.fault]);
+  return ctx.server.grpc.streams.filter((s) => s.object === name).map((s) => [s.kind, s.status, s.fault]);
 }
 
 describe('append stream stall timeout', () => {
   it("recovers when the server goes silent before a flush's answer: reconnects, reconciles, resends the rest", async () => {
     // The server persists the first 1,000,000 bytes, then stops reading and answering.
-    server.grpc.inject({ match: { object: 'silent-flush.bin', offset: 1_000_000 }, action: { type: 'stall' } });
+    ctx.server.grpc.inject({ match: { object: 'silent-flush.bin', offset: 1_000_000 }, action: { type: 'stall' } });
     const { stream, retries } = open('silent-flush.bin');
     const a = randomBytes(3 * 1024 * 1024);
     await written(stream, a);
@@ -42,7 +36,7 @@ describe('append stream stall timeout', () => {
     await written(stream, b);
     await ended(stream);
     const whole = Buffer.concat([a, b]);
-    expect(server.getObject(BUCKET, 'silent-flush.bin')?.data.equals(whole)).toBe(true);
+    expect(ctx.server.getObject(BUCKET, 'silent-flush.bin')?.data.equals(whole)).toBe(true);
     expect(stream.object?.size).toBe(whole.length);
     expect(streamsOf('silent-flush.bin')).toEqual([
       ['create', 'cancelled', 'stall'],
@@ -53,22 +47,25 @@ describe('append stream stall timeout', () => {
 
   it("recovers when the finish's answer never comes", async () => {
     const data = randomBytes(200_000);
-    server.grpc.inject({ match: { object: 'silent-finish.bin', offset: 150_000 }, action: { type: 'stall' } });
+    ctx.server.grpc.inject({ match: { object: 'silent-finish.bin', offset: 150_000 }, action: { type: 'stall' } });
     const { stream, retries } = open('silent-finish.bin');
     await written(stream, data);
     await ended(stream);
-    expect(server.getObject(BUCKET, 'silent-finish.bin')?.data.equals(data)).toBe(true);
+    expect(ctx.server.getObject(BUCKET, 'silent-finish.bin')?.data.equals(data)).toBe(true);
     expect(retries).toHaveLength(1);
   });
 
   it("recovers when a reconnect's first response never comes, and gives up once the budget is spent", async () => {
-    server.grpc.inject({ match: { object: 'silent-reopen.bin', offset: 100_000 }, action: { type: 'break' } });
-    server.grpc.inject({ match: { object: 'silent-reopen.bin', stream: server.grpc.streams.length + 2 }, action: { type: 'stall' } });
+    ctx.server.grpc.inject({ match: { object: 'silent-reopen.bin', offset: 100_000 }, action: { type: 'break' } });
+    ctx.server.grpc.inject({
+      match: { object: 'silent-reopen.bin', stream: ctx.server.grpc.streams.length + 2 },
+      action: { type: 'stall' },
+    });
     const data = randomBytes(300_000);
     const { stream, retries } = open('silent-reopen.bin');
     await written(stream, data);
     await ended(stream);
-    expect(server.getObject(BUCKET, 'silent-reopen.bin')?.data.equals(data)).toBe(true);
+    expect(ctx.server.getObject(BUCKET, 'silent-reopen.bin')?.data.equals(data)).toBe(true);
     expect(streamsOf('silent-reopen.bin').map(([kind, status]) => [kind, status])).toEqual([
       ['create', 'UNAVAILABLE'],
       ['append', 'cancelled'],
@@ -77,7 +74,7 @@ describe('append stream stall timeout', () => {
     expect(retries.map((r) => r.error.code)).toEqual(['ERR_GCS_UPLOAD_GRPC_STATUS', 'ERR_GCS_UPLOAD_REQUEST_TIMEOUT']);
 
     // Stalls count against the budget like any transient failure (none of them persists a byte).
-    server.grpc.inject({ match: { object: 'always-silent.bin', offset: 0 }, action: { type: 'stall' }, times: 10 });
+    ctx.server.grpc.inject({ match: { object: 'always-silent.bin', offset: 0 }, action: { type: 'stall' }, times: 10 });
     const never = open('always-silent.bin').stream;
     never.on('error', () => undefined);
     await written(never, randomBytes(1000));
@@ -85,6 +82,6 @@ describe('append stream stall timeout', () => {
       code: 'ERR_GCS_UPLOAD_RETRIES_EXHAUSTED',
       cause: { code: 'ERR_GCS_UPLOAD_REQUEST_TIMEOUT' },
     });
-    expect(server.grpc.streams.filter((s) => s.object === 'always-silent.bin')).toHaveLength(RETRY.maxAttempts);
+    expect(ctx.server.grpc.streams.filter((s) => s.object === 'always-silent.bin')).toHaveLength(RETRY.maxAttempts);
   });
 });

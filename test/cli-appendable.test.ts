@@ -4,22 +4,16 @@
  * are usage errors.
  */
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startLocalGcs, type LocalGcs } from '../src/testing/index.js';
+import { describe, expect, it } from 'vitest';
 import { startTsx, until } from './child.js';
-import { BUCKET, contentAt, KiB, uniqueName } from './helpers.js';
+import { BUCKET, contentAt, KiB, uniqueName, useLocalAppendGcs } from './helpers.js';
 
 const ROOT = join(import.meta.dirname, '..');
 const CLI = join(ROOT, 'src', 'cli.ts');
-let server: LocalGcs;
-
-beforeAll(async () => {
-  server = await startLocalGcs({ grpc: true });
-});
-afterAll(() => server.close());
+const ctx = useLocalAppendGcs();
 
 function appendCli(name: string, extra: string[] = []) {
-  return startTsx(CLI, ['cp', '-', `gs://${BUCKET}/${name}`, '--appendable', '--grpc-endpoint', server.grpc.address, ...extra], {
+  return startTsx(CLI, ['cp', '-', `gs://${BUCKET}/${name}`, '--appendable', '--grpc-endpoint', ctx.server.grpc.address, ...extra], {
     cwd: ROOT,
     env: { CI: '1' },
   });
@@ -33,18 +27,18 @@ describe('cp --appendable', () => {
     const first = 10 * KiB;
     cli.child.stdin.write(contentAt(0, first));
     await until(
-      () => (server.grpc.appendable(BUCKET, name)?.size ?? 0) >= first,
+      () => (ctx.server.grpc.appendable(BUCKET, name)?.size ?? 0) >= first,
       'the first bytes persisted',
-      [[server.activity, 'change']],
+      [[ctx.server.activity, 'change']],
       () => cli.stderr(),
     );
-    expect(server.getObject(BUCKET, name)?.data.equals(contentAt(0, first))).toBe(true);
-    expect(server.grpc.appendable(BUCKET, name)?.finalized).toBe(false);
+    expect(ctx.server.getObject(BUCKET, name)?.data.equals(contentAt(0, first))).toBe(true);
+    expect(ctx.server.grpc.appendable(BUCKET, name)?.finalized).toBe(false);
     cli.child.stdin.end(contentAt(first, 5000));
     const exit = await cli.exited;
     expect(exit.code, exit.stderr).toBe(0);
-    expect(server.grpc.appendable(BUCKET, name)).toMatchObject({ size: first + 5000, finalized: true });
-    expect(server.getObject(BUCKET, name)?.data.equals(contentAt(0, first + 5000))).toBe(true);
+    expect(ctx.server.grpc.appendable(BUCKET, name)).toMatchObject({ size: first + 5000, finalized: true });
+    expect(ctx.server.getObject(BUCKET, name)?.data.equals(contentAt(0, first + 5000))).toBe(true);
     expect(JSON.parse(exit.stdout)).toMatchObject({ bucket: BUCKET, name, size: first + 5000, finalized: true });
     expect(exit.stderr).toMatch(/appended .* finalized/);
   });
@@ -55,14 +49,17 @@ describe('cp --appendable', () => {
     cli.child.stdin.end(contentAt(0, 70 * KiB));
     const exit = await cli.exited;
     expect(exit.code, exit.stderr).toBe(0);
-    expect(server.grpc.appendable(BUCKET, name)).toMatchObject({ size: 70 * KiB, finalized: false });
+    expect(ctx.server.grpc.appendable(BUCKET, name)).toMatchObject({ size: 70 * KiB, finalized: false });
     expect(JSON.parse(exit.stdout)).toMatchObject({ size: 70 * KiB, finalized: false, crc32c: null });
   });
 
   it('refuses flags of the other kind of write, exit 2, before anything is sent', async () => {
     const name = uniqueName('cli-mixed');
     const cases: [string[], RegExp][] = [
-      [['cp', '-', `gs://${BUCKET}/${name}`, '--endpoint', server.url, '--no-finalize'], /--no-finalize only applies with --appendable/],
+      [
+        ['cp', '-', `gs://${BUCKET}/${name}`, '--endpoint', ctx.server.url, '--no-finalize'],
+        /--no-finalize only applies with --appendable/,
+      ],
       [['cp', '-', `gs://${BUCKET}/${name}`, '--appendable', '--chunk-size', '16MiB'], /--chunk-size does not apply with --appendable/],
     ];
     for (const [args, message] of cases) {
@@ -72,7 +69,7 @@ describe('cp --appendable', () => {
       expect(exit.code, exit.stderr).toBe(2);
       expect(exit.stderr).toMatch(message);
     }
-    expect(server.grpc.streams.filter((s) => s.object === name)).toEqual([]);
-    expect(server.requests.filter((r) => r.object === name)).toEqual([]);
+    expect(ctx.server.grpc.streams.filter((s) => s.object === name)).toEqual([]);
+    expect(ctx.server.requests.filter((r) => r.object === name)).toEqual([]);
   });
 });

@@ -5,24 +5,18 @@
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createGcsAppendStream, createGcsWriteStream } from '../src/index.js';
-import { startLocalGcs, type LocalGcs } from '../src/testing/index.js';
 import { startTsx, until } from './child.js';
 import { RANGE_BYTES } from '../src/cli/object-reader.js';
-import { BUCKET, FAST_RETRY, uniqueName } from './helpers.js';
+import { BUCKET, FAST_RETRY, uniqueName, useLocalAppendGcs } from './helpers.js';
 
 const ROOT = join(import.meta.dirname, '..');
 const CLI = join(ROOT, 'src', 'cli.ts');
-let server: LocalGcs;
-
-beforeAll(async () => {
-  server = await startLocalGcs({ grpc: true });
-});
-afterAll(() => server.close());
+const ctx = useLocalAppendGcs();
 
 function catCli(args: string[]) {
-  return startTsx(CLI, ['cat', ...args, '--endpoint', server.url], { cwd: ROOT });
+  return startTsx(CLI, ['cat', ...args, '--endpoint', ctx.server.url], { cwd: ROOT });
 }
 
 /** Log lines, ASCII so that the child's stdout, read as text, compares byte for byte. */
@@ -34,7 +28,7 @@ function lines(from: number, count: number): string {
 
 /** An unfinalized appendable object holding `text` (flushed), and the stream that writes it. */
 async function appendable(name: string, text: string) {
-  const stream = createGcsAppendStream({ bucket: BUCKET, name, grpcEndpoint: server.grpc.address, retry: FAST_RETRY });
+  const stream = createGcsAppendStream({ bucket: BUCKET, name, grpcEndpoint: ctx.server.grpc.address, retry: FAST_RETRY });
   stream.on('error', () => undefined); // the object goes away under it in some tests
   stream.write(text);
   await stream.flush();
@@ -58,7 +52,7 @@ async function following(prefix: string) {
 describe('cat', () => {
   it('--follow prints every flushed piece while the object is written, and exits 0 once it is finalized', async () => {
     const name = uniqueName('cat-follow');
-    const stream = createGcsAppendStream({ bucket: BUCKET, name, grpcEndpoint: server.grpc.address, retry: FAST_RETRY });
+    const stream = createGcsAppendStream({ bucket: BUCKET, name, grpcEndpoint: ctx.server.grpc.address, retry: FAST_RETRY });
     let written = lines(0, 10);
     stream.write(written);
     await stream.flush();
@@ -89,13 +83,13 @@ describe('cat', () => {
     const exit = await cli.exited;
     expect(exit.code, exit.stderr).toBe(0);
     expect(exit.stdout).toBe(written);
-    expect(server.getObject(BUCKET, name)?.data.toString()).toBe(written);
+    expect(ctx.server.getObject(BUCKET, name)?.data.toString()).toBe(written);
   });
 
   it('prints a finalized object uploaded through the JSON API, larger than one ranged read', async () => {
     const name = uniqueName('cat-json');
     const text = lines(0, 60_000); // ~3.5 MiB: two ranged reads
-    await pipeline(Readable.from([Buffer.from(text)]), createGcsWriteStream({ bucket: BUCKET, name, apiEndpoint: server.url }));
+    await pipeline(Readable.from([Buffer.from(text)]), createGcsWriteStream({ bucket: BUCKET, name, apiEndpoint: ctx.server.url }));
     for (const args of [[`gs://${BUCKET}/${name}`], ['--follow', '--interval', '20ms', `gs://${BUCKET}/${name}`]]) {
       const exit = await catCli(args).exited;
       expect(exit.code, exit.stderr).toBe(0);
@@ -106,8 +100,8 @@ describe('cat', () => {
 
   it('--follow stops with ERR_GCS_STREAM_GONE when the followed object is deleted, saying how many bytes it printed', async () => {
     const { name, stream, written, cli } = await following('cat-deleted');
-    const generation = server.getObject(BUCKET, name)?.resource.generation;
-    expect(server.deleteObject(BUCKET, name)).toBe(true);
+    const generation = ctx.server.getObject(BUCKET, name)?.resource.generation;
+    expect(ctx.server.deleteObject(BUCKET, name)).toBe(true);
     const exit = await cli.exited;
     stream.destroy();
     expect(exit.code, exit.stderr).toBe(1);
@@ -121,8 +115,8 @@ describe('cat', () => {
 
   it('--follow stops with ERR_GCS_STREAM_GONE when the followed object is replaced by a new generation', async () => {
     const { name, stream, written, cli } = await following('cat-replaced');
-    const followed = server.getObject(BUCKET, name)?.resource.generation;
-    const replacement = server.putObject(BUCKET, name, Buffer.from('another object\n')).resource.generation;
+    const followed = ctx.server.getObject(BUCKET, name)?.resource.generation;
+    const replacement = ctx.server.putObject(BUCKET, name, Buffer.from('another object\n')).resource.generation;
     const exit = await cli.exited;
     stream.destroy();
     expect(exit.code, exit.stderr).toBe(1);
@@ -146,17 +140,17 @@ describe('cat', () => {
 
 /** The request log entries of `name` where a fault fired, described. */
 function faultsOn(name: string): string[] {
-  return server.requests.filter((record) => record.object === name && record.fault !== undefined).map((record) => record.fault ?? '');
+  return ctx.server.requests.filter((record) => record.object === name && record.fault !== undefined).map((record) => record.fault ?? '');
 }
 
 describe('cat retries', () => {
   it('a media read reset part-way resumes from the first byte not printed: every byte is printed once', async () => {
     const name = uniqueName('cat-reset');
     const text = lines(0, 60_000); // ~3.5 MiB: two ranged reads
-    server.putObject(BUCKET, name, Buffer.from(text));
-    server.inject({ match: { kind: 'metadata', object: name }, action: { type: 'reset' } });
-    server.inject({ match: { kind: 'media', object: name, nth: 0 }, action: { type: 'reset', afterBytes: 100_000 } });
-    server.inject({ match: { kind: 'media', object: name, offset: RANGE_BYTES + 10 }, action: { type: 'reset', afterBytes: 1 } });
+    ctx.server.putObject(BUCKET, name, Buffer.from(text));
+    ctx.server.inject({ match: { kind: 'metadata', object: name }, action: { type: 'reset' } });
+    ctx.server.inject({ match: { kind: 'media', object: name, nth: 0 }, action: { type: 'reset', afterBytes: 100_000 } });
+    ctx.server.inject({ match: { kind: 'media', object: name, offset: RANGE_BYTES + 10 }, action: { type: 'reset', afterBytes: 1 } });
     const exit = await catCli([`gs://${BUCKET}/${name}`]).exited;
     expect(exit.code, exit.stderr).toBe(0);
     expect(exit.stdout.length).toBe(text.length);
@@ -177,7 +171,7 @@ describe('cat retries', () => {
       [[cli.child.stdout, 'data']],
       () => cli.stderr(),
     );
-    server.inject({ match: { kind: 'media', object: name, offset: first.length }, action: { type: 'reset', afterBytes: 7 } });
+    ctx.server.inject({ match: { kind: 'media', object: name, offset: first.length }, action: { type: 'reset', afterBytes: 7 } });
     const rest = lines(10, 200);
     stream.end(rest);
     await new Promise<void>((resolve, reject) => stream.on('finish', resolve).on('error', reject));
@@ -190,8 +184,8 @@ describe('cat retries', () => {
   it('a 503 with Retry-After on the metadata is retried after the time the server asked for', async () => {
     const name = uniqueName('cat-503');
     const text = lines(0, 100);
-    server.putObject(BUCKET, name, Buffer.from(text));
-    server.inject({ match: { kind: 'metadata', object: name }, action: { type: 'status', status: 503, retryAfterSeconds: 2 } });
+    ctx.server.putObject(BUCKET, name, Buffer.from(text));
+    ctx.server.inject({ match: { kind: 'metadata', object: name }, action: { type: 'status', status: 503, retryAfterSeconds: 2 } });
     const exit = await catCli([`gs://${BUCKET}/${name}`]).exited;
     expect(exit.code, exit.stderr).toBe(0);
     expect(exit.stdout).toBe(text);
@@ -203,8 +197,8 @@ describe('cat retries', () => {
   it('a 403 is not retried: exit 1 at once, saying what was refused and how many bytes were printed', async () => {
     const name = uniqueName('cat-403');
     const text = lines(0, 60_000);
-    server.putObject(BUCKET, name, Buffer.from(text));
-    server.inject({ match: { kind: 'media', object: name, nth: 1, times: Infinity }, action: { type: 'status', status: 403 } });
+    ctx.server.putObject(BUCKET, name, Buffer.from(text));
+    ctx.server.inject({ match: { kind: 'media', object: name, nth: 1, times: Infinity }, action: { type: 'status', status: 403 } });
     const exit = await catCli(['--follow', `gs://${BUCKET}/${name}`]).exited;
     expect(exit.code).toBe(1);
     expect(exit.stdout === text.slice(0, RANGE_BYTES)).toBe(true);
