@@ -347,7 +347,9 @@ export type SourceMismatch =
   /** The source ended before the offset the session already holds. */
   | { readonly kind: 'ended-early'; readonly supplied: number; readonly holds: number }
   /** The session had completed, and its object differs from the source. */
-  | { readonly kind: 'completed-differs'; readonly mismatches: readonly Mismatch[] };
+  | { readonly kind: 'completed-differs'; readonly mismatches: readonly Mismatch[] }
+  /** An appendable object holds bytes `from`-`to` past the checkpoint (persisted after it), and the source's differ. */
+  | { readonly kind: 'object-differs'; readonly from: number; readonly to: number };
 
 function describeSourceMismatch(m: SourceMismatch): string {
   switch (m.kind) {
@@ -357,6 +359,8 @@ function describeSourceMismatch(m: SourceMismatch): string {
       return `the source ended after ${m.supplied} bytes, but the session already holds ${m.holds}`;
     case 'completed-differs':
       return `the session had already completed, and its object differs from this source (${describeMismatches(m.mismatches)}); the stored object was left as it is`;
+    case 'object-differs':
+      return `the object holds bytes ${m.from}-${m.to - 1} beyond the checkpoint (persisted after it was stored), and the source's bytes there differ; nothing was appended`;
   }
 }
 

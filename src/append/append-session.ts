@@ -33,6 +33,8 @@ export interface OpenedObject {
   generation: string;
   /** Bytes the object holds (persisted). */
   persisted: number;
+  /** The raw CRC32C of those bytes, when the server reported it with them. */
+  persistedCrc32c: number | undefined;
   handle: Buffer | undefined;
 }
 
@@ -49,6 +51,8 @@ export class AppendSession {
   #failure: GcsUploadError | undefined;
   #opened = false;
   #persisted = -1;
+  /** The CRC32C the server reported for the `#persisted` bytes, if it did. */
+  #persistedCrc32c: number | undefined;
   #handle: Buffer | undefined;
   #final: WireObject | undefined;
   #generation: string | undefined;
@@ -101,7 +105,9 @@ export class AppendSession {
   /** Resolves with the first response: the object's generation, persisted size and write handle. */
   opened(): Promise<OpenedObject> {
     return this.#until(() =>
-      this.#opened ? { generation: this.#generation ?? '', persisted: this.#persisted, handle: this.#handle } : undefined,
+      this.#opened
+        ? { generation: this.#generation ?? '', persisted: this.#persisted, persistedCrc32c: this.#persistedCrc32c, handle: this.#handle }
+        : undefined,
     );
   }
 
@@ -192,17 +198,26 @@ export class AppendSession {
 
   #onResponse(response: WireWriteResponse): void {
     if (response.write_handle?.handle !== undefined && response.write_handle.handle.length > 0) this.#handle = response.write_handle.handle;
-    if (response.persisted_size !== undefined) this.#persisted = Math.max(this.#persisted, Number(response.persisted_size));
+    if (response.persisted_size !== undefined)
+      this.#persistedTo(Number(response.persisted_size), response.persisted_data_checksums?.crc32c);
     const resource = response.resource;
     if (resource !== undefined) {
       this.#generation ??= resource.generation;
       if (resource.finalize_time !== undefined) this.#final = resource;
-      else if (resource.size !== undefined) this.#persisted = Math.max(this.#persisted, Number(resource.size));
+      else if (resource.size !== undefined) this.#persistedTo(Number(resource.size), resource.checksums?.crc32c);
       if (this.#persisted < 0) this.#persisted = 0;
     }
     this.#opened = true;
     this.#watch(true);
     this.#wake();
+  }
+
+  /** The server reported `size` bytes persisted, with their CRC32C if it gave one. */
+  #persistedTo(size: number, crc32c: number | undefined): void {
+    if (size < this.#persisted) return;
+    if (size > this.#persisted) this.#persistedCrc32c = undefined;
+    this.#persisted = size;
+    if (crc32c !== undefined) this.#persistedCrc32c = crc32c >>> 0;
   }
 
   #fail(error: GcsUploadError): void {

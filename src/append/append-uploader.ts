@@ -74,6 +74,11 @@ export class AppendUploader {
   #announced: boolean;
   /** A takeover whose first answer has not arrived yet (it may find the object longer than the checkpoint). */
   #takingOver: boolean;
+  /**
+   * A takeover found the object longer than its checkpoint: the source's bytes up to `bytes` are skipped, and must
+   * end no earlier and hash (from the object's start) to `crc32c`, when the server reported it.
+   */
+  #heldAhead: { readonly from: number; readonly bytes: number; readonly crc32c: number | undefined } | undefined;
 
   constructor(options: NormalizedAppendOptions, events: AppendEvents) {
     this.#options = options;
@@ -192,6 +197,11 @@ export class AppendUploader {
         this.#verifyEnd = 0;
       }
     }
+    const ahead = this.#heldAhead;
+    if (ahead !== undefined && start + chunk.length >= ahead.bytes) {
+      this.#heldAhead = undefined;
+      this.#checkHeldAhead(ahead, continueCrc32c(this.#crc, chunk.subarray(0, ahead.bytes - start)));
+    }
     this.#crc = continueCrc32c(this.#crc, chunk);
     this.#accepted += chunk.length;
     // Bytes below the replay's start are already in the object (a source that restarts at its beginning).
@@ -204,6 +214,29 @@ export class AppendUploader {
     if (this.#verifyEnd > 0 && resume !== undefined) {
       throw new SourceMismatchError({ kind: 'ended-early', supplied: this.#accepted, holds: resume.bytesCommitted });
     }
+    if (this.#heldAhead !== undefined) {
+      throw new SourceMismatchError({ kind: 'ended-early', supplied: this.#accepted, holds: this.#heldAhead.bytes });
+    }
+  }
+
+  /** The source's first `ahead.bytes` bytes hash to `crc`: they must be those the object holds. */
+  #checkHeldAhead(ahead: { from: number; bytes: number; crc32c: number | undefined }, crc: number): void {
+    if (ahead.crc32c !== undefined && ahead.crc32c !== crc >>> 0) {
+      throw new SourceMismatchError({ kind: 'object-differs', from: ahead.from, to: ahead.bytes });
+    }
+  }
+
+  /** Raw CRC32C of the object's first `offset` bytes, for an offset within the replay buffer. */
+  #crcAt(offset: number): number {
+    let crc = this.#replayCrc;
+    let position = this.#replayStart;
+    for (const part of this.#replay) {
+      if (position >= offset) break;
+      const piece = part.subarray(0, Math.min(part.length, offset - position));
+      crc = continueCrc32c(crc, piece);
+      position += piece.length;
+    }
+    return crc;
   }
 
   async #flushNow(): Promise<number> {
@@ -350,10 +383,18 @@ export class AppendUploader {
       throw new ProtocolError({ kind: 'below-checkpoint', holds: opened.persisted, recorded: resume.bytesCommitted });
     }
     // A takeover may find more than its checkpoint: the previous writer persisted bytes after the last checkpoint it
-    // stored (it died before storing the next). They are the source's next bytes: they count as sent, are skipped as
-    // the source supplies them, and the whole-object CRC32C checks them at finalization.
+    // stored (it died before storing the next). They are the source's next bytes: they count as sent and are skipped
+    // as the source supplies them, which must supply all of them, and, when the server gave their CRC32C, the same
+    // bytes (else SourceMismatchError, before anything is appended); the whole-object CRC32C checks them again at
+    // finalization.
     if (this.#takingOver) {
       this.#takingOver = false;
+      const from = this.#replayStart;
+      if (opened.persisted > from) {
+        const ahead = { from, bytes: opened.persisted, crc32c: opened.persistedCrc32c };
+        if (this.#accepted >= ahead.bytes) this.#checkHeldAhead(ahead, this.#crcAt(ahead.bytes));
+        else this.#heldAhead = ahead;
+      }
       this.#sentMax = Math.max(this.#sentMax, opened.persisted);
     }
     this.#setPersisted(opened.persisted);

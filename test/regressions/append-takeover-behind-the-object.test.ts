@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { crc32c } from '@node-rs/crc32';
-import { createGcsAppendStream, GrpcStatusError, type AppendableCheckpoint } from '../../src/index.js';
+import { createGcsAppendStream, SourceMismatchError, type AppendableCheckpoint } from '../../src/index.js';
 import { APPEND_BUCKET, contentAt, ended, written, useLocalAppendGcs } from '../helpers.js';
 
 // Found while writing the SIGKILL takeover test (test/append-crash-takeover.test.ts). The text below describes the
@@ -49,20 +49,52 @@ describe('regression: a takeover from a checkpoint the object has grown past', (
     },
   );
 
-  it('a source that differs from those bytes is refused at finalization, typed, and the object is not finalized', async () => {
-    const name = 'behind/differs.bin';
+  // Found after the fix above: those skipped bytes were checked only by the whole-object CRC32C at finalization, so
+  // with `finalize: false` a source that differed there (or ended before them) was spliced onto the object without an
+  // error. The server reports the CRC32C of the persisted bytes with its first answer; the source is now checked
+  // against it as it supplies them, before anything is appended.
+  it.each([
+    ['finalized', true, [3000]],
+    ['left appendable', false, [3000]],
+    ['left appendable, the gap supplied in small writes', false, [100, 100, 100, 100, 100, 2500]],
+  ] as const)('a source that differs from those bytes is refused before it appends anything (%s)', async (label, finalize, writes) => {
+    const name = `behind/differs-${label.replace(/\W+/g, '-')}.bin`;
     const resume = await objectAheadOfItsCheckpoint(name);
-    const stream = createGcsAppendStream(options(name, { resume }));
+    const stream = createGcsAppendStream(options(name, { resume, finalize }));
+    stream.on('error', () => undefined); // the failed write's callback gets it
     const different = Buffer.alloc(3000, 7);
-    const error = await written(stream, different)
+    let at = 0;
+    const error = await (async () => {
+      for (const length of writes) {
+        await written(stream, different.subarray(at, at + length));
+        at += length;
+      }
+      await ended(stream);
+    })().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(SourceMismatchError);
+    expect(error).toMatchObject({ mismatch: { kind: 'object-differs', from: 1000, to: 1500 } });
+    expect((error as Error).message).toContain('bytes 1000-1499 beyond the checkpoint');
+    expect(ctx.server.grpc.appendable(BUCKET, name)).toMatchObject({ size: 1500, finalized: false });
+    expect(ctx.server.getObject(BUCKET, name)?.data.equals(contentAt(0, 1500))).toBe(true);
+  });
+
+  it('a source that ends before the bytes the object holds is refused, and the object is left as it is', async () => {
+    const name = 'behind/ends-early.bin';
+    const resume = await objectAheadOfItsCheckpoint(name);
+    const stream = createGcsAppendStream(options(name, { resume, finalize: false }));
+    stream.on('error', () => undefined); // the failed end's callback gets it
+    const error = await written(stream, contentAt(1000, 200))
       .then(() => ended(stream))
       .then(
         () => undefined,
         (e: unknown) => e,
       );
-    expect(error).toBeInstanceOf(GrpcStatusError);
-    expect(error).toMatchObject({ grpcStatus: 'INVALID_ARGUMENT' });
-    expect(ctx.server.grpc.appendable(BUCKET, name)).toMatchObject({ finalized: false });
-    expect(ctx.server.getObject(BUCKET, name)?.data.subarray(0, 1500).equals(contentAt(0, 1500))).toBe(true);
+    expect(error).toBeInstanceOf(SourceMismatchError);
+    expect(error).toMatchObject({ mismatch: { kind: 'ended-early', supplied: 1200, holds: 1500 } });
+    expect(ctx.server.grpc.appendable(BUCKET, name)).toMatchObject({ size: 1500, finalized: false });
+    expect(ctx.server.getObject(BUCKET, name)?.data.equals(contentAt(0, 1500))).toBe(true);
   });
 });
