@@ -5,12 +5,12 @@
  */
 import { once } from 'node:events';
 import { OAuth2Client } from 'google-auth-library';
-import { pipeline } from 'node:stream/promises';
+import { finished, pipeline } from 'node:stream/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGcsWriteStream, type GcsResumableWritable } from '../src/index.js';
 import { nextWindowTarget, RequestPacer } from '../src/pacing.js';
 import { startLocalGcs, type FaultAction, type LocalGcs } from '../src/testing/index.js';
-import { contentAt, expectedDigest, K256, KiB, MiB, source, storedDigest, streamOptions, uniqueName } from './helpers.js';
+import { contentAt, expectedDigest, K256, KiB, MiB, source, storedDigest, streamOptions, uniqueName, written } from './helpers.js';
 
 const LATENCY_MS = 25;
 const WINDOW = 2 * K256;
@@ -128,6 +128,24 @@ describe('adaptive request sizes against slow answers', () => {
     expect(storedDigest(server, name)).toBe(expectedDigest(size));
     const ranges = server.requests.filter((r) => r.object === name && r.contentRange !== undefined).map((r) => r.contentRange);
     // The window holds whole blocks: its last request carries data and the total, whatever its start.
+    expect(ranges.at(-1)).toMatch(new RegExp(`^bytes \\d+-${size - 1}/${size}$`));
+    expect(ranges.filter((r) => r!.startsWith('bytes */'))).toEqual([]);
+  });
+
+  it('waits for the end a writer gives a moment after its last write filled the window exactly (no empty finalize)', async () => {
+    // Node 26 calls _final a little later after the last write than Node 20 did: the window, at its target and with
+    // nothing more from the writer, sent everything as a non-final request, and an empty one then finalized.
+    const name = uniqueName('adaptive-exact-pause');
+    const size = 4 * MiB;
+    const stream = createGcsWriteStream(streamOptions(server, name, { adaptiveRequests: true }));
+    const done = finished(stream);
+    for (let at = 0; at < size; at += MiB) await written(stream, contentAt(at, MiB));
+    await new Promise(setImmediate);
+    await new Promise(setImmediate);
+    stream.end();
+    await done;
+    expect(storedDigest(server, name)).toBe(expectedDigest(size));
+    const ranges = server.requests.filter((r) => r.object === name && r.contentRange !== undefined).map((r) => r.contentRange);
     expect(ranges.at(-1)).toMatch(new RegExp(`^bytes \\d+-${size - 1}/${size}$`));
     expect(ranges.filter((r) => r!.startsWith('bytes */'))).toEqual([]);
   });
