@@ -20,6 +20,7 @@ import { fstatSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { loadContender, type Contender, type ContenderRunOptions, type RunObserver, type SharedMemoryStats } from './contender.js';
 import { DataAtRiskMeter } from './data-at-risk.js';
+import { memoryNow, PeakMemorySampler, type MemorySample } from './memory-sampler.js';
 import { peakRss, resetPeakRss } from './peak-rss.js';
 import type { Concurrency } from './scenarios.js';
 import { BenchSource, randomBlock } from './source.js';
@@ -44,6 +45,8 @@ export interface StreamsResult {
   sharedMemory?: SharedMemoryStats;
   /** Peak RSS from just before the first stream to the end (the process's whole life where it cannot be reset). */
   peakRss: number;
+  /** `process.memoryUsage()` just before the first stream, and at the highest RSS sampled while they ran. */
+  memory: { baseline: MemorySample; atPeak: MemorySample };
   /**
    * Per stream, in name order: the most bytes its source had written that the server had not confirmed, sampled on
    * every write and every commit the contender reported (`data-at-risk.ts`); null where it reported none.
@@ -153,6 +156,8 @@ async function runMany(contender: Contender, options: ContenderRunOptions, concu
   const peakBeforeStreams = peakRss();
   const baselineRss = process.memoryUsage.rss();
   resetPeakRss();
+  const baselineMemory = memoryNow();
+  const sampler = new PeakMemorySampler();
 
   const cpuBefore = process.cpuUsage();
   const start = performance.now();
@@ -164,6 +169,7 @@ async function runMany(contender: Contender, options: ContenderRunOptions, concu
   );
   const wallMs = performance.now() - start;
   const cpu = process.cpuUsage(cpuBefore);
+  const atPeak = sampler.stop();
 
   const errors: string[] = [];
   const crcs = settled.map((outcome, i): string | null => {
@@ -194,6 +200,7 @@ async function runMany(contender: Contender, options: ContenderRunOptions, concu
       errors,
       ...(sharedMemory === undefined ? {} : { sharedMemory }),
       peakRss: peakWhileStreaming,
+      memory: { baseline: baselineMemory, atPeak },
       largestAtRisk: meters.map((meter) => meter.largest ?? null),
     },
   });

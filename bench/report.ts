@@ -186,13 +186,17 @@ export interface ConcurrentMeasurement {
   atRiskMedianKiB: number | undefined;
   puts: number;
   serverCpuSeconds: number;
+  /** At the highest RSS sampled (`memory-sampler.ts`): seconds into the run, and growth over the baseline. */
+  atPeakSeconds: number | undefined;
+  heapGrowthMiB: number | undefined;
+  buffersGrowthMiB: number | undefined;
 }
 
 /** The numbers of a many-stream run whose child finished (some of its objects may be wrong: see `objectsCorrect`). */
 export function measureConcurrent(run: RunRecord): ConcurrentMeasurement | undefined {
   const { result, server } = run;
   if (!result.ok || result.streams === undefined || server === undefined) return undefined;
-  const { count, sharedMemory } = result.streams;
+  const { count, sharedMemory, memory } = result.streams;
   const growthMiB = (result.streams.peakRss - result.baselineRss) / MiB;
   const atRisk = result.streams.largestAtRisk.filter((bytes): bytes is number => bytes !== null);
   return {
@@ -211,6 +215,9 @@ export function measureConcurrent(run: RunRecord): ConcurrentMeasurement | undef
     atRiskMedianKiB: atRisk.length === 0 ? undefined : median(atRisk) / KiB,
     puts: server.puts,
     serverCpuSeconds: server.cpuMs / 1000,
+    atPeakSeconds: memory?.atPeak.seconds,
+    heapGrowthMiB: memory === undefined ? undefined : (memory.atPeak.heapTotal - memory.baseline.heapTotal) / MiB,
+    buffersGrowthMiB: memory === undefined ? undefined : (memory.atPeak.arrayBuffers - memory.baseline.arrayBuffers) / MiB,
   };
 }
 
@@ -219,9 +226,9 @@ export function concurrentMedian(cell: Cell): ConcurrentMeasurement | undefined 
   const done = cell.runs.map(measureConcurrent).filter((m): m is ConcurrentMeasurement => m !== undefined);
   const first = done[0];
   if (first === undefined) return undefined;
-  const of = (key: Exclude<keyof ConcurrentMeasurement, 'sharedPeakMiB' | 'sharedMaxMiB' | 'atRiskMaxKiB' | 'atRiskMedianKiB'>): number =>
-    median(done.map((m) => m[key]));
-  const optional = (key: 'sharedPeakMiB' | 'atRiskMaxKiB' | 'atRiskMedianKiB'): number | undefined => {
+  type Optional = 'sharedPeakMiB' | 'atRiskMaxKiB' | 'atRiskMedianKiB' | 'atPeakSeconds' | 'heapGrowthMiB' | 'buffersGrowthMiB';
+  const of = (key: Exclude<keyof ConcurrentMeasurement, Optional | 'sharedMaxMiB'>): number => median(done.map((m) => m[key]));
+  const optional = (key: Optional): number | undefined => {
     const values = done.map((m) => m[key]).filter((v): v is number => v !== undefined);
     return values.length === 0 ? undefined : median(values);
   };
@@ -242,12 +249,21 @@ export function concurrentMedian(cell: Cell): ConcurrentMeasurement | undefined 
     atRiskMedianKiB: optional('atRiskMedianKiB'),
     puts: of('puts'),
     serverCpuSeconds: of('serverCpuSeconds'),
+    atPeakSeconds: optional('atPeakSeconds'),
+    heapGrowthMiB: optional('heapGrowthMiB'),
+    buffersGrowthMiB: optional('buffersGrowthMiB'),
   };
 }
 
 function sharedNote(m: ConcurrentMeasurement | undefined): string {
-  if (m?.sharedPeakMiB === undefined) return '';
-  return `pool peak ${m.sharedPeakMiB.toFixed(1)} of ${fixed(m.sharedMaxMiB, 0)} MiB`;
+  const notes: string[] = [];
+  if (m?.sharedPeakMiB !== undefined) notes.push(`pool peak ${m.sharedPeakMiB.toFixed(1)} of ${fixed(m.sharedMaxMiB, 0)} MiB`);
+  if (m?.atPeakSeconds !== undefined && m.heapGrowthMiB !== undefined && m.buffersGrowthMiB !== undefined) {
+    notes.push(
+      `at the sampled RSS peak (${m.atPeakSeconds.toFixed(1)} s in): V8 heap ${signed(m.heapGrowthMiB, 1)} MiB, Buffers ${signed(m.buffersGrowthMiB, 1)} MiB`,
+    );
+  }
+  return notes.join('; ');
 }
 
 const CONCURRENT_HEADERS = [

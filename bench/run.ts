@@ -348,7 +348,10 @@ sources loaded), garbage included; per stream = that over the stream count. At r
 most bytes a stream's source had written that the server had not confirmed, sampled on every write and every commit
 the contender reported (ours: \`progress\` events' \`bytesCommitted\`); max and median over the streams; n/a where
 the contender reports no confirmed offset (@google-cloud/storage: see README.md). The note gives ours' pool peak
-(\`peakBytesHeld\`, its own count of the blocks it held).
+(\`peakBytesHeld\`, its own count of the blocks it held) and, for every contender, what the memory was made of at
+the highest RSS sampled every 25 ms (\`bench/memory-sampler.ts\`), as growth over the baseline: V8's heap
+(\`heapTotal\`: live objects and the room V8 keeps for new ones) and Buffers (\`arrayBuffers\`: pooled blocks, and
+the sources' written buffers that nothing holds but the garbage collector has not freed yet).
 
 ${concurrentTable(many)}
 `
