@@ -303,13 +303,14 @@ export class BlockWindow {
     }
     if (mode === 'whole' && !atTarget && !this.#overflow) return undefined;
     // Full blocks that may be sent: the last full one only once it is known not to be the end (a byte follows it,
-    // or the writer holds bytes that did not fit, or with `force`), and at the declared size never before end(). A
-    // window at its target whose writer holds nothing more does not prove it: the writer may be about to end (its
-    // last write filled the window exactly; end() follows within a tick or so), and a request of every block would
-    // leave an empty one to finalize. So the blocks before the last go (the writer could not go on otherwise), and
-    // the last one waits for the writer's next byte or its end.
+    // or the writer holds bytes that did not fit, or with `force`), and at the declared size never before end(). With
+    // requests of a chunk, a window at its target sends it too: the writer could not go on otherwise, and a slow
+    // writer's block waiting for its next write would make it wait on a full window through every request (and the
+    // window grow for it). With whole or pipelined requests (a fast writer, slow answers) it waits: a writer whose last
+    // write filled the window exactly may be about to end (end() follows within a tick or so), and a request of every
+    // block would leave an empty one to finalize; the blocks before it go, and a writer that goes on overflows at once.
     let full = this.#blocks.at(-1)!.filled === BLOCK ? this.#blocks.length : this.#blocks.length - 1;
-    const tailKnown = full < this.#blocks.length || this.#overflow || (mode === 'whole' && force);
+    const tailKnown = full < this.#blocks.length || this.#overflow || (mode === 'chunks' && atTarget) || (mode === 'whole' && force);
     if (!tailKnown || this.#accepted === this.#declaredSize) full = Math.min(full, this.#blocks.length - 1);
     if (full === 0) return undefined;
     // Pipelined: half the target, so that the writer refills the other half while the request is in flight.

@@ -64,6 +64,23 @@ describe('BlockWindow', () => {
     expect(window.nextSpan('whole')).toMatchObject({ offset: 7 * K256, length: 8 * K256 });
   });
 
+  it('at its target with nothing more from the writer: a chunk request takes the last block, a whole one leaves it for end()', () => {
+    // Chunks (a slow writer): its full window goes at once; holding the last block until the next write would make
+    // the writer wait on a full window through every request, and the window grow for it (S7 grew to 1.4 blocks per
+    // stream so).
+    const slow = windowOf(2 * K256, 2 * K256); // exact: the target is the cap, 2 blocks
+    expect(slow.write(contentAt(0, 2 * K256))).toBe(2 * K256);
+    expect(slow.nextSpan('chunks')).toMatchObject({ offset: 0, length: 2 * K256, final: false });
+    // Whole (a fast writer, slow answers): its last write may have been its last; sending every block would leave
+    // an empty request to finalize. The block before the last goes; the last goes with end().
+    const fast = windowOf(2 * K256, 2 * K256);
+    expect(fast.write(contentAt(0, 2 * K256))).toBe(2 * K256);
+    expect(fast.nextSpan('whole')).toMatchObject({ offset: 0, length: K256, final: false });
+    fast.release(K256);
+    fast.end();
+    expect(fast.nextSpan('whole')).toMatchObject({ offset: K256, length: K256, final: true });
+  });
+
   it('stops accepting at its cap and goes on once bytes are committed', () => {
     const window = windowOf(K256, 2 * K256);
     expect(window.write(contentAt(0, 3 * K256))).toBe(2 * K256);
