@@ -189,6 +189,8 @@ export interface ConcurrentMeasurement {
   /** At the highest RSS sampled (`memory-sampler.ts`): seconds into the run, and growth over the baseline. */
   atPeakSeconds: number | undefined;
   heapGrowthMiB: number | undefined;
+  /** Of the heap's growth, what objects took (`heapUsed`: live ones and garbage not yet collected); the rest is room V8 keeps for new ones. */
+  liveHeapGrowthMiB: number | undefined;
   buffersGrowthMiB: number | undefined;
 }
 
@@ -217,6 +219,7 @@ export function measureConcurrent(run: RunRecord): ConcurrentMeasurement | undef
     serverCpuSeconds: server.cpuMs / 1000,
     atPeakSeconds: memory?.atPeak.seconds,
     heapGrowthMiB: memory === undefined ? undefined : (memory.atPeak.heapTotal - memory.baseline.heapTotal) / MiB,
+    liveHeapGrowthMiB: memory === undefined ? undefined : (memory.atPeak.heapUsed - memory.baseline.heapUsed) / MiB,
     buffersGrowthMiB: memory === undefined ? undefined : (memory.atPeak.arrayBuffers - memory.baseline.arrayBuffers) / MiB,
   };
 }
@@ -226,7 +229,8 @@ export function concurrentMedian(cell: Cell): ConcurrentMeasurement | undefined 
   const done = cell.runs.map(measureConcurrent).filter((m): m is ConcurrentMeasurement => m !== undefined);
   const first = done[0];
   if (first === undefined) return undefined;
-  type Optional = 'sharedPeakMiB' | 'atRiskMaxKiB' | 'atRiskMedianKiB' | 'atPeakSeconds' | 'heapGrowthMiB' | 'buffersGrowthMiB';
+  type Optional =
+    'sharedPeakMiB' | 'atRiskMaxKiB' | 'atRiskMedianKiB' | 'atPeakSeconds' | 'heapGrowthMiB' | 'liveHeapGrowthMiB' | 'buffersGrowthMiB';
   const of = (key: Exclude<keyof ConcurrentMeasurement, Optional | 'sharedMaxMiB'>): number => median(done.map((m) => m[key]));
   const optional = (key: Optional): number | undefined => {
     const values = done.map((m) => m[key]).filter((v): v is number => v !== undefined);
@@ -251,6 +255,7 @@ export function concurrentMedian(cell: Cell): ConcurrentMeasurement | undefined 
     serverCpuSeconds: of('serverCpuSeconds'),
     atPeakSeconds: optional('atPeakSeconds'),
     heapGrowthMiB: optional('heapGrowthMiB'),
+    liveHeapGrowthMiB: optional('liveHeapGrowthMiB'),
     buffersGrowthMiB: optional('buffersGrowthMiB'),
   };
 }
@@ -259,8 +264,9 @@ function sharedNote(m: ConcurrentMeasurement | undefined): string {
   const notes: string[] = [];
   if (m?.sharedPeakMiB !== undefined) notes.push(`pool peak ${m.sharedPeakMiB.toFixed(1)} of ${fixed(m.sharedMaxMiB, 0)} MiB`);
   if (m?.atPeakSeconds !== undefined && m.heapGrowthMiB !== undefined && m.buffersGrowthMiB !== undefined) {
+    const live = m.liveHeapGrowthMiB === undefined ? '' : ` (in use ${signed(m.liveHeapGrowthMiB, 1)})`;
     notes.push(
-      `at the sampled RSS peak (${m.atPeakSeconds.toFixed(1)} s in): V8 heap ${signed(m.heapGrowthMiB, 1)} MiB, Buffers ${signed(m.buffersGrowthMiB, 1)} MiB`,
+      `at the sampled RSS peak (${m.atPeakSeconds.toFixed(1)} s in): V8 heap ${signed(m.heapGrowthMiB, 1)} MiB${live}, Buffers ${signed(m.buffersGrowthMiB, 1)} MiB`,
     );
   }
   return notes.join('; ');

@@ -350,7 +350,7 @@ the contender reported (ours: \`progress\` events' \`bytesCommitted\`); max and 
 the contender reports no confirmed offset (@google-cloud/storage: see README.md). The note gives ours' pool peak
 (\`peakBytesHeld\`, its own count of the blocks it held) and, for every contender, what the memory was made of at
 the highest RSS sampled every 25 ms (\`bench/memory-sampler.ts\`), as growth over the baseline: V8's heap
-(\`heapTotal\`: live objects and the room V8 keeps for new ones) and Buffers (\`arrayBuffers\`: pooled blocks, and
+(\`heapTotal\`: the objects in it, \`heapUsed\`, and the room V8 keeps for new ones) and Buffers (\`arrayBuffers\`: pooled blocks, and
 the sources' written buffers that nothing holds but the garbage collector has not freed yet).
 
 ${concurrentTable(many)}
@@ -384,7 +384,12 @@ async function main(): Promise<void> {
   const settings = await parseSettings(argv);
   const context: ReportContext = {
     settings,
-    commandLine: ['npm run bench', ...(argv.length > 0 ? ['--', ...argv] : [])].join(' '),
+    // NODE_OPTIONS reaches every child (contenders and server): it is part of what was measured.
+    commandLine: [
+      ...(process.env.NODE_OPTIONS ? [`NODE_OPTIONS=${JSON.stringify(process.env.NODE_OPTIONS)}`] : []),
+      'npm run bench',
+      ...(argv.length > 0 ? ['--', ...argv] : []),
+    ].join(' '),
     startedAt: new Date(),
     loadAtStart: loadAverage(),
     finished: false,
