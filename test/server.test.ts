@@ -1,6 +1,7 @@
 import { Storage } from '@google-cloud/storage';
 import { crc32c } from '@node-rs/crc32';
 import { createHash } from 'node:crypto';
+import { request } from 'node:http';
 import { until } from './child.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -673,6 +674,48 @@ describe('server lifecycle', () => {
       expect(server.getObject(BUCKET, 'discarded')?.data.length).toBe(0);
       const media = await fetch(`${server.url}/download/storage/v1/b/${BUCKET}/o/discarded?alt=media`);
       expect(media.status).toBe(501);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe('session indexes', () => {
+  // Before the fix, an open took as its index the number of sessions created so far, when it arrived: two opens in
+  // progress at once both took it, and a rule matching `session` hit both sessions (or neither the one it meant).
+  it('two opens in progress at once get different indexes, in the order they arrived; a refused one takes none', async () => {
+    const server = await startLocalGcs();
+    try {
+      const openUrl = (name: string): string =>
+        `${server.url}/upload/storage/v1/b/${BUCKET}/o?uploadType=resumable&name=${encodeURIComponent(name)}`;
+      const body = '{"contentType":"text/plain"}';
+      // The first open sends its headers and half its body, and waits.
+      const first = request(openUrl('index/first'), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'content-length': String(body.length) },
+      });
+      const firstAnswer = new Promise<number>((resolve, reject) => {
+        first.once('response', (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
+        first.once('error', reject);
+      });
+      first.write(body.slice(0, 10));
+      await until(() => server.requests.length === 1, 'the first open', [[server.activity, 'change']]);
+      // The second one arrives while the first is in progress, and completes first.
+      const second = await fetch(openUrl('index/second'), { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+      expect(second.status).toBe(200);
+      first.end(body.slice(10));
+      expect(await firstAnswer).toBe(200);
+      expect(server.listSessions().map(({ index, name }) => ({ index, name }))).toEqual([
+        { index: 0, name: 'index/first' },
+        { index: 1, name: 'index/second' },
+      ]);
+      // Sequential opens keep numbering without gaps, whatever was refused between them.
+      expect((await fetch(openUrl(''), { method: 'POST' })).status).toBe(400);
+      expect((await fetch(openUrl('index/third'), { method: 'POST' })).status).toBe(200);
+      expect(server.listSessions().map(({ index }) => index)).toEqual([0, 1, 2]);
     } finally {
       await server.close();
     }

@@ -50,7 +50,10 @@ export interface FaultMatch {
    * `metadata`/`media`: among the reads of that kind of the object, whatever its generation).
    */
   nth?: number;
-  /** The 0-based index of the session, in the order sessions were opened; any session when omitted. Not for reads. */
+  /**
+   * The 0-based index of the session, in the order the opens arrived (one that created no session takes no index,
+   * unless another open arrived while it was in progress); any session when omitted. Not for reads.
+   */
   session?: number;
   /**
    * The object name the session uploads (or the read reads); any object when omitted. For `open`, only a `name` given as a query

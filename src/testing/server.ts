@@ -172,7 +172,7 @@ export class LocalGcs {
     return this.#rules.pending;
   }
 
-  /** Snapshots of every session, in the order they were opened. */
+  /** Snapshots of every session, in the order their opens arrived (see `FaultMatch.session`). */
   listSessions(): SessionInfo[] {
     return this.#uploads.sessions.map((session) => session.info());
   }

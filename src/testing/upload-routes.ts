@@ -39,6 +39,8 @@ export class UploadRoutes {
   readonly #sessions = new Map<string, UploadSession>();
   readonly #sessionList: UploadSession[] = [];
   #opens = 0;
+  /** The index the next open takes (see #open). */
+  #nextIndex = 0;
   #cancelled = 0;
 
   /** Routes for a server; they keep their sessions for its lifetime. */
@@ -46,7 +48,7 @@ export class UploadRoutes {
     this.#host = host;
   }
 
-  /** Every session, in the order they were opened. */
+  /** Every session, in the order their opens arrived (their indexes). */
   get sessions(): readonly UploadSession[] {
     return this.#sessionList;
   }
@@ -89,15 +91,21 @@ export class UploadRoutes {
   // POST: open a session
 
   async #open(ex: Exchange, bucket: string, url: URL): Promise<void> {
-    // Taken now, before the body: what a rule's `session` matches for this open.
-    const index = this.#sessionList.length;
+    // Taken now, before the body (what a rule's `session` matches for this open), and reserved, so that concurrent
+    // opens never share one. An open that creates no session gives it back unless a later open has taken one
+    // since: sequential opens number their sessions 0, 1, 2... whatever was refused in between.
+    const index = this.#nextIndex++;
     const declaredLength = nonNegativeInteger(headerValue(ex.req, 'content-length'));
     ex.record.bucket = bucket;
     const context: FaultContext = { kinds: ['open'], session: index, nth: { open: this.#opens++ }, bucket };
     const queryName = url.searchParams.get('name');
     if (queryName !== null) context.object = ex.record.object = queryName;
     const stage = this.#host.stage(ex, context, { kind: 'open', bodyLength: declaredLength });
-    return stage.run(declaredLength, (body) => this.#createSession(ex, stage, { bucket, url, queryName, index }, body));
+    try {
+      await stage.run(declaredLength, (body) => this.#createSession(ex, stage, { bucket, url, queryName, index }, body));
+    } finally {
+      if (ex.record.session !== index && this.#nextIndex === index + 1) this.#nextIndex = index;
+    }
   }
 
   #createSession(
@@ -148,6 +156,8 @@ export class UploadRoutes {
     if (!stage.hidesLocation) {
       this.#sessions.set(session.id, session);
       this.#sessionList.push(session);
+      // A slower open that arrived first is created later: keep the list in index order.
+      if (this.#sessionList.length > 1 && this.#sessionList.at(-2)!.index > index) this.#sessionList.sort((a, b) => a.index - b.index);
       ex.record.session = index;
     }
     const query = `uploadType=resumable&name=${encodeURIComponent(name)}&upload_id=${session.id}`;
