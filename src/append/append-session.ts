@@ -198,13 +198,16 @@ export class AppendSession {
 
   #onResponse(response: WireWriteResponse): void {
     if (response.write_handle?.handle !== undefined && response.write_handle.handle.length > 0) this.#handle = response.write_handle.handle;
-    if (response.persisted_size !== undefined)
-      this.#persistedTo(Number(response.persisted_size), response.persisted_data_checksums?.crc32c);
+    // The CRC32C of the persisted bytes comes in `persisted_data_checksums`, beside either the persisted size or (a
+    // takeover's first answer) the object resource, as Google's clients read it; the resource's own checksums are
+    // those of a complete object.
+    const persistedCrc32c = response.persisted_data_checksums?.crc32c;
+    if (response.persisted_size !== undefined) this.#persistedTo(Number(response.persisted_size), persistedCrc32c);
     const resource = response.resource;
     if (resource !== undefined) {
       this.#generation ??= resource.generation;
       if (resource.finalize_time !== undefined) this.#final = resource;
-      else if (resource.size !== undefined) this.#persistedTo(Number(resource.size), resource.checksums?.crc32c);
+      else if (resource.size !== undefined) this.#persistedTo(Number(resource.size), persistedCrc32c);
       if (this.#persisted < 0) this.#persisted = 0;
     }
     this.#opened = true;

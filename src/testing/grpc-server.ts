@@ -402,8 +402,15 @@ export class LocalGcsGrpc {
       return;
     }
     if (request.flush === true) stream.persist();
-    if (first) stream.respond({ resource: wireObject(object), write_handle: { handle: object.handle } });
-    else if (request.state_lookup === true) {
+    // GCS gives the CRC32C of the persisted bytes with the resource too (Google's clients start a takeover's running
+    // checksum from it).
+    if (first) {
+      stream.respond({
+        resource: wireObject(object),
+        persisted_data_checksums: { crc32c: object.crc32c },
+        write_handle: { handle: object.handle },
+      });
+    } else if (request.state_lookup === true) {
       stream.respond({
         persisted_size: String(object.size),
         persisted_data_checksums: { crc32c: object.crc32c },
