@@ -23,6 +23,17 @@ afterAll(async () => {
   await server.close();
 });
 
+/**
+ * The object is intact and its last request carried data and the total (the window holds whole blocks, whatever that
+ * request's start): no empty request finalized it.
+ */
+function expectFinalizedWithData(name: string, size: number): void {
+  expect(storedDigest(server, name)).toBe(expectedDigest(size));
+  const ranges = server.requests.filter((r) => r.object === name && r.contentRange !== undefined).map((r) => r.contentRange);
+  expect(ranges.at(-1)).toMatch(new RegExp(`^bytes \\d+-${size - 1}/${size}$`));
+  expect(ranges.filter((r) => r!.startsWith('bytes */'))).toEqual([]);
+}
+
 /** Body sizes of the upload's data requests, in order. */
 function bodySizes(name: string): number[] {
   return server.requests.filter((r) => r.object === name && (r.kind === 'chunk' || r.kind === 'final')).map((r) => r.bytesReceived);
@@ -125,11 +136,7 @@ describe('adaptive request sizes against slow answers', () => {
     const name = uniqueName('adaptive-multiple');
     const size = 4 * MiB;
     await pipeline(source(size, MiB), createGcsWriteStream(streamOptions(server, name, { adaptiveRequests: true })));
-    expect(storedDigest(server, name)).toBe(expectedDigest(size));
-    const ranges = server.requests.filter((r) => r.object === name && r.contentRange !== undefined).map((r) => r.contentRange);
-    // The window holds whole blocks: its last request carries data and the total, whatever its start.
-    expect(ranges.at(-1)).toMatch(new RegExp(`^bytes \\d+-${size - 1}/${size}$`));
-    expect(ranges.filter((r) => r!.startsWith('bytes */'))).toEqual([]);
+    expectFinalizedWithData(name, size);
   });
 
   it('waits for the end a writer gives a moment after its last write filled the window exactly (no empty finalize)', async () => {
@@ -144,10 +151,7 @@ describe('adaptive request sizes against slow answers', () => {
     await new Promise(setImmediate);
     stream.end();
     await done;
-    expect(storedDigest(server, name)).toBe(expectedDigest(size));
-    const ranges = server.requests.filter((r) => r.object === name && r.contentRange !== undefined).map((r) => r.contentRange);
-    expect(ranges.at(-1)).toMatch(new RegExp(`^bytes \\d+-${size - 1}/${size}$`));
-    expect(ranges.filter((r) => r!.startsWith('bytes */'))).toEqual([]);
+    expectFinalizedWithData(name, size);
   });
 
   it('grows across the session open: a fast source starts with more than the one block its window began with', async () => {
