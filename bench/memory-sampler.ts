@@ -37,8 +37,7 @@ export class PeakMemorySampler {
   }
 
   #sample(): MemorySample {
-    const { rss, heapTotal, heapUsed, arrayBuffers } = process.memoryUsage();
-    return { seconds: (performance.now() - this.#startedAt) / 1000, rss, heapTotal, heapUsed, arrayBuffers };
+    return { ...memoryNow(), seconds: (performance.now() - this.#startedAt) / 1000 };
   }
 }
 
