@@ -2,7 +2,12 @@
  * gcs-resumable-stream: stream data of unknown length into Google Cloud Storage through the JSON API resumable
  * upload protocol, with bounded memory, automatic recovery from transient faults, and an end-to-end checksum.
  */
-export { createGcsWriteStream, GcsResumableWritable, type GcsResumableWritableEvents, type StreamMemoryStats } from './writable.js';
+export {
+  createGcsWriteStream,
+  GcsResumableWritable,
+  type GcsResumableWritableEvents,
+  type StreamMemoryStats,
+} from './resumable/writable.js';
 export {
   createGcsAppendStream,
   GcsAppendableWritable,
@@ -10,17 +15,17 @@ export {
   type GcsAppendableWritableEvents,
 } from './append/append-writable.js';
 export type { AppendableCheckpoint, GcsAppendStreamOptions, GrpcAuthClient } from './append/append-options.js';
-export { MemoryPool, type MemoryPoolOptions, type MemoryPoolStats } from './memory-pool.js';
-export type { GcsWriteStreamOptions, ObjectMetadata, Validation } from './options.js';
-export type { Preconditions } from './preconditions.js';
-export { DEFAULT_API_ENDPOINT, DEFAULT_BUFFER_CHUNKS, DEFAULT_CHUNK_SIZE } from './options.js';
-export { CHUNK_ALIGNMENT } from './validate.js';
-export type { AuthorizedClient, HttpRequest, HttpResponse, HeadersLike } from './auth.js';
-export type { ObjectResource } from './responses.js';
-export type { UploadCheckpoint } from './checkpoint.js';
-export type { StorageFileLike, StorageLike } from './interop.js';
-export type { UploadProgress } from './upload-observer.js';
-export { computeDelayMs, DEFAULT_RETRY, type RetryEvent, type RetryOptions, type RetryQuestion, type RetrySettings } from './retry.js';
+export { MemoryPool, type MemoryPoolOptions, type MemoryPoolStats } from './core/memory-pool.js';
+export type { GcsWriteStreamOptions, ObjectMetadata, Validation } from './core/options.js';
+export type { Preconditions } from './core/preconditions.js';
+export { DEFAULT_API_ENDPOINT, DEFAULT_BUFFER_CHUNKS, DEFAULT_CHUNK_SIZE } from './core/options.js';
+export { CHUNK_ALIGNMENT } from './core/validate.js';
+export type { AuthorizedClient, HttpRequest, HttpResponse, HeadersLike } from './core/auth.js';
+export type { ObjectResource } from './core/responses.js';
+export type { UploadCheckpoint } from './core/checkpoint.js';
+export type { StorageFileLike, StorageLike } from './core/interop.js';
+export type { UploadProgress } from './resumable/upload-observer.js';
+export { computeDelayMs, DEFAULT_RETRY, type RetryEvent, type RetryOptions, type RetryQuestion, type RetrySettings } from './core/retry.js';
 export {
   AuthenticationError,
   ChecksumMismatchError,
@@ -44,4 +49,4 @@ export {
   SourceMismatchError,
   SupersededError,
   UploadAbortedError,
-} from './errors.js';
+} from './core/errors.js';

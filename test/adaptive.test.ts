@@ -8,7 +8,7 @@ import { OAuth2Client } from 'google-auth-library';
 import { finished, pipeline } from 'node:stream/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGcsWriteStream, type GcsResumableWritable } from '../src/index.js';
-import { nextWindowTarget, RequestPacer } from '../src/pacing.js';
+import { nextWindowTarget, RequestPacer } from '../src/resumable/pacing.js';
 import { startLocalGcs, type FaultAction, type LocalGcs } from '../src/testing/index.js';
 import { contentAt, expectedDigest, K256, KiB, MiB, source, storedDigest, streamOptions, uniqueName, written } from './helpers.js';
 

@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ObjectReader, RANGE_BYTES } from '../src/cli/object-reader.js';
-import type { RetryEvent, RetrySettings } from '../src/retry.js';
+import type { RetryEvent, RetrySettings } from '../src/core/retry.js';
 import { startLocalGcs, type LocalGcs } from '../src/testing/index.js';
 import { BUCKET, contentAt, FAST_RETRY, uniqueName } from './helpers.js';
 

@@ -1,12 +1,12 @@
 /**
- * The replay window as blocks (src/block-window.ts), directly: requests are views of the blocks (no copy), every
+ * The replay window as blocks (src/resumable/block-window.ts), directly: requests are views of the blocks (no copy), every
  * request but the last is a multiple of 256 KiB also after an unaligned commit, and the CRC32C state at any
  * committed offset is that of the bytes below it.
  */
 import { describe, expect, it } from 'vitest';
-import { BlockWindow } from '../src/block-window.js';
-import { continueCrc32c, ObjectHasher } from '../src/checksum.js';
-import { MemoryPool } from '../src/memory-pool.js';
+import { BlockWindow } from '../src/resumable/block-window.js';
+import { continueCrc32c, ObjectHasher } from '../src/core/checksum.js';
+import { MemoryPool } from '../src/core/memory-pool.js';
 import { contentAt, K256 } from './helpers.js';
 
 function windowOf(requestBytes: number, capBytes: number, exact = true, hasher?: ObjectHasher): BlockWindow {

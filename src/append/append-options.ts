@@ -2,10 +2,10 @@
  * Options of {@link createGcsAppendStream}: what users give, the checkpoint format of appendable objects, and the
  * normalized, frozen form the stream works from. Everything is checked here, before any connection is made.
  */
-import { InvalidArgumentError } from '../errors.js';
-import { normalizeMaxUncommitted, normalizeRetry } from '../options.js';
-import type { RetryOptions, RetrySettings } from '../retry.js';
-import { validateBucketName, validateObjectName } from '../validate.js';
+import { InvalidArgumentError } from '../core/errors.js';
+import { normalizeMaxUncommitted, normalizeRetry } from '../core/options.js';
+import type { RetryOptions, RetrySettings } from '../core/retry.js';
+import { validateBucketName, validateObjectName } from '../core/validate.js';
 
 /** Google's gRPC endpoint for Cloud Storage. */
 export const DEFAULT_GRPC_ENDPOINT = 'storage.googleapis.com:443';

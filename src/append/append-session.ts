@@ -14,7 +14,7 @@ import {
   RequestTimeoutError,
   SupersededError,
   UploadAbortedError,
-} from '../errors.js';
+} from '../core/errors.js';
 import { decodeRpcStatus, type WriteRedirect } from './status-details.js';
 import { grpcCodeName, type WireObject, type WireWriteRequest, type WireWriteResponse } from './wire-types.js';
 

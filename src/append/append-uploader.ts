@@ -8,7 +8,7 @@
  * holds, and the rest is sent again.
  */
 import type * as Grpc from '@grpc/grpc-js';
-import { continueCrc32c, crc32cToBase64 } from '../checksum.js';
+import { continueCrc32c, crc32cToBase64 } from '../core/checksum.js';
 import {
   ChecksumMismatchError,
   CreateUnconfirmedError,
@@ -17,8 +17,8 @@ import {
   ProtocolError,
   SourceMismatchError,
   UploadAbortedError,
-} from '../errors.js';
-import { RetryBudget, type RetryEvent } from '../retry.js';
+} from '../core/errors.js';
+import { RetryBudget, type RetryEvent } from '../core/retry.js';
 import type { AppendableCheckpoint, GrpcAuthClient, NormalizedAppendOptions } from './append-options.js';
 import { AppendSession, WriteRedirectedError } from './append-session.js';
 import { loadStorageGrpc } from './grpc-stack.js';

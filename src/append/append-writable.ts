@@ -3,8 +3,8 @@
  * `_destroy`), `flush()`, and the documented events; the protocol lives in the uploader and the session.
  */
 import { Writable } from 'node:stream';
-import { GcsUploadError, ListenerError, UploadAbortedError } from '../errors.js';
-import type { RetryEvent } from '../retry.js';
+import { GcsUploadError, ListenerError, UploadAbortedError } from '../core/errors.js';
+import type { RetryEvent } from '../core/retry.js';
 import { normalizeAppendOptions, type AppendableCheckpoint, type GcsAppendStreamOptions } from './append-options.js';
 import { AppendUploader } from './append-uploader.js';
 import type { WireObject } from './wire-types.js';

@@ -6,7 +6,7 @@
 import { dirname } from 'node:path';
 import type * as Grpc from '@grpc/grpc-js';
 import type * as ProtoLoader from '@grpc/proto-loader';
-import { nodeRequire } from '../node-require.js';
+import { nodeRequire } from '../core/node-require.js';
 
 /** What an append stream and the local gRPC server need from the stack. */
 export interface StorageGrpc {

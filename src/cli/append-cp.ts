@@ -8,7 +8,7 @@
 import { once } from 'node:events';
 import { pipeline } from 'node:stream/promises';
 import type { GcsAppendStreamOptions } from '../append/append-options.js';
-import type { RetryEvent } from '../retry.js';
+import type { RetryEvent } from '../core/retry.js';
 import type { GsLocation } from './gs-url.js';
 import { createProgressReporter, formatBytes, formatDuration, rateOf } from './progress.js';
 import { defaultMaxUncommittedMs, type CpFlags } from './upload-options.js';

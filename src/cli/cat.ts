@@ -6,9 +6,9 @@
  * The reading and its retries are object-reader.ts's; this file prints, follows and handles signals.
  */
 import { once } from 'node:events';
-import { oneLine } from '../error-text.js';
-import { resolveEndpoint } from '../options.js';
-import type { RetryEvent } from '../retry.js';
+import { oneLine } from '../core/error-text.js';
+import { resolveEndpoint } from '../core/options.js';
+import type { RetryEvent } from '../core/retry.js';
 import type { GsLocation } from './gs-url.js';
 import { ObjectReader } from './object-reader.js';
 

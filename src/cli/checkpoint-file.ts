@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, constants, fsyncSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { AppendableCheckpoint } from '../append/append-options.js';
-import type { UploadCheckpoint } from '../checkpoint.js';
+import type { UploadCheckpoint } from '../core/checkpoint.js';
 import { UsageError } from './usage-error.js';
 
 /**

@@ -4,11 +4,11 @@
  * attempts that resets on progress). The generation seen first is pinned and every media read asks for the bytes
  * from the first one not yet printed, so a read broken part-way resumes exactly where the output stopped.
  */
-import { clientFor, getHeader, type AuthorizedClient, type HttpRequest, type HttpResponse } from '../auth.js';
-import { GcsUploadError, HttpStatusError, RetryExhaustedError } from '../errors.js';
-import { isEmulatorEndpoint } from '../options.js';
-import { answerOf, classifyFailure, serverMessage } from '../responses.js';
-import { DEFAULT_RETRY, isTransientStatus, parseRetryAfterMs, RetryBudget, type RetryEvent, type RetrySettings } from '../retry.js';
+import { clientFor, getHeader, type AuthorizedClient, type HttpRequest, type HttpResponse } from '../core/auth.js';
+import { GcsUploadError, HttpStatusError, RetryExhaustedError } from '../core/errors.js';
+import { isEmulatorEndpoint } from '../core/options.js';
+import { answerOf, classifyFailure, serverMessage } from '../core/responses.js';
+import { DEFAULT_RETRY, isTransientStatus, parseRetryAfterMs, RetryBudget, type RetryEvent, type RetrySettings } from '../core/retry.js';
 import type { GsLocation } from './gs-url.js';
 import { ObjectReadError, type ObjectReadFailure } from './object-read-error.js';
 

@@ -3,8 +3,8 @@
  * the library validates them itself (bucket and object names, chunk size alignment, preconditions), so the CLI
  * and the library cannot disagree on what is valid.
  */
-import type { UploadCheckpoint } from '../checkpoint.js';
-import type { GcsWriteStreamOptions, ObjectMetadata } from '../options.js';
+import type { UploadCheckpoint } from '../core/checkpoint.js';
+import type { GcsWriteStreamOptions, ObjectMetadata } from '../core/options.js';
 import type { GsLocation } from './gs-url.js';
 import { UsageError } from './usage-error.js';
 

@@ -6,7 +6,7 @@ import { expectedDigest, K256, KiB, storedDigest, uniqueName, upload, useLocalGc
 // describes the behaviour before the fix.
 // The server finalizes the object but the final response is lost; recovery then fails (status queries time out, or
 // answer garbage), and the stream errors. Its cleanup DELETEs the session; GCS answers a finalized session with
-// 200 and the object resource, which `ResumableSession.cancel()` (src/session.ts) counts as "cancelled". So the
+// 200 and the object resource, which `ResumableSession.cancel()` (src/resumable/session.ts) counts as "cancelled". So the
 // stream reports "the session was cancelled and no object was created" while a complete new generation of the
 // object exists: DESIGN promise 2 ("an errored stream never finalizes the object ... an existing object of that
 // name is left untouched") is broken, and the message is false.

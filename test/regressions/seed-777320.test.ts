@@ -6,7 +6,7 @@ import { runChaosUpload } from '../soak/chaos-upload.js';
 // describes the behaviour before the fix.
 // The server finalizes the object, but the response to the final request is lost; the recovery's status query
 // then finds the session gone (404). The stream fails with SessionExpiredError, its cleanup DELETE also gets 404
-// (which `ResumableSession.cancel()`, src/session.ts, counts as cancelled) and the message says "the session was
+// (which `ResumableSession.cancel()`, src/resumable/session.ts, counts as cancelled) and the message says "the session was
 // cancelled and no object was created", while the complete object exists: DESIGN promise 2 ("an errored stream
 // never finalizes the object ... an existing object of that name is left untouched") is broken.
 //

@@ -7,7 +7,7 @@ import { runChaosUpload } from '../soak/chaos-upload.js';
 // describes the behaviour before the fix.
 // A byte of a chunk is corrupted in transit; GCS refuses to finalize (400, "Provided checksums do not match"), but
 // the final request's response is lost (503 after persisting, a reset, a stall...). The stream recovers with a
-// status query, which gets the same 400; `ResumableSession.query()` (src/session.ts) parses it with
+// status query, which gets the same 400; `ResumableSession.query()` (src/resumable/session.ts) parses it with
 // `sentHash = false`, so `statusError()` maps it to a plain HttpStatusError ("Querying the upload status failed with
 // HTTP 400 (the request was rejected)") instead of ChecksumMismatchError ("the data was corrupted in transit;
 // upload again"). The object is correctly not created; the error class and message are wrong.

@@ -4,7 +4,7 @@
  * carries, costs at most part of one block), and hashing a step at a time while a request is in flight (the writer
  * and the socket then leave the CPU idle). Bytes are always fed in object order, exactly once.
  */
-import { continueCrc32c } from './checksum.js';
+import { continueCrc32c } from '../core/checksum.js';
 
 /** What the window feeds every accepted byte to, in order (an ObjectHasher). */
 export interface FillHasher {

@@ -3,11 +3,11 @@
  * spliced onto its bytes, and adopting a session that had already completed.
  */
 import type { BlockWindow } from './block-window.js';
-import type { ObjectHasher } from './checksum.js';
-import type { UploadCheckpoint } from './checkpoint.js';
-import { ProtocolError, SourceMismatchError } from './errors.js';
+import type { ObjectHasher } from '../core/checksum.js';
+import type { UploadCheckpoint } from '../core/checkpoint.js';
+import { ProtocolError, SourceMismatchError } from '../core/errors.js';
 import type { ObjectCheck } from './object-check.js';
-import type { ObjectResource, SessionState } from './responses.js';
+import type { ObjectResource, SessionState } from '../core/responses.js';
 
 /** Checks the session's answer against the checkpoint: a session never holds less than it once confirmed. */
 export function checkResumedState(state: SessionState, checkpoint: UploadCheckpoint): SessionState {

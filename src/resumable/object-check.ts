@@ -2,9 +2,9 @@
  * How a stored object compares with what this upload wrote: its size and every checksum both sides have. Used to
  * verify a finished upload, and, after a failure, to tell this upload's object from another one of that name.
  */
-import type { ObjectHasher } from './checksum.js';
-import type { Mismatch } from './outcome.js';
-import type { ObjectResource } from './responses.js';
+import type { ObjectHasher } from '../core/checksum.js';
+import type { Mismatch } from '../core/outcome.js';
+import type { ObjectResource } from '../core/responses.js';
 
 /** Which of the computed checksums a comparison uses. */
 export type Checksums =

@@ -4,10 +4,10 @@
  * finalized session answers with its object) or the object's metadata settles it. The result is data: success
  * after all, or the failure to report with an {@link Outcome} that the error classes word.
  */
-import { ChecksumMismatchError, ProtocolError, UploadAbortedError, type GcsUploadError } from './errors.js';
+import { ChecksumMismatchError, ProtocolError, UploadAbortedError, type GcsUploadError } from '../core/errors.js';
 import type { ObjectCheck } from './object-check.js';
-import type { Outcome } from './outcome.js';
-import type { CancelOutcome, ObjectResource } from './responses.js';
+import type { Outcome } from '../core/outcome.js';
+import type { CancelOutcome, ObjectResource } from '../core/responses.js';
 import type { ResumableSession } from './session.js';
 
 /** Longest wait for each request made after a failure (the session DELETE, the object lookup). */

@@ -4,8 +4,8 @@
  * retry budget says stop. `reconcile()` checks any answer against what was confirmed and what was sent: the
  * committed offset may only move forward and never past the bytes actually sent.
  */
-import { GcsUploadError, NetworkError, ProtocolError } from './errors.js';
-import type { ObjectResource, SessionState } from './responses.js';
+import { GcsUploadError, NetworkError, ProtocolError } from '../core/errors.js';
+import type { ObjectResource, SessionState } from '../core/responses.js';
 import type { ResumableSession } from './session.js';
 
 /** What the client knows about the session's offset. */

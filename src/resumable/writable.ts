@@ -4,12 +4,12 @@
  * ends the window and waits for the verified object, `_destroy` aborts and cancels. It never builds a request.
  */
 import { Writable } from 'node:stream';
-import { GcsUploadError, ListenerError, SizeMismatchError, UploadAbortedError } from './errors.js';
-import type { MemoryPoolStats } from './memory-pool.js';
-import { normalizeOptions, type GcsWriteStreamOptions, type NormalizedOptions } from './options.js';
-import type { UploadCheckpoint } from './checkpoint.js';
-import type { RetryEvent } from './retry.js';
-import type { ObjectResource } from './responses.js';
+import { GcsUploadError, ListenerError, SizeMismatchError, UploadAbortedError } from '../core/errors.js';
+import type { MemoryPoolStats } from '../core/memory-pool.js';
+import { normalizeOptions, type GcsWriteStreamOptions, type NormalizedOptions } from '../core/options.js';
+import type { UploadCheckpoint } from '../core/checkpoint.js';
+import type { RetryEvent } from '../core/retry.js';
+import type { ObjectResource } from '../core/responses.js';
 import type { UploadProgress } from './upload-observer.js';
 import { Uploader } from './uploader.js';
 

@@ -2,9 +2,9 @@
  * How the uploader reports to the stream: progress, retries, checkpoints, the session. A listener of the stream's
  * events runs inside these calls, so they are guarded: its exception must not look like a network fault.
  */
-import type { UploadCheckpoint } from './checkpoint.js';
-import { ListenerError } from './errors.js';
-import type { RetryEvent } from './retry.js';
+import type { UploadCheckpoint } from '../core/checkpoint.js';
+import { ListenerError } from '../core/errors.js';
+import type { RetryEvent } from '../core/retry.js';
 
 /** Progress counters; both only grow. */
 export interface UploadProgress {

@@ -18,7 +18,7 @@
  * state (window-hashing.ts), the target's arithmetic (pacing.ts) and the memory (memory-pool.ts) are apart.
  */
 import { nextWindowTarget, type RequestMode } from './pacing.js';
-import { MemoryPool, type PoolAccount } from './memory-pool.js';
+import { MemoryPool, type PoolAccount } from '../core/memory-pool.js';
 import { WindowHashing, type FillHasher, type HashedBlock } from './window-hashing.js';
 
 const BLOCK = MemoryPool.BLOCK_SIZE;

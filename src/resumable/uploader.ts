@@ -7,22 +7,22 @@
  * each piece would need the ledger, the phase and the budget passed around; what could stand alone has moved out
  * (settle, resume, object-check, flush-waiters, upload-observer, recover, pacing).
  */
-import { clientFor } from './auth.js';
+import { clientFor } from '../core/auth.js';
 import { BlockWindow, type Span } from './block-window.js';
-import { ObjectHasher } from './checksum.js';
-import type { UploadCheckpoint } from './checkpoint.js';
+import { ObjectHasher } from '../core/checksum.js';
+import type { UploadCheckpoint } from '../core/checkpoint.js';
 import { guardObserver, type UploadObserver } from './upload-observer.js';
-import { ChecksumMismatchError, GcsUploadError, NoProgressError, ProtocolError, SourceMismatchError } from './errors.js';
+import { ChecksumMismatchError, GcsUploadError, NoProgressError, ProtocolError, SourceMismatchError } from '../core/errors.js';
 import { FlushWaiters } from './flush-waiters.js';
 import { ObjectCheck } from './object-check.js';
-import type { NormalizedOptions } from './options.js';
+import type { NormalizedOptions } from '../core/options.js';
 import { asUploadError, reconcile, recover, type Ledger } from './recover.js';
 import { RequestPacer, type RequestMode } from './pacing.js';
 import { adoptCompleted, checkResumedState, skipGuard } from './resume.js';
-import { RetryBudget } from './retry.js';
+import { RetryBudget } from '../core/retry.js';
 import { settle, withdraw } from './settle.js';
-import { debug } from './debug.js';
-import type { ObjectResource, SessionState } from './responses.js';
+import { debug } from '../core/debug.js';
+import type { ObjectResource, SessionState } from '../core/responses.js';
 import { ResumableSession } from './session.js';
 
 /**

@@ -3,11 +3,11 @@
  * through the {@link AuthorizedClient} with a per-request deadline; responses.ts turns the answers into typed
  * results or typed errors. It holds no upload state beyond the session URI.
  */
-import { getHeader, type AuthorizedClient, type HttpRequest, type HttpResponse } from './auth.js';
-import { GcsUploadError, ProtocolError, RequestTimeoutError } from './errors.js';
-import { describeCause } from './error-text.js';
-import { bodyOf } from './gather-body.js';
-import type { ObjectMetadata } from './options.js';
+import { getHeader, type AuthorizedClient, type HttpRequest, type HttpResponse } from '../core/auth.js';
+import { GcsUploadError, ProtocolError, RequestTimeoutError } from '../core/errors.js';
+import { describeCause } from '../core/error-text.js';
+import { bodyOf } from '../core/gather-body.js';
+import type { ObjectMetadata } from '../core/options.js';
 import {
   answerOf,
   classifyFailure,
@@ -17,8 +17,8 @@ import {
   type CancelOutcome,
   type ObjectResource,
   type SessionState,
-} from './responses.js';
-import { debug, debugEnabled, safeUrl } from './debug.js';
+} from '../core/responses.js';
+import { debug, debugEnabled, safeUrl } from '../core/debug.js';
 
 /** Where and what to upload; fixed for the life of a session. */
 export interface SessionTarget {
