@@ -86,13 +86,24 @@ describe('the pacer (pure decisions)', () => {
   });
 
   it('grows a fast stream over a long round trip towards 12 x bandwidth x latency, within the cap', () => {
-    const pacer = new RequestPacer(64, 8 * MiB, 60_000);
+    const pacer = new RequestPacer(64, 8 * MiB, 60_000, () => 0.3);
     expect(pacer.growToBytes(8 * MiB, 512 * MiB, 'pipelined')).toBe(16 * MiB); // nothing measured: two requests
     pacer.observe(0, 0, 20, 0);
     pacer.observe(0, 10, 30, 8 * MiB); // 8 MiB in 10 ms plus the 20 ms wait: 0.8 MiB per ms
     expect(pacer.growToBytes(8 * MiB, 512 * MiB, 'pipelined')).toBeCloseTo(12 * 0.8 * MiB * 20, -3);
     expect(pacer.growToBytes(8 * MiB, 64 * MiB, 'pipelined')).toBe(64 * MiB);
     expect(pacer.growToBytes(8 * MiB, 512 * MiB, 'chunks')).toBe(16 * MiB); // one chunk per request: two suffice
+  });
+
+  it('grows beyond two requests only while the event loop mostly waits between answers', () => {
+    let busy = 0.9;
+    const pacer = new RequestPacer(64, 8 * MiB, 60_000, () => busy);
+    pacer.observe(0, 0, 20, 0);
+    pacer.observe(0, 10, 30, 8 * MiB); // the latency says grow, the busy loop says the CPU is the limit
+    expect(pacer.growToBytes(8 * MiB, 512 * MiB, 'pipelined')).toBe(16 * MiB);
+    busy = 0.1;
+    pacer.observe(0, 10, 30, 8 * MiB); // smoothed: (0.9 + 0.1) / 2
+    expect(pacer.growToBytes(8 * MiB, 512 * MiB, 'pipelined')).toBeGreaterThan(16 * MiB);
   });
 
   it('grows the target by what the writer fell short while it waited, at least doubling, within growToBlocks', () => {

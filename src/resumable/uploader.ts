@@ -21,7 +21,7 @@ import { RequestPacer, type RequestMode } from './pacing.js';
 import { adoptCompleted, checkResumedState, skipGuard } from './resume.js';
 import { RetryBudget } from '../core/retry.js';
 import { settle, withdraw } from './settle.js';
-import { debug } from '../core/debug.js';
+import { debug, debugEnabled } from '../core/debug.js';
 import type { ObjectResource, SessionState } from '../core/responses.js';
 import { ResumableSession } from './session.js';
 
@@ -49,6 +49,8 @@ export class Uploader {
   readonly #check: ObjectCheck;
   readonly #budget: RetryBudget;
   readonly #pacer: RequestPacer;
+  /** The sizing last logged (debug output only). */
+  #lastSizing: { mode: RequestMode; growTo: number } | undefined;
   readonly #ready: Promise<void>;
   #resolveReady!: () => void;
   readonly #abort = new AbortController();
@@ -353,7 +355,20 @@ export class Uploader {
   #requestMode(): RequestMode {
     const { adaptiveRequests, chunkSize, bufferChunks } = this.#options;
     const mode = adaptiveRequests ? this.#pacer.requestMode(this.window.recentFillMs, this.window.targetBytes, chunkSize) : 'chunks';
-    this.window.setGrowTo(this.#pacer.growToBytes(chunkSize, chunkSize * bufferChunks, mode));
+    const growTo = this.#pacer.growToBytes(chunkSize, chunkSize * bufferChunks, mode);
+    this.window.setGrowTo(growTo);
+    if (debugEnabled() && (mode !== this.#lastSizing?.mode || growTo !== this.#lastSizing.growTo)) {
+      this.#lastSizing = { mode, growTo };
+      debug('sizing', {
+        mode,
+        growTo,
+        target: this.window.targetBytes,
+        fixedMs: this.#pacer.fixedLatencyMs?.toFixed(1),
+        latencyMs: this.#pacer.latencyMs?.toFixed(1),
+        fillMs: this.window.recentFillMs?.toFixed(1),
+        busy: this.#pacer.busyShare?.toFixed(2),
+      });
+    }
     return mode;
   }
 
