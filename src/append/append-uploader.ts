@@ -22,6 +22,7 @@ import { RetryBudget, type RetryEvent } from '../core/retry.js';
 import type { AppendableCheckpoint, GrpcAuthClient, NormalizedAppendOptions } from './append-options.js';
 import { AppendSession, WriteRedirectedError } from './append-session.js';
 import { loadStorageGrpc } from './grpc-stack.js';
+import { int64Of, int64TextOf } from './proto3.js';
 import { bucketResourceName, MAX_MESSAGE_CONTENT, type WireObject, type WireWriteRequest, type WireWriteResponse } from './wire-types.js';
 
 /** Unpersisted bytes beyond which a write waits for a flush: bounds the replay buffer. */
@@ -142,19 +143,21 @@ export class AppendUploader {
         await session.send({ write_offset: String(this.#sent), finish_write: true, object_checksums: { crc32c: this.#crc } });
         return session.finished();
       });
-      const size = Number(resource.size ?? '-1');
+      // proto3: an empty object's resource has no `size` on the wire (0); its CRC32C has presence, and is compared
+      // only when given.
+      const size = int64Of(resource.size);
       const crc = resource.checksums?.crc32c;
       if (size !== this.#accepted || (crc !== undefined && crc >>> 0 !== this.#crc)) {
         throw new ChecksumMismatchError({
-          kind: 'stored',
+          kind: 'finalized',
           mismatches: [
             ...(size !== this.#accepted ? [{ field: 'size' as const, stored: String(size), expected: String(this.#accepted) }] : []),
             ...(crc !== undefined && crc >>> 0 !== this.#crc
               ? [{ field: 'crc32c' as const, stored: crc32cToBase64(crc), expected: crc32cToBase64(this.#crc) }]
               : []),
           ],
-          deleted: false,
-          generation: resource.generation,
+          target: this.#target,
+          generation: this.#generation ?? int64TextOf(resource.generation),
         });
       }
       this.#setPersisted(size);

@@ -7,6 +7,7 @@ import { GcsUploadError, ListenerError, UploadAbortedError } from '../core/error
 import type { RetryEvent } from '../core/retry.js';
 import { normalizeAppendOptions, type AppendableCheckpoint, type GcsAppendStreamOptions } from './append-options.js';
 import { AppendUploader } from './append-uploader.js';
+import { int64Of, int64TextOf, stringOf } from './proto3.js';
 import type { WireObject } from './wire-types.js';
 
 /** The finalized object, as `object` after `finish`. */
@@ -176,10 +177,10 @@ function toObject(resource: WireObject): AppendedObject {
     crc32c = bytes.toString('base64');
   }
   return {
-    bucket: resource.bucket?.replace(/^projects\/[^/]+\/buckets\//, '') ?? '',
-    name: resource.name ?? '',
-    generation: resource.generation ?? '',
-    size: Number(resource.size ?? '0'),
+    bucket: stringOf(resource.bucket).replace(/^projects\/[^/]+\/buckets\//, ''),
+    name: stringOf(resource.name),
+    generation: int64TextOf(resource.generation),
+    size: int64Of(resource.size),
     crc32c,
   };
 }

@@ -293,22 +293,46 @@ export type ChecksumFailure =
       readonly generation: string | undefined;
     }
   /** GCS refused to finalize: what it received does not match the checksum sent with the final request. */
-  | { readonly kind: 'refused'; readonly serverMessage: string };
+  | { readonly kind: 'refused'; readonly serverMessage: string }
+  /**
+   * An appendable object was finalized, and the resource GCS returned for it differs from what was written (a size
+   * or CRC32C it stated, never one it left out). Nothing was deleted: the append path has no delete, and the
+   * generation is named so that the user can check it and delete it.
+   */
+  | {
+      readonly kind: 'finalized';
+      readonly mismatches: readonly Mismatch[];
+      readonly target: string;
+      readonly generation: string;
+    };
+
+function describeChecksumFailure(failure: ChecksumFailure): string {
+  switch (failure.kind) {
+    case 'refused':
+      return (
+        'GCS refused to finalize the object: the data it received does not match the checksum of what was written ' +
+        `(${failure.serverMessage}). No object was created; retry the upload`
+      );
+    case 'stored':
+      return (
+        `The stored object does not match what was written (${describeMismatches(failure.mismatches)}); ` +
+        (failure.deleted ? 'the corrupt generation was deleted' : 'deleting the corrupt generation failed: delete it by hand')
+      );
+    case 'finalized':
+      return (
+        `The finalized object ${failure.target}#${failure.generation} does not match what was written ` +
+        `(${describeMismatches(failure.mismatches)}, as GCS reported it); it was left as it is: read it to check, and ` +
+        'delete that generation if it is wrong'
+      );
+  }
+}
 
 /** The object GCS stored does not match what was written (or GCS refused the whole-object checksum). */
 export class ChecksumMismatchError extends GcsUploadError {
   /** What differed, and what became of it. */
   readonly failure: ChecksumFailure;
   constructor(failure: ChecksumFailure) {
-    super(
-      'ERR_GCS_UPLOAD_CHECKSUM_MISMATCH',
-      failure.kind === 'refused'
-        ? 'GCS refused to finalize the object: the data it received does not match the checksum of what was written ' +
-            `(${failure.serverMessage}). No object was created; retry the upload`
-        : `The stored object does not match what was written (${describeMismatches(failure.mismatches)}); ` +
-            (failure.deleted ? 'the corrupt generation was deleted' : 'deleting the corrupt generation failed: delete it by hand'),
-      failure.kind === 'refused' ? { status: 400 } : {},
-    );
+    super('ERR_GCS_UPLOAD_CHECKSUM_MISMATCH', describeChecksumFailure(failure), failure.kind === 'refused' ? { status: 400 } : {});
     this.failure = failure;
   }
   protected override sessionUsable(): boolean {
