@@ -39,10 +39,16 @@ export interface GcsAppendStreamOptions {
   name?: string;
   /**
    * `host:port` of the gRPC endpoint. Default: `STORAGE_EMULATOR_HOST_GRPC` when set (an emulator: plain-text, no
-   * credentials), else `storage.googleapis.com:443` over TLS with credentials. A loopback host is always plain-text.
+   * credentials), else `storage.googleapis.com:443` over TLS with credentials. A loopback host is always plain-text,
+   * and so is a host other than Google's while an emulator variable is set. With only `STORAGE_EMULATOR_HOST` set
+   * (the JSON API's emulator), the stream refuses to start: emulators serve gRPC on a port of its own, which
+   * `STORAGE_EMULATOR_HOST_GRPC` names, as Google's clients read it.
    */
   grpcEndpoint?: string;
-  /** Credentials for Google's endpoint; default google-auth-library's Application Default Credentials. */
+  /**
+   * Credentials; default google-auth-library's Application Default Credentials, which an emulator endpoint never
+   * asks for. When given, its headers are sent to any endpoint, as on the JSON path.
+   */
   authClient?: GrpcAuthClient;
   contentType?: string;
   /** Custom metadata of the object. */
@@ -88,6 +94,7 @@ export interface NormalizedAppendOptions {
 
 const ENDPOINT = /^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/;
 const LOOPBACK = /^(?:127\.\d+\.\d+\.\d+|localhost|\[::1\]):\d+$/;
+const GOOGLE_HOST = /^(?:[A-Za-z0-9-]+\.)*googleapis\.com:\d+$/i;
 
 /** Checks that `value` is an appendable checkpoint; throws `InvalidArgumentError` otherwise. */
 export function validateAppendableCheckpoint(value: unknown): AppendableCheckpoint {
@@ -130,11 +137,23 @@ export function normalizeAppendOptions(given: GcsAppendStreamOptions, env: NodeJ
   const bucket = given.bucket ?? resume?.bucket;
   const name = given.name ?? resume?.name;
   const fromEnv = given.grpcEndpoint === undefined ? env.STORAGE_EMULATOR_HOST_GRPC?.replace(/^https?:\/\//, '') || undefined : undefined;
+  const jsonEmulator = env.STORAGE_EMULATOR_HOST || undefined;
+  if (given.grpcEndpoint === undefined && fromEnv === undefined && jsonEmulator !== undefined) {
+    // Going to Google's endpoint with real credentials while the user runs against an emulator would be a surprise
+    // at best; guessing the emulator's gRPC port would be a wrong guess (storage-testbench serves gRPC apart).
+    throw new InvalidArgumentError(
+      `STORAGE_EMULATOR_HOST is set (${JSON.stringify(jsonEmulator.slice(0, 100))}), but append streams speak gRPC, which an emulator serves on a ` +
+        'port of its own: set STORAGE_EMULATOR_HOST_GRPC (or the grpcEndpoint option) to its gRPC host:port',
+    );
+  }
   const grpcEndpoint = given.grpcEndpoint ?? fromEnv ?? DEFAULT_GRPC_ENDPOINT;
   if (typeof grpcEndpoint !== 'string' || !ENDPOINT.test(grpcEndpoint)) {
     throw new InvalidArgumentError(`grpcEndpoint must be host:port, got ${JSON.stringify(grpcEndpoint)}`);
   }
-  const insecure = fromEnv !== undefined || LOOPBACK.test(grpcEndpoint);
+  // An emulator (from the environment, on loopback, or any host but Google's while an emulator variable is set) is
+  // reached in plain text and never asked for credentials, as the JSON path treats STORAGE_EMULATOR_HOST.
+  const emulating = jsonEmulator !== undefined || (env.STORAGE_EMULATOR_HOST_GRPC || undefined) !== undefined;
+  const insecure = fromEnv !== undefined || LOOPBACK.test(grpcEndpoint) || (emulating && !GOOGLE_HOST.test(grpcEndpoint));
   validateBucketName(bucket, !insecure);
   validateObjectName(name);
   if (resume !== undefined && (resume.bucket !== bucket || resume.name !== name)) {
