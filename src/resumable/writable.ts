@@ -70,10 +70,13 @@ export class GcsResumableWritable extends Writable {
   /** Validates `options` (throwing `InvalidArgumentError` synchronously) and opens the session right away. */
   constructor(options: GcsWriteStreamOptions) {
     const normalized = normalizeOptions(options);
+    const signal = normalized.signal;
     super({
       decodeStrings: true,
       highWaterMark: QUEUE_BYTES,
-      ...(normalized.signal ? { signal: normalized.signal } : {}),
+      // Node destroys a Writable whose signal is already aborted inside its constructor, before this class's fields
+      // exist (and `_destroy` would throw on them): such a signal is handled below instead.
+      ...(signal && !signal.aborted ? { signal } : {}),
     });
     this.#options = normalized;
     this.#uploader = new Uploader(normalized, {
@@ -82,6 +85,12 @@ export class GcsResumableWritable extends Writable {
       retry: (event) => this.emit('retry', event),
       checkpoint: (checkpoint) => this.emit('checkpoint', checkpoint),
     });
+    if (signal?.aborted) {
+      // Aborted before it began: the upload stops before its first request (no session, no object).
+      const aborted = new UploadAbortedError(signal.reason);
+      this.#uploader.abort(aborted);
+      this.destroy(aborted);
+    }
     // Open the session while the first chunk fills; failures surface as the stream's error.
     this.#uploader.start().then(
       (object) => {
