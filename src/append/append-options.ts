@@ -3,6 +3,7 @@
  * normalized, frozen form the stream works from. Everything is checked here, before any connection is made.
  */
 import { InvalidArgumentError } from '../core/errors.js';
+import { refuseUnknownKeys, type KnownKeys } from '../core/known-keys.js';
 import { normalizeMaxUncommitted, normalizeRetry } from '../core/options.js';
 import type { RetryOptions, RetrySettings } from '../core/retry.js';
 import { validateBucketName, validateObjectName } from '../core/validate.js';
@@ -65,6 +66,27 @@ export interface GcsAppendStreamOptions {
   requestHeaders?: Record<string, string>;
 }
 
+/**
+ * The option names {@link normalizeAppendOptions} accepts; any other is refused. The compiler checks the list
+ * against {@link GcsAppendStreamOptions}: a new option is one line here.
+ */
+const APPEND_STREAM_OPTIONS = {
+  bucket: true,
+  name: true,
+  grpcEndpoint: true,
+  authClient: true,
+  contentType: true,
+  metadata: true,
+  ifGenerationMatch: true,
+  finalize: true,
+  maxUncommittedMs: true,
+  resume: true,
+  sourceStart: true,
+  retry: true,
+  signal: true,
+  requestHeaders: true,
+} as const satisfies KnownKeys<GcsAppendStreamOptions>;
+
 /** The options a stream works from. */
 export interface NormalizedAppendOptions {
   readonly bucket: string;
@@ -126,6 +148,7 @@ export function validateAppendableCheckpoint(value: unknown): AppendableCheckpoi
 /** Validates and normalizes `given`; throws `InvalidArgumentError` on the first problem. */
 export function normalizeAppendOptions(given: GcsAppendStreamOptions, env: NodeJS.ProcessEnv = process.env): NormalizedAppendOptions {
   if (typeof given !== 'object' || given === null) throw new InvalidArgumentError('options must be an object');
+  refuseUnknownKeys(given, APPEND_STREAM_OPTIONS);
   const resume = given.resume === undefined ? undefined : validateAppendableCheckpoint(given.resume);
   const bucket = given.bucket ?? resume?.bucket;
   const name = given.name ?? resume?.name;

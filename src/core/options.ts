@@ -5,6 +5,7 @@
 import type { AuthorizedClient } from './auth.js';
 import { validateCheckpoint, type UploadCheckpoint } from './checkpoint.js';
 import { InvalidArgumentError } from './errors.js';
+import { refuseUnknownKeys, type KnownKeys } from './known-keys.js';
 import { optionsFromFile, optionsFromStorage, type StorageFileLike, type StorageLike } from './interop.js';
 import type { Preconditions } from './preconditions.js';
 import { DEFAULT_RETRY, type RetryOptions, type RetrySettings } from './retry.js';
@@ -37,8 +38,14 @@ export interface ObjectMetadata {
   [field: string]: unknown;
 }
 
-/** Which whole-object checksums to compute, send with the final request, and compare with the stored object. */
-export type Validation = 'crc32c' | 'md5' | 'both' | false;
+/**
+ * Which whole-object checksums to compute, send with the final request, and compare with the stored object:
+ * `'none'` checks nothing (the CLI's `--validation none`); `false` is the same as `'none'`, kept for compatibility.
+ */
+export type Validation = 'crc32c' | 'md5' | 'both' | 'none' | false;
+
+/** Every value {@link Validation} accepts, in the order messages list them. */
+const VALIDATIONS: readonly Validation[] = ['crc32c', 'md5', 'both', 'none', false];
 
 /** Options of {@link createGcsWriteStream}. */
 export interface GcsWriteStreamOptions extends Preconditions {
@@ -119,13 +126,57 @@ export interface GcsWriteStreamOptions extends Preconditions {
   predefinedAcl?: string;
   /** Cloud KMS key to encrypt the object with. */
   kmsKeyName?: string;
-  /** Whole-object checksums to verify. Default `crc32c`. */
+  /** Whole-object checksums to verify: `'crc32c'` (default), `'md5'`, `'both'`, or `'none'` (`false` means the same). */
   validation?: Validation;
   /** Retry and timeout policy; every field optional. */
   retry?: RetryOptions;
   /** Aborting it destroys the stream, cancels the session, and never finalizes the object. */
   signal?: AbortSignal;
 }
+
+/**
+ * The option names {@link normalizeOptions} accepts; any other is refused (a typo would otherwise be ignored). The
+ * compiler checks this list against {@link GcsWriteStreamOptions}: adding an option there and here is one line each.
+ */
+const WRITE_STREAM_OPTIONS = {
+  bucket: true,
+  name: true,
+  file: true,
+  storage: true,
+  resume: true,
+  sourceStart: true,
+  size: true,
+  chunkSize: true,
+  bufferChunks: true,
+  adaptiveRequests: true,
+  maxUncommittedMs: true,
+  memory: true,
+  contentType: true,
+  metadata: true,
+  apiEndpoint: true,
+  authClient: true,
+  userProject: true,
+  requestHeaders: true,
+  predefinedAcl: true,
+  kmsKeyName: true,
+  validation: true,
+  retry: true,
+  signal: true,
+  ifGenerationMatch: true,
+  ifGenerationNotMatch: true,
+  ifMetagenerationMatch: true,
+  ifMetagenerationNotMatch: true,
+} as const satisfies KnownKeys<GcsWriteStreamOptions>;
+
+/** The names of {@link RetryOptions}, checked by the compiler against the interface. */
+const RETRY_OPTIONS = {
+  maxAttempts: true,
+  initialDelayMs: true,
+  maxDelayMs: true,
+  multiplier: true,
+  stallTimeoutMs: true,
+  shouldRetry: true,
+} as const satisfies KnownKeys<RetryOptions>;
 
 /** Options after defaults and validation; frozen. */
 export interface NormalizedOptions {
@@ -145,7 +196,8 @@ export interface NormalizedOptions {
   readonly requestHeaders: Readonly<Record<string, string>>;
   readonly authClient: AuthorizedClient | undefined;
   readonly query: Readonly<Record<string, string>>;
-  readonly validation: Validation;
+  /** `'none'` is given as `false` here: one value for "check nothing". */
+  readonly validation: Exclude<Validation, 'none'>;
   readonly retry: Readonly<RetrySettings>;
   readonly signal: AbortSignal | undefined;
   readonly resume: UploadCheckpoint | undefined;
@@ -196,6 +248,7 @@ export function normalizeRetry(retry: RetryOptions | undefined): RetrySettings {
   if (retry !== undefined && (typeof retry !== 'object' || retry === null)) {
     throw new InvalidArgumentError('retry must be an object');
   }
+  if (retry !== undefined) refuseUnknownKeys(retry, RETRY_OPTIONS, 'retry.');
   const merged = { ...DEFAULT_RETRY, ...stripUndefined(retry ?? {}) };
   positiveInt('retry.maxAttempts', merged.maxAttempts, 1);
   positiveInt('retry.initialDelayMs', merged.initialDelayMs, 0);
@@ -259,6 +312,7 @@ export function normalizeOptions(given: GcsWriteStreamOptions, env: NodeJS.Proce
   if (typeof given !== 'object' || given === null) {
     throw new InvalidArgumentError('options must be an object with at least bucket and name');
   }
+  refuseUnknownKeys(given, WRITE_STREAM_OPTIONS);
   const resume = given.resume === undefined ? undefined : validateCheckpoint(given.resume);
   const derived =
     given.file !== undefined ? optionsFromFile(given.file) : given.storage !== undefined ? optionsFromStorage(given.storage) : {};
@@ -320,10 +374,13 @@ export function normalizeOptions(given: GcsWriteStreamOptions, env: NodeJS.Proce
     query[key] = value;
   }
 
-  const validation = options.validation ?? 'crc32c';
-  if (!([false, 'crc32c', 'md5', 'both'] as unknown[]).includes(validation)) {
-    throw new InvalidArgumentError(`validation must be 'crc32c', 'md5', 'both' or false, got ${String(validation)}`);
+  const requested = options.validation ?? 'crc32c';
+  if (!(VALIDATIONS as unknown[]).includes(requested)) {
+    throw new InvalidArgumentError(
+      `validation must be 'crc32c', 'md5', 'both' or 'none' (false means 'none'), got ${JSON.stringify(requested)}`,
+    );
   }
+  const validation = requested === 'none' ? false : requested;
   if (options.authClient !== undefined && typeof options.authClient?.request !== 'function') {
     throw new InvalidArgumentError('authClient must have a request(options) method (e.g. a GoogleAuth instance)');
   }
