@@ -94,19 +94,50 @@ export class InvalidArgumentError extends GcsUploadError {
   }
 }
 
+/**
+ * Where a connection went: `host:port`, and whether a refusal there is final. Never a path or a query (a session
+ * URI's query is a bearer capability).
+ */
+export interface ConnectionTarget {
+  /** `host:port` (the port filled in when the URL left it to the scheme's default). */
+  readonly host: string;
+  /**
+   * A refused connection (ECONNREFUSED) at this host is a configuration mistake, not a blip: nothing listens there,
+   * and waiting does not start it. True for every endpoint that is not Google's (an emulator, the local server, a
+   * loopback address); see `classifyFailure`.
+   */
+  readonly refusalIsFinal: boolean;
+}
+
 /** A request failed without an HTTP response: connection reset, refused, DNS failure, broken pipe. */
 export class NetworkError extends GcsUploadError {
-  constructor(what: string, cause: unknown) {
+  /** `host:port` the failed connection went to, when known. */
+  readonly host: string | undefined;
+
+  constructor(what: string, cause: unknown, target?: ConnectionTarget) {
     // The raw error may be a GaxiosError whose `config` holds the session URI and the chunk body: keep only a
     // redacted copy of the underlying system error (which also lets the chunk buffer be reused).
-    super('ERR_GCS_UPLOAD_NETWORK', `${what} failed: ${describeCause(cause)}`, { cause: sanitizeCause(cause), retryable: true });
+    const code = describeCause(cause);
+    const refused = code === 'ECONNREFUSED' && target?.refusalIsFinal === true;
+    const message = refused
+      ? `${what} failed: nothing accepts connections at ${target.host} (ECONNREFUSED). Check the endpoint ` +
+        '(apiEndpoint, STORAGE_EMULATOR_HOST or --endpoint) and that the server there is running; not retried'
+      : `${what} failed: ${code}${target === undefined ? '' : ` (connecting to ${target.host})`}`;
+    super('ERR_GCS_UPLOAD_NETWORK', message, { cause: sanitizeCause(cause), retryable: !refused });
+    this.host = target?.host;
   }
 }
 
 /** A request got no complete response within `retry.stallTimeoutMs`. */
 export class RequestTimeoutError extends GcsUploadError {
-  constructor(what: string, timeoutMs: number) {
-    super('ERR_GCS_UPLOAD_REQUEST_TIMEOUT', `${what} got no response within ${timeoutMs} ms`, { retryable: true });
+  /** `host:port` the request went to, when known. */
+  readonly host: string | undefined;
+
+  constructor(what: string, timeoutMs: number, host?: string) {
+    super('ERR_GCS_UPLOAD_REQUEST_TIMEOUT', `${what} got no response${host === undefined ? '' : ` from ${host}`} within ${timeoutMs} ms`, {
+      retryable: true,
+    });
+    this.host = host;
   }
 }
 

@@ -205,16 +205,35 @@ export interface NormalizedOptions {
   readonly sourceOffset: number;
 }
 
-/** The endpoint rule of the official clients: explicit option, then `STORAGE_EMULATOR_HOST`, then Google's. */
+/** `host` or `host:port` that plainly names a server: a dotted name or address, `localhost`, an IPv6 literal, or any host with a port. */
+const HOST_LIKE =
+  /^(?:\[[0-9a-f:.]+\](?::\d{1,5})?|[a-z0-9-]+(?:\.[a-z0-9-]+)+(?::\d{1,5})?|localhost(?::\d{1,5})?|[a-z0-9-]+:\d{1,5})(?:\/.*)?$/i;
+
+/**
+ * The endpoint rule of the official clients: explicit option, then `STORAGE_EMULATOR_HOST`, then Google's. A
+ * scheme-less `STORAGE_EMULATOR_HOST` (`127.0.0.1:9000`) is taken as http, as Google's Go client does (emulators
+ * speak plain HTTP); a scheme-less `apiEndpoint` as https. A value without a scheme must look like a host (a dot, a
+ * port, `localhost`): `notaurl` is refused here, before any byte, instead of failing DNS lookups for a minute.
+ */
 export function resolveEndpoint(apiEndpoint: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
-  const raw = apiEndpoint ?? env.STORAGE_EMULATOR_HOST ?? DEFAULT_API_ENDPOINT;
-  const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(raw) ? raw : `https://${raw}`;
+  const fromEnv = apiEndpoint === undefined ? env.STORAGE_EMULATOR_HOST || undefined : undefined;
+  const raw = apiEndpoint ?? fromEnv ?? DEFAULT_API_ENDPOINT;
+  const field = fromEnv === undefined ? 'apiEndpoint' : 'STORAGE_EMULATOR_HOST';
+  if (typeof raw !== 'string') throw new InvalidArgumentError(`apiEndpoint must be a URL string, got ${typeof raw}`);
+  const hasScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(raw);
+  if (!hasScheme && !HOST_LIKE.test(raw)) {
+    throw new InvalidArgumentError(
+      `${field} ${JSON.stringify(raw)} is not a URL: give a scheme and a host, e.g. https://storage.googleapis.com or http://127.0.0.1:4443`,
+    );
+  }
+  const withScheme = hasScheme ? raw : `${fromEnv === undefined ? 'https' : 'http'}://${raw}`;
   let url: URL;
   try {
     url = new URL(withScheme);
   } catch {
-    throw new InvalidArgumentError(`apiEndpoint ${JSON.stringify(raw)} is not a valid URL`);
+    throw new InvalidArgumentError(`${field} ${JSON.stringify(raw)} is not a valid URL`);
   }
+  if (url.hostname === '') throw new InvalidArgumentError(`${field} ${JSON.stringify(raw)} has no host`);
   if (url.protocol !== 'https:' && url.protocol !== 'http:') {
     throw new InvalidArgumentError(`apiEndpoint must use http or https, got ${url.protocol}`);
   }
@@ -229,10 +248,11 @@ export function resolveEndpoint(apiEndpoint: string | undefined, env: NodeJS.Pro
  * `STORAGE_EMULATOR_HOST`, or is not a Google host.
  */
 export function isEmulatorEndpoint(given: string | undefined, resolved: string, env: NodeJS.ProcessEnv = process.env): boolean {
-  return (env.STORAGE_EMULATOR_HOST !== undefined && given === undefined) || !isGoogleHost(resolved);
+  return (Boolean(env.STORAGE_EMULATOR_HOST) && given === undefined) || !isGoogleHost(resolved);
 }
 
-function isGoogleHost(endpoint: string): boolean {
+/** Whether `endpoint` (a URL) is on one of Google's hosts (`*.googleapis.com`). */
+export function isGoogleHost(endpoint: string): boolean {
   const host = new URL(endpoint).hostname;
   return host === 'googleapis.com' || host.endsWith('.googleapis.com');
 }
