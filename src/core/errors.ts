@@ -23,10 +23,37 @@ export interface UploadContext {
   object?: { readonly generation?: string | undefined } | undefined;
 }
 
+/**
+ * Every `code` a {@link GcsUploadError} can carry: switch on it (the compiler then knows every case). One per
+ * error class below, plus `ERR_GCS_UPLOAD_REDIRECTED`, which the append path handles itself (it never reaches users).
+ */
+export type GcsErrorCode =
+  | 'ERR_GCS_UPLOAD_INVALID_ARGUMENT'
+  | 'ERR_GCS_UPLOAD_NETWORK'
+  | 'ERR_GCS_UPLOAD_REQUEST_TIMEOUT'
+  | 'ERR_GCS_UPLOAD_HTTP_STATUS'
+  | 'ERR_GCS_UPLOAD_UNAUTHENTICATED'
+  | 'ERR_GCS_UPLOAD_PERMISSION_DENIED'
+  | 'ERR_GCS_UPLOAD_PRECONDITION_FAILED'
+  | 'ERR_GCS_UPLOAD_SESSION_EXPIRED'
+  | 'ERR_GCS_UPLOAD_PROTOCOL'
+  | 'ERR_GCS_UPLOAD_CHECKSUM_MISMATCH'
+  | 'ERR_GCS_UPLOAD_RETRIES_EXHAUSTED'
+  | 'ERR_GCS_UPLOAD_ABORTED'
+  | 'ERR_GCS_UPLOAD_NO_PROGRESS'
+  | 'ERR_GCS_UPLOAD_SOURCE_MISMATCH'
+  | 'ERR_GCS_UPLOAD_LISTENER'
+  | 'ERR_GCS_UPLOAD_SIZE_MISMATCH'
+  | 'ERR_GCS_UPLOAD_GRPC_STATUS'
+  | 'ERR_GCS_UPLOAD_SUPERSEDED'
+  | 'ERR_GCS_UPLOAD_OBJECT_FINALIZED'
+  | 'ERR_GCS_UPLOAD_CREATE_UNCONFIRMED'
+  | 'ERR_GCS_UPLOAD_REDIRECTED';
+
 /** Base class of every error this library throws or emits. */
 export class GcsUploadError extends Error {
-  /** Stable, documented identifier (e.g. `ERR_GCS_UPLOAD_SESSION_EXPIRED`). */
-  readonly code: string;
+  /** Stable, documented identifier (e.g. `ERR_GCS_UPLOAD_SESSION_EXPIRED`); see {@link GcsErrorCode}. */
+  readonly code: GcsErrorCode;
   /** HTTP status of the response that caused the failure, when there was one. */
   readonly status: number | undefined;
   /** Whether the failure is transient; the stream retries these by itself before giving up. */
@@ -49,7 +76,7 @@ export class GcsUploadError extends Error {
    */
   object: unknown;
 
-  constructor(code: string, message: string, options: { cause?: unknown; status?: number; retryable?: boolean } = {}) {
+  constructor(code: GcsErrorCode, message: string, options: { cause?: unknown; status?: number; retryable?: boolean } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
     this.code = code;

@@ -9,6 +9,7 @@ import type { MemoryPoolStats } from '../core/memory-pool.js';
 import { normalizeOptions, type GcsWriteStreamOptions, type NormalizedOptions } from '../core/options.js';
 import type { UploadCheckpoint } from '../core/checkpoint.js';
 import type { RetryEvent } from '../core/retry.js';
+import type { WritableEvents } from '../core/stream-events.js';
 import type { ObjectResource } from '../core/responses.js';
 import type { UploadProgress } from './upload-observer.js';
 import { Uploader } from './uploader.js';
@@ -37,16 +38,20 @@ export interface GcsResumableWritableEvents {
   checkpoint: (checkpoint: UploadCheckpoint) => void;
 }
 
-// Typed overloads for the events above; everything else falls through to Writable's signatures. The merge only
-// adds listener overloads, no members, so it is safe.
+/** Every event of {@link GcsResumableWritable}: its own and those of any `Writable`. */
+type ResumableEvents = GcsResumableWritableEvents & WritableEvents;
+
+// The listener methods accept the documented events only, each with its listener's type: a misspelled event does
+// not compile. The merge redeclares these methods, adding no members, so it is safe.
 // eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
 export interface GcsResumableWritable {
-  on<E extends keyof GcsResumableWritableEvents>(event: E, listener: GcsResumableWritableEvents[E]): this;
-  on(event: string | symbol, listener: (...args: never[]) => void): this;
-  once<E extends keyof GcsResumableWritableEvents>(event: E, listener: GcsResumableWritableEvents[E]): this;
-  once(event: string | symbol, listener: (...args: never[]) => void): this;
-  off<E extends keyof GcsResumableWritableEvents>(event: E, listener: GcsResumableWritableEvents[E]): this;
-  off(event: string | symbol, listener: (...args: never[]) => void): this;
+  on<E extends keyof ResumableEvents>(event: E, listener: ResumableEvents[E]): this;
+  once<E extends keyof ResumableEvents>(event: E, listener: ResumableEvents[E]): this;
+  off<E extends keyof ResumableEvents>(event: E, listener: ResumableEvents[E]): this;
+  addListener<E extends keyof ResumableEvents>(event: E, listener: ResumableEvents[E]): this;
+  removeListener<E extends keyof ResumableEvents>(event: E, listener: ResumableEvents[E]): this;
+  prependListener<E extends keyof ResumableEvents>(event: E, listener: ResumableEvents[E]): this;
+  prependOnceListener<E extends keyof ResumableEvents>(event: E, listener: ResumableEvents[E]): this;
 }
 
 /**

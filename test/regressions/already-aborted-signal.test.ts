@@ -16,7 +16,7 @@ describe('a signal already aborted when the stream is created', () => {
     const before = ctx.server.requests.length;
     const stream = createGcsWriteStream(streamOptions(ctx.server, name, { signal: AbortSignal.abort(reason) }));
     // 'close' follows 'error' in the same tick: listen for both before either can fire.
-    const closed = new Promise((resolve) => stream.once('close', resolve));
+    const closed = new Promise<void>((resolve) => stream.once('close', () => resolve()));
     const [error] = (await once(stream, 'error')) as [unknown];
     expect(error).toBeInstanceOf(UploadAbortedError);
     expect((error as UploadAbortedError).cause).toBe(reason);
@@ -28,7 +28,7 @@ describe('a signal already aborted when the stream is created', () => {
   it('createGcsAppendStream: the stream errors with UploadAbortedError, opens no stream and creates no object', async () => {
     const name = uniqueName('pre-aborted-append');
     const stream = createGcsAppendStream(append.options(name, { signal: AbortSignal.abort() }));
-    const closed = new Promise((resolve) => stream.once('close', resolve));
+    const closed = new Promise<void>((resolve) => stream.once('close', () => resolve()));
     stream.end(Buffer.from('never sent'));
     const [error] = (await once(stream, 'error')) as [unknown];
     expect(error).toBeInstanceOf(UploadAbortedError);

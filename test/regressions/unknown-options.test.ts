@@ -5,6 +5,7 @@ import {
   InvalidArgumentError,
   type GcsAppendStreamOptions,
   type GcsWriteStreamOptions,
+  type UploadCheckpoint,
 } from '../../src/index.js';
 import { BUCKET, expectedDigest, K256, KiB, storedDigest, uniqueName, upload, useLocalGcs } from '../helpers.js';
 
@@ -61,7 +62,7 @@ describe('an unknown option is refused, naming the closest known one', () => {
   it('a checkpoint with fields this version does not know is still accepted (checkpoints must stay forward-compatible)', async () => {
     const name = uniqueName('checkpoint-extra-field');
     const first = createGcsWriteStream({ bucket: BUCKET, name, apiEndpoint: ctx.server.url, chunkSize: K256 });
-    const checkpoint = await new Promise<Record<string, unknown>>((resolve) => first.once('checkpoint', resolve));
+    const checkpoint = await new Promise<UploadCheckpoint>((resolve) => first.once('checkpoint', resolve));
     first.destroy();
     // Only the shape matters: a later version's extra field must not make the checkpoint unreadable.
     expect(() => writeStream({ name, resume: { ...checkpoint, addedByALaterVersion: 1 } })).not.toThrow(/unknown option/);
