@@ -29,6 +29,7 @@ export type { WritableEvents } from './core/stream-events.js';
 export { computeDelayMs, DEFAULT_RETRY, type RetryEvent, type RetryOptions, type RetryQuestion, type RetrySettings } from './core/retry.js';
 export {
   AuthenticationError,
+  BucketNotFoundError,
   ChecksumMismatchError,
   CreateUnconfirmedError,
   type CreateUncertainty,

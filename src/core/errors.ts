@@ -34,6 +34,7 @@ export type GcsErrorCode =
   | 'ERR_GCS_UPLOAD_HTTP_STATUS'
   | 'ERR_GCS_UPLOAD_UNAUTHENTICATED'
   | 'ERR_GCS_UPLOAD_PERMISSION_DENIED'
+  | 'ERR_GCS_UPLOAD_BUCKET_NOT_FOUND'
   | 'ERR_GCS_UPLOAD_PRECONDITION_FAILED'
   | 'ERR_GCS_UPLOAD_SESSION_EXPIRED'
   | 'ERR_GCS_UPLOAD_PROTOCOL'
@@ -235,6 +236,22 @@ export class PermissionDeniedError extends GcsUploadError {
         'Grant the caller storage.objects.create (and storage.objects.delete to overwrite) on the bucket',
       { status: 403 },
     );
+  }
+}
+
+/** 404 on opening the upload: the bucket does not exist (or the name has a typo). Never retried. */
+export class BucketNotFoundError extends GcsUploadError {
+  constructor(what: string) {
+    super(
+      'ERR_GCS_UPLOAD_BUCKET_NOT_FOUND',
+      `${what} failed with HTTP 404: the bucket does not exist. Check the bucket name, or create the bucket`,
+      {
+        status: 404,
+      },
+    );
+  }
+  protected override sessionUsable(): boolean {
+    return false;
   }
 }
 

@@ -5,6 +5,7 @@
 import { getHeader, type HttpResponse } from './auth.js';
 import {
   AuthenticationError,
+  BucketNotFoundError,
   ChecksumMismatchError,
   GcsUploadError,
   HttpStatusError,
@@ -204,6 +205,9 @@ export function serverMessage(res: HttpResponse): string | undefined {
   return text === undefined ? undefined : oneLine(text);
 }
 
+/** The message of GCS's 404 for a missing bucket ("The specified bucket does not exist."), and emulators' like it. */
+const BUCKET_MISSING = /bucket.*(?:does not exist|not found)|no such bucket/i;
+
 /**
  * Maps a non-success status to its typed error. `target` says what was addressed: a 404/410 from the session URI
  * means the session is gone; from the endpoint (open, object metadata) it is an ordinary failure.
@@ -216,6 +220,13 @@ export function statusError(what: string, res: HttpResponse, target: 'session' |
     case 403:
       return new PermissionDeniedError(what, message);
     case 404:
+      // GCS answers an open (or any request) naming a missing bucket so; an open never 404s for another reason.
+      if (target === 'endpoint' && (message === undefined || BUCKET_MISSING.test(message) || /^not found\.?$/i.test(message))) {
+        return new BucketNotFoundError(what);
+      }
+      return target === 'endpoint'
+        ? new HttpStatusError(what, res.status, message, { transient: false })
+        : new SessionExpiredError(res.status);
     case 410:
       return target === 'endpoint'
         ? new HttpStatusError(what, res.status, message, { transient: false })

@@ -49,6 +49,12 @@ export interface LocalGcsOptions {
    * closes idle connections first (see {@link LocalGcs.connections}). 0: never closed.
    */
   keepAliveTimeoutMs?: number;
+  /**
+   * The buckets that exist: opening an upload into, or reading from, any other is answered as GCS answers it (404,
+   * "The specified bucket does not exist."). Default: every bucket exists as soon as it is named. `createBucket`
+   * adds one later.
+   */
+  buckets?: readonly string[];
 }
 
 /** Connections the server accepted, and who closed those that ended (see {@link LocalGcs.connections}). */
@@ -64,7 +70,7 @@ export interface ConnectionStats {
 /** GCS's front ends close an idle client connection after 610 s (see IDLE_SOCKET_TIMEOUT_MS in core/transport.ts). */
 const DEFAULT_KEEP_ALIVE_TIMEOUT_MS = 610_000;
 
-type NormalizedOptions = Readonly<Required<Omit<LocalGcsOptions, 'chaos' | 'grpc'>>>;
+type NormalizedOptions = Readonly<Required<Omit<LocalGcsOptions, 'chaos' | 'grpc' | 'buckets'>>>;
 
 function normalizeOptions(options: LocalGcsOptions): NormalizedOptions {
   const latencyMs = options.latencyMs ?? 0;
@@ -121,7 +127,14 @@ export class LocalGcs {
     this.#options = normalizeOptions(options);
     this.#latencyMs = this.#options.latencyMs;
     this.#chaos = options.chaos === undefined ? undefined : new Chaos(options.chaos, this.#options.seed);
-    this.#store = new ObjectStore(() => this.#url);
+    if (options.buckets !== undefined) {
+      if (!Array.isArray(options.buckets)) throw new TypeError('buckets must be an array of bucket names');
+      for (const bucket of options.buckets) {
+        if (typeof bucket !== 'string' || !isValidBucketName(bucket))
+          throw new RangeError(`invalid bucket name: ${JSON.stringify(bucket)}`);
+      }
+    }
+    this.#store = new ObjectStore(() => this.#url, options.buckets);
     this.#exchangeHost = { latencyMs: () => this.#latencyMs, trickleIntervalMs: this.#options.trickleIntervalMs, timers: this.#timers };
     this.#uploads = new UploadRoutes({
       store: this.#store,
@@ -186,6 +199,12 @@ export class LocalGcs {
   /** Connections accepted so far, and who closed those that ended (a copy). */
   get connections(): ConnectionStats {
     return { ...this.#connections };
+  }
+
+  /** Makes `bucket` exist, on a server started with a `buckets` list (where every other bucket is missing). */
+  createBucket(bucket: string): void {
+    if (!isValidBucketName(bucket)) throw new RangeError(`invalid bucket name: ${JSON.stringify(bucket)}`);
+    this.#store.createBucket(bucket);
   }
 
   /** Every request received, in order of arrival. */
