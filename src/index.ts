@@ -25,12 +25,15 @@ export type { ObjectResource } from './core/responses.js';
 export type { UploadCheckpoint } from './core/checkpoint.js';
 export type { StorageFileLike, StorageLike } from './core/interop.js';
 export type { UploadProgress } from './resumable/upload-observer.js';
+export type { WritableEvents } from './core/stream-events.js';
 export { computeDelayMs, DEFAULT_RETRY, type RetryEvent, type RetryOptions, type RetryQuestion, type RetrySettings } from './core/retry.js';
 export {
   AuthenticationError,
+  BucketNotFoundError,
   ChecksumMismatchError,
   CreateUnconfirmedError,
   type CreateUncertainty,
+  type GcsErrorCode,
   GcsUploadError,
   GrpcStatusError,
   HttpStatusError,

@@ -31,7 +31,7 @@ describe('errors and aborts before end() never finalize the object', () => {
     // The source fails once the session exists (before that there is nothing to cancel: an unused session expires).
     await expect(pipeline(failingSource(3 * K256 + 10, once(stream, 'session')), stream)).rejects.toThrow('source exploded');
     // Node 20 settles the pipeline before the stream's 'close', Node 22+ after it: wait only for one still to come.
-    if (!stream.closed) await new Promise((resolve) => stream.once('close', resolve));
+    if (!stream.closed) await new Promise<void>((resolve) => stream.once('close', () => resolve()));
     expect(stream.destroyed).toBe(true);
     expect(storedDigest(ctx.server, name)).toBeUndefined();
     expect(ctx.server.cancelledSessions).toBe(cancelledBefore + 1);

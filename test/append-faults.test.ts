@@ -75,7 +75,7 @@ describe('append stream faults', () => {
       const data = randomBytes(4 * 1024 * 1024);
       const stream = open(name);
       const retries: { error: { grpcStatus?: string } }[] = [];
-      stream.on('retry', (e: { error: { grpcStatus?: string } }) => retries.push(e));
+      stream.on('retry', (e) => retries.push(e as { error: { grpcStatus?: string } }));
       await upload(stream, [data]);
       expect(ctx.server.getObject(BUCKET, name)?.data.equals(data)).toBe(true);
       expect(stream.object?.size).toBe(data.length);

@@ -216,7 +216,7 @@ describe('interoperability with auth clients', () => {
     try {
       const stream = createGcsWriteStream({ bucket: BUCKET, name, chunkSize: K256 });
       stream.end(contentAt(0, 1234));
-      await new Promise((resolve, reject) => stream.on('finish', resolve).on('error', reject));
+      await new Promise<void>((resolve, reject) => stream.on('finish', () => resolve()).on('error', reject));
     } finally {
       if (previous === undefined) delete process.env.STORAGE_EMULATOR_HOST;
       else process.env.STORAGE_EMULATOR_HOST = previous;

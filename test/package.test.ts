@@ -47,13 +47,18 @@ const { startLocalGcs } = require('gcs-resumable-stream/testing');
   await pipeline(Readable.from([data]), lib.createGcsWriteStream({ bucket: 'pkg-bucket', name: 'cjs', apiEndpoint: server.url, chunkSize: 262144 }));
   assert.ok(server.getObject('pkg-bucket', 'cjs').data.equals(data));
   await server.close();
-  // The gRPC stack costs nothing until an append stream needs it; then its protos come from the installed package.
-  const grpcLoaded = () => Object.keys(require.cache).some((file) => /[\\/]@grpc[\\/]|google-proto-files/.test(file));
+  // The gRPC stack costs nothing until an append stream needs it; then its service comes from the descriptor the
+  // package ships (no proto files).
+  const grpcLoaded = () => Object.keys(require.cache).some((file) => /[\\/]@grpc[\\/]/.test(file));
   assert.equal(grpcLoaded(), false, 'a resumable upload loaded the gRPC stack');
   const zonal = await startLocalGcs({ grpc: true });
   await pipeline(Readable.from([data]), lib.createGcsAppendStream({ bucket: 'pkg-bucket', name: 'live', grpcEndpoint: zonal.grpc.address }));
   assert.ok(zonal.getObject('pkg-bucket', 'live').data.equals(data));
+  // An empty appendable object: its resource comes without size on the wire (the local server omits defaults).
+  await pipeline(Readable.from([]), lib.createGcsAppendStream({ bucket: 'pkg-bucket', name: 'empty', grpcEndpoint: zonal.grpc.address }));
+  assert.equal(zonal.getObject('pkg-bucket', 'empty').data.length, 0);
   assert.equal(grpcLoaded(), true);
+  assert.equal(Object.keys(require.cache).some((file) => /\\.proto$|google-proto-files/.test(file)), false);
   await zonal.close();
   console.log('cjs ok');
 })().catch((error) => { console.error(error); process.exit(1); });
@@ -63,7 +68,7 @@ const ESM_CHECK = `
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createGcsWriteStream, GcsUploadError, DEFAULT_CHUNK_SIZE } from 'gcs-resumable-stream';
+import { createGcsAppendStream, createGcsWriteStream, GcsUploadError, DEFAULT_CHUNK_SIZE } from 'gcs-resumable-stream';
 import { startLocalGcs } from 'gcs-resumable-stream/testing';
 assert.equal(DEFAULT_CHUNK_SIZE, 8 * 1024 * 1024);
 const server = await startLocalGcs();
@@ -75,6 +80,12 @@ assert.ok(server.getObject('pkg-bucket', 'esm').data.equals(data));
 assert.equal(server.faultsInjected, 1);
 assert.ok(GcsUploadError.prototype instanceof Error);
 await server.close();
+const zonal = await startLocalGcs({ grpc: true });
+const live = createGcsAppendStream({ bucket: 'pkg-bucket', name: 'esm-live', grpcEndpoint: zonal.grpc.address });
+await pipeline(Readable.from([data]), live);
+assert.equal(live.object.size, data.length);
+assert.ok(zonal.getObject('pkg-bucket', 'esm-live').data.equals(data));
+await zonal.close();
 console.log('esm ok');
 `;
 
@@ -185,6 +196,20 @@ describe('the packed package, installed in a fresh project', () => {
   it('works from ESM: import of the main and /testing exports', async () => {
     const { stdout } = await sh(process.execPath, ['check.mjs'], PROJECT);
     expect(stdout.trim()).toBe('esm ok');
+  });
+
+  it('installs no proto files (google-proto-files is a build-time dependency) and ships its LICENSE', () => {
+    const installed = readdirSync(join(PROJECT, 'node_modules'));
+    expect(installed).toContain('@grpc');
+    expect(installed).not.toContain('google-proto-files');
+    const pkg = join(PROJECT, 'node_modules', 'gcs-resumable-stream');
+    expect(readFileSync(join(pkg, 'LICENSE'), 'utf8')).toContain('Apache License\n                           Version 2.0, January 2004');
+    const manifest = JSON.parse(readFileSync(join(pkg, 'package.json'), 'utf8')) as {
+      license: string;
+      dependencies: Record<string, string>;
+    };
+    expect(manifest.license).toBe('Apache-2.0');
+    expect(Object.keys(manifest.dependencies)).not.toContain('google-proto-files');
   });
 
   it("keeps the CLI's dependencies (commander, cli-progress) out of the library's entry points", () => {

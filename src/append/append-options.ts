@@ -3,6 +3,7 @@
  * normalized, frozen form the stream works from. Everything is checked here, before any connection is made.
  */
 import { InvalidArgumentError } from '../core/errors.js';
+import { refuseUnknownKeys, type KnownKeys } from '../core/known-keys.js';
 import { normalizeMaxUncommitted, normalizeRetry } from '../core/options.js';
 import type { RetryOptions, RetrySettings } from '../core/retry.js';
 import { validateBucketName, validateObjectName } from '../core/validate.js';
@@ -39,10 +40,16 @@ export interface GcsAppendStreamOptions {
   name?: string;
   /**
    * `host:port` of the gRPC endpoint. Default: `STORAGE_EMULATOR_HOST_GRPC` when set (an emulator: plain-text, no
-   * credentials), else `storage.googleapis.com:443` over TLS with credentials. A loopback host is always plain-text.
+   * credentials), else `storage.googleapis.com:443` over TLS with credentials. A loopback host is always plain-text,
+   * and so is a host other than Google's while an emulator variable is set. With only `STORAGE_EMULATOR_HOST` set
+   * (the JSON API's emulator), the stream refuses to start: emulators serve gRPC on a port of its own, which
+   * `STORAGE_EMULATOR_HOST_GRPC` names, as Google's clients read it.
    */
   grpcEndpoint?: string;
-  /** Credentials for Google's endpoint; default google-auth-library's Application Default Credentials. */
+  /**
+   * Credentials; default google-auth-library's Application Default Credentials, which an emulator endpoint never
+   * asks for. When given, its headers are sent to any endpoint, as on the JSON path.
+   */
   authClient?: GrpcAuthClient;
   contentType?: string;
   /** Custom metadata of the object. */
@@ -64,6 +71,27 @@ export interface GcsAppendStreamOptions {
   /** Extra gRPC metadata sent with every stream (e.g. `x-goog-user-project`, tracing). */
   requestHeaders?: Record<string, string>;
 }
+
+/**
+ * The option names {@link normalizeAppendOptions} accepts; any other is refused. The compiler checks the list
+ * against {@link GcsAppendStreamOptions}: a new option is one line here.
+ */
+const APPEND_STREAM_OPTIONS = {
+  bucket: true,
+  name: true,
+  grpcEndpoint: true,
+  authClient: true,
+  contentType: true,
+  metadata: true,
+  ifGenerationMatch: true,
+  finalize: true,
+  maxUncommittedMs: true,
+  resume: true,
+  sourceStart: true,
+  retry: true,
+  signal: true,
+  requestHeaders: true,
+} as const satisfies KnownKeys<GcsAppendStreamOptions>;
 
 /** The options a stream works from. */
 export interface NormalizedAppendOptions {
@@ -88,6 +116,7 @@ export interface NormalizedAppendOptions {
 
 const ENDPOINT = /^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/;
 const LOOPBACK = /^(?:127\.\d+\.\d+\.\d+|localhost|\[::1\]):\d+$/;
+const GOOGLE_HOST = /^(?:[A-Za-z0-9-]+\.)*googleapis\.com:\d+$/i;
 
 /** Checks that `value` is an appendable checkpoint; throws `InvalidArgumentError` otherwise. */
 export function validateAppendableCheckpoint(value: unknown): AppendableCheckpoint {
@@ -126,15 +155,28 @@ export function validateAppendableCheckpoint(value: unknown): AppendableCheckpoi
 /** Validates and normalizes `given`; throws `InvalidArgumentError` on the first problem. */
 export function normalizeAppendOptions(given: GcsAppendStreamOptions, env: NodeJS.ProcessEnv = process.env): NormalizedAppendOptions {
   if (typeof given !== 'object' || given === null) throw new InvalidArgumentError('options must be an object');
+  refuseUnknownKeys(given, APPEND_STREAM_OPTIONS);
   const resume = given.resume === undefined ? undefined : validateAppendableCheckpoint(given.resume);
   const bucket = given.bucket ?? resume?.bucket;
   const name = given.name ?? resume?.name;
   const fromEnv = given.grpcEndpoint === undefined ? env.STORAGE_EMULATOR_HOST_GRPC?.replace(/^https?:\/\//, '') || undefined : undefined;
+  const jsonEmulator = env.STORAGE_EMULATOR_HOST || undefined;
+  if (given.grpcEndpoint === undefined && fromEnv === undefined && jsonEmulator !== undefined) {
+    // Going to Google's endpoint with real credentials while the user runs against an emulator would be a surprise
+    // at best; guessing the emulator's gRPC port would be a wrong guess (storage-testbench serves gRPC apart).
+    throw new InvalidArgumentError(
+      `STORAGE_EMULATOR_HOST is set (${JSON.stringify(jsonEmulator.slice(0, 100))}), but append streams speak gRPC, which an emulator serves on a ` +
+        'port of its own: set STORAGE_EMULATOR_HOST_GRPC (or the grpcEndpoint option) to its gRPC host:port',
+    );
+  }
   const grpcEndpoint = given.grpcEndpoint ?? fromEnv ?? DEFAULT_GRPC_ENDPOINT;
   if (typeof grpcEndpoint !== 'string' || !ENDPOINT.test(grpcEndpoint)) {
     throw new InvalidArgumentError(`grpcEndpoint must be host:port, got ${JSON.stringify(grpcEndpoint)}`);
   }
-  const insecure = fromEnv !== undefined || LOOPBACK.test(grpcEndpoint);
+  // An emulator (from the environment, on loopback, or any host but Google's while an emulator variable is set) is
+  // reached in plain text and never asked for credentials, as the JSON path treats STORAGE_EMULATOR_HOST.
+  const emulating = jsonEmulator !== undefined || (env.STORAGE_EMULATOR_HOST_GRPC || undefined) !== undefined;
+  const insecure = fromEnv !== undefined || LOOPBACK.test(grpcEndpoint) || (emulating && !GOOGLE_HOST.test(grpcEndpoint));
   validateBucketName(bucket, !insecure);
   validateObjectName(name);
   if (resume !== undefined && (resume.bucket !== bucket || resume.name !== name)) {

@@ -15,6 +15,7 @@ import {
   SupersededError,
   UploadAbortedError,
 } from '../core/errors.js';
+import { bytesOf, int64Of, int64TextOf } from './proto3.js';
 import { decodeRpcStatus, type WriteRedirect } from './status-details.js';
 import { grpcCodeName, type WireObject, type WireWriteRequest, type WireWriteResponse } from './wire-types.js';
 
@@ -197,18 +198,21 @@ export class AppendSession {
   }
 
   #onResponse(response: WireWriteResponse): void {
-    if (response.write_handle?.handle !== undefined && response.write_handle.handle.length > 0) this.#handle = response.write_handle.handle;
+    const handle = response.write_handle === undefined ? undefined : bytesOf(response.write_handle.handle);
+    if (handle !== undefined && handle.length > 0) this.#handle = handle;
     // The CRC32C of the persisted bytes comes in `persisted_data_checksums`, beside either the persisted size or (a
     // takeover's first answer) the object resource, as Google's clients read it; the resource's own checksums are
     // those of a complete object.
     const persistedCrc32c = response.persisted_data_checksums?.crc32c;
-    if (response.persisted_size !== undefined) this.#persistedTo(Number(response.persisted_size), persistedCrc32c);
+    // `persisted_size` shares a oneof with `resource`: it has presence, and a 0 is on the wire.
+    if (response.persisted_size !== undefined) this.#persistedTo(int64Of(response.persisted_size), persistedCrc32c);
     const resource = response.resource;
     if (resource !== undefined) {
-      this.#generation ??= resource.generation;
+      // proto3: an empty object's resource carries no `size` (and generation 0 would mean none was given).
+      const generation = int64TextOf(resource.generation);
+      if (generation !== '0') this.#generation ??= generation;
       if (resource.finalize_time !== undefined) this.#final = resource;
-      else if (resource.size !== undefined) this.#persistedTo(Number(resource.size), persistedCrc32c);
-      if (this.#persisted < 0) this.#persisted = 0;
+      else this.#persistedTo(int64Of(resource.size), persistedCrc32c);
     }
     this.#opened = true;
     this.#watch(true);

@@ -9,19 +9,24 @@
  */
 import type * as Grpc from '@grpc/grpc-js';
 import { continueCrc32c, crc32cToBase64 } from '../core/checksum.js';
+import { isNetworkFailure } from '../core/error-text.js';
 import {
+  AuthenticationError,
   ChecksumMismatchError,
   CreateUnconfirmedError,
   GcsUploadError,
   GrpcStatusError,
+  HttpStatusError,
+  NetworkError,
   ProtocolError,
   SourceMismatchError,
   UploadAbortedError,
 } from '../core/errors.js';
-import { RetryBudget, type RetryEvent } from '../core/retry.js';
+import { isTransientStatus, RetryBudget, type RetryEvent } from '../core/retry.js';
 import type { AppendableCheckpoint, GrpcAuthClient, NormalizedAppendOptions } from './append-options.js';
 import { AppendSession, WriteRedirectedError } from './append-session.js';
 import { loadStorageGrpc } from './grpc-stack.js';
+import { int64Of, int64TextOf } from './proto3.js';
 import { bucketResourceName, MAX_MESSAGE_CONTENT, type WireObject, type WireWriteRequest, type WireWriteResponse } from './wire-types.js';
 
 /** Unpersisted bytes beyond which a write waits for a flush: bounds the replay buffer. */
@@ -142,19 +147,21 @@ export class AppendUploader {
         await session.send({ write_offset: String(this.#sent), finish_write: true, object_checksums: { crc32c: this.#crc } });
         return session.finished();
       });
-      const size = Number(resource.size ?? '-1');
+      // proto3: an empty object's resource has no `size` on the wire (0); its CRC32C has presence, and is compared
+      // only when given.
+      const size = int64Of(resource.size);
       const crc = resource.checksums?.crc32c;
       if (size !== this.#accepted || (crc !== undefined && crc >>> 0 !== this.#crc)) {
         throw new ChecksumMismatchError({
-          kind: 'stored',
+          kind: 'finalized',
           mismatches: [
             ...(size !== this.#accepted ? [{ field: 'size' as const, stored: String(size), expected: String(this.#accepted) }] : []),
             ...(crc !== undefined && crc >>> 0 !== this.#crc
               ? [{ field: 'crc32c' as const, stored: crc32cToBase64(crc), expected: crc32cToBase64(this.#crc) }]
               : []),
           ],
-          deleted: false,
-          generation: resource.generation,
+          target: this.#target,
+          generation: this.#generation ?? int64TextOf(resource.generation),
         });
       }
       this.#setPersisted(size);
@@ -329,13 +336,15 @@ export class AppendUploader {
     const current = this.#session;
     if (current?.failure !== undefined) throw current.failure;
     if (current !== undefined) return current;
-    const { client, grpc } = this.#grpcClient();
+    const { grpc } = loadStorageGrpc();
     const metadata = new grpc.Metadata();
     for (const [key, value] of Object.entries(this.#options.requestHeaders)) metadata.set(key, value);
     const params = new URLSearchParams({ bucket: bucketResourceName(this.#options.bucket) });
     if (this.#routingToken !== undefined) params.set('routing_token', this.#routingToken);
     metadata.set('x-goog-request-params', params.toString());
-    if (!this.#options.insecure) await this.#authorize(metadata);
+    // Credentials before the channel: a failure to obtain them sends nothing anywhere.
+    if (this.#options.authClient !== undefined || !this.#options.insecure) await this.#authorize(metadata);
+    const client = this.#grpcClient();
     const first: WireWriteRequest =
       this.#generation === undefined
         ? {
@@ -402,9 +411,23 @@ export class AppendUploader {
     return session;
   }
 
+  /**
+   * Adds the auth client's headers to `metadata`. A failure to obtain them is reported as the JSON path reports it:
+   * network trouble on the way to a token endpoint, or its 429/5xx, is retried; anything else (no credentials found,
+   * a key file that cannot be read, a refused grant) is `AuthenticationError` ('unobtainable'), at once, with its
+   * cause.
+   */
   async #authorize(metadata: Grpc.Metadata): Promise<void> {
     const auth: GrpcAuthClient = this.#options.authClient ?? (await defaultGrpcAuth());
-    const headers = await auth.getRequestHeaders(`https://${this.#options.grpcEndpoint.replace(/:\d+$/, '')}/`);
+    let headers: Headers | Record<string, string>;
+    try {
+      headers = await auth.getRequestHeaders(`https://${this.#options.grpcEndpoint.replace(/:\d+$/, '')}/`);
+    } catch (error) {
+      throw credentialsFailure(
+        this.#generation === undefined ? `Creating appendable object ${this.#target}` : `Appending to ${this.#target}`,
+        error,
+      );
+    }
     const entries =
       typeof (headers as Headers).forEach === 'function' && typeof (headers as Headers).get === 'function'
         ? [...(headers as Headers).entries()]
@@ -412,14 +435,14 @@ export class AppendUploader {
     for (const [key, value] of entries) metadata.set(key.toLowerCase(), String(value));
   }
 
-  #grpcClient(): { client: Grpc.Client; grpc: typeof Grpc } {
+  #grpcClient(): Grpc.Client {
     const { grpc, StorageClient } = loadStorageGrpc();
     this.#client ??= new StorageClient(
       this.#options.grpcEndpoint,
       this.#options.insecure ? grpc.credentials.createInsecure() : grpc.credentials.createSsl(),
       { 'grpc.max_send_message_length': 4 * 1024 * 1024 },
     );
-    return { client: this.#client, grpc };
+    return this.#client;
   }
 
   /** Runs `op`; after a failure follows a redirect or waits the backoff, then runs it again on a fresh stream. */
@@ -473,6 +496,17 @@ export class AppendUploader {
     this.#client?.close();
     this.#client = undefined;
   }
+}
+
+/** What a failed `getRequestHeaders()` becomes (see `#authorize`). */
+function credentialsFailure(what: string, error: unknown): GcsUploadError {
+  if (error instanceof GcsUploadError) return error;
+  const status = (error as { response?: { status?: unknown } } | null)?.response?.status;
+  if (typeof status === 'number' && isTransientStatus(status)) {
+    return new HttpStatusError(`${what}: obtaining credentials`, status, undefined, { transient: true });
+  }
+  if (typeof status !== 'number' && isNetworkFailure(error)) return new NetworkError(`${what}: obtaining credentials`, error);
+  return new AuthenticationError(what, { reason: 'unobtainable', cause: error });
 }
 
 let googleAuth: Promise<GrpcAuthClient> | undefined;

@@ -5,8 +5,10 @@
 import { Writable } from 'node:stream';
 import { GcsUploadError, ListenerError, UploadAbortedError } from '../core/errors.js';
 import type { RetryEvent } from '../core/retry.js';
+import type { WritableEvents } from '../core/stream-events.js';
 import { normalizeAppendOptions, type AppendableCheckpoint, type GcsAppendStreamOptions } from './append-options.js';
 import { AppendUploader } from './append-uploader.js';
+import { int64Of, int64TextOf, stringOf } from './proto3.js';
 import type { WireObject } from './wire-types.js';
 
 /** The finalized object, as `object` after `finish`. */
@@ -31,11 +33,28 @@ export interface GcsAppendableWritableEvents {
   retry: (event: RetryEvent) => void;
 }
 
+/** Every event of {@link GcsAppendableWritable}: its own and those of any `Writable`. */
+type AppendEvents = GcsAppendableWritableEvents & WritableEvents;
+
+// The listener methods accept the documented events only, each with its listener's type: a misspelled event does
+// not compile. The merge redeclares these methods, adding no members, so it is safe.
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
+export interface GcsAppendableWritable {
+  on<E extends keyof AppendEvents>(event: E, listener: AppendEvents[E]): this;
+  once<E extends keyof AppendEvents>(event: E, listener: AppendEvents[E]): this;
+  off<E extends keyof AppendEvents>(event: E, listener: AppendEvents[E]): this;
+  addListener<E extends keyof AppendEvents>(event: E, listener: AppendEvents[E]): this;
+  removeListener<E extends keyof AppendEvents>(event: E, listener: AppendEvents[E]): this;
+  prependListener<E extends keyof AppendEvents>(event: E, listener: AppendEvents[E]): this;
+  prependOnceListener<E extends keyof AppendEvents>(event: E, listener: AppendEvents[E]): this;
+}
+
 /**
  * A `Writable` into an appendable object over gRPC (zonal buckets). Every persisted byte is readable at once;
  * `flush()` persists everything accepted; `end()` finalizes (or, with `finalize: false`, leaves the object
  * appendable). Create it with {@link createGcsAppendStream}.
  */
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
 export class GcsAppendableWritable extends Writable {
   readonly #uploader: AppendUploader;
   readonly #maxUncommittedMs: number;
@@ -176,10 +195,10 @@ function toObject(resource: WireObject): AppendedObject {
     crc32c = bytes.toString('base64');
   }
   return {
-    bucket: resource.bucket?.replace(/^projects\/[^/]+\/buckets\//, '') ?? '',
-    name: resource.name ?? '',
-    generation: resource.generation ?? '',
-    size: Number(resource.size ?? '0'),
+    bucket: stringOf(resource.bucket).replace(/^projects\/[^/]+\/buckets\//, ''),
+    name: stringOf(resource.name),
+    generation: int64TextOf(resource.generation),
+    size: int64Of(resource.size),
     crc32c,
   };
 }

@@ -1,12 +1,16 @@
 /**
- * The gRPC stack, loaded on first use: `@grpc/grpc-js`, `@grpc/proto-loader` and the storage v2 protos from
- * `google-proto-files`. Resumable uploads never need any of it (about 10 MiB of code and a 100 ms proto parse), so
- * nothing here runs until an append stream is created or the local gRPC server is started.
+ * The gRPC stack, loaded on first use: `@grpc/grpc-js`, `@grpc/proto-loader` and the storage v2 service from the
+ * descriptor this package ships (`./storage-v2-descriptor.ts`, generated from the protos at build time). Resumable
+ * uploads never need any of it (about 10 MiB of code), so nothing here runs until an append stream is created or the
+ * local gRPC server is started.
  */
-import { dirname } from 'node:path';
 import type * as Grpc from '@grpc/grpc-js';
 import type * as ProtoLoader from '@grpc/proto-loader';
 import { nodeRequire } from '../core/node-require.js';
+import { STORAGE_V2_DESCRIPTOR } from './storage-v2-descriptor.js';
+
+/** A protobufjs JSON descriptor, as `@grpc/proto-loader`'s `fromJSON` takes it. */
+export type ProtoDescriptor = Parameters<typeof ProtoLoader.fromJSON>[0];
 
 /** What an append stream and the local gRPC server need from the stack. */
 export interface StorageGrpc {
@@ -16,19 +20,20 @@ export interface StorageGrpc {
   readonly StorageClient: Grpc.ServiceClientConstructor;
   /** The `google.storage.v2.Storage` service definition, for servers. */
   readonly storageService: Grpc.ServiceDefinition;
+  /** The descriptor the service was loaded from (the local server reads field types from it). */
+  readonly descriptor: ProtoDescriptor;
 }
 
 let loaded: StorageGrpc | undefined;
 
-/** The storage v2 service over grpc-js, loaded (once per process) from the installed dependencies. */
+/** The storage v2 service over grpc-js, loaded (once per process). */
 export function loadStorageGrpc(): StorageGrpc {
   if (loaded !== undefined) return loaded;
   const grpc = nodeRequire('@grpc/grpc-js') as typeof Grpc;
   const protoLoader = nodeRequire('@grpc/proto-loader') as typeof ProtoLoader;
-  // Resolved from this package's own dependency, so that it works wherever the package is installed.
-  const protoRoot = dirname(nodeRequire.resolve('google-proto-files/package.json'));
-  const definition = protoLoader.loadSync('google/storage/v2/storage.proto', {
-    includeDirs: [protoRoot],
+  const descriptor = JSON.parse(STORAGE_V2_DESCRIPTOR) as ProtoDescriptor;
+  const definition = protoLoader.fromJSON(descriptor, {
+    // The descriptor's field names are the protos' already (it was generated with keepCase).
     keepCase: true,
     // int64 as decimal strings: object sizes and generations exceed 2^53 only in theory, but generations do.
     longs: String,
@@ -40,6 +45,6 @@ export function loadStorageGrpc(): StorageGrpc {
     google: { storage: { v2: { Storage: Grpc.ServiceClientConstructor } } };
   };
   const StorageClient = objects.google.storage.v2.Storage;
-  loaded = { grpc, StorageClient, storageService: StorageClient.service };
+  loaded = { grpc, StorageClient, storageService: StorageClient.service, descriptor };
   return loaded;
 }

@@ -4,12 +4,12 @@
  * and the library cannot disagree on what is valid.
  */
 import type { UploadCheckpoint } from '../core/checkpoint.js';
-import type { GcsWriteStreamOptions, ObjectMetadata } from '../core/options.js';
+import type { GcsWriteStreamOptions, ObjectMetadata, Validation } from '../core/options.js';
 import type { GsLocation } from './gs-url.js';
 import { UsageError } from './usage-error.js';
 
-/** Values of `--validation`. */
-export const VALIDATIONS = ['crc32c', 'md5', 'both', 'none'] as const;
+/** Values of `--validation`: the library's `validation` values, as given (the library reads `'none'` itself). */
+export const VALIDATIONS = ['crc32c', 'md5', 'both', 'none'] as const satisfies readonly Validation[];
 /** Values of `--source-offset`. */
 export const SOURCE_OFFSETS = ['checkpoint', 'beginning'] as const;
 
@@ -83,7 +83,7 @@ export function buildUploadOptions(
   if (flags.ifGenerationMatch !== undefined) options.ifGenerationMatch = flags.ifGenerationMatch;
   if (flags.endpoint !== undefined) options.apiEndpoint = flags.endpoint;
   if (flags.userProject !== undefined) options.userProject = flags.userProject;
-  if (flags.validation !== undefined) options.validation = flags.validation === 'none' ? false : flags.validation;
+  if (flags.validation !== undefined) options.validation = flags.validation;
   // A regular file's size is declared: a file that shrinks or grows while it is read fails the upload instead of
   // storing whatever was read.
   if (size !== undefined) options.size = size;

@@ -23,10 +23,38 @@ export interface UploadContext {
   object?: { readonly generation?: string | undefined } | undefined;
 }
 
+/**
+ * Every `code` a {@link GcsUploadError} can carry: switch on it (the compiler then knows every case). One per
+ * error class below, plus `ERR_GCS_UPLOAD_REDIRECTED`, which the append path handles itself (it never reaches users).
+ */
+export type GcsErrorCode =
+  | 'ERR_GCS_UPLOAD_INVALID_ARGUMENT'
+  | 'ERR_GCS_UPLOAD_NETWORK'
+  | 'ERR_GCS_UPLOAD_REQUEST_TIMEOUT'
+  | 'ERR_GCS_UPLOAD_HTTP_STATUS'
+  | 'ERR_GCS_UPLOAD_UNAUTHENTICATED'
+  | 'ERR_GCS_UPLOAD_PERMISSION_DENIED'
+  | 'ERR_GCS_UPLOAD_BUCKET_NOT_FOUND'
+  | 'ERR_GCS_UPLOAD_PRECONDITION_FAILED'
+  | 'ERR_GCS_UPLOAD_SESSION_EXPIRED'
+  | 'ERR_GCS_UPLOAD_PROTOCOL'
+  | 'ERR_GCS_UPLOAD_CHECKSUM_MISMATCH'
+  | 'ERR_GCS_UPLOAD_RETRIES_EXHAUSTED'
+  | 'ERR_GCS_UPLOAD_ABORTED'
+  | 'ERR_GCS_UPLOAD_NO_PROGRESS'
+  | 'ERR_GCS_UPLOAD_SOURCE_MISMATCH'
+  | 'ERR_GCS_UPLOAD_LISTENER'
+  | 'ERR_GCS_UPLOAD_SIZE_MISMATCH'
+  | 'ERR_GCS_UPLOAD_GRPC_STATUS'
+  | 'ERR_GCS_UPLOAD_SUPERSEDED'
+  | 'ERR_GCS_UPLOAD_OBJECT_FINALIZED'
+  | 'ERR_GCS_UPLOAD_CREATE_UNCONFIRMED'
+  | 'ERR_GCS_UPLOAD_REDIRECTED';
+
 /** Base class of every error this library throws or emits. */
 export class GcsUploadError extends Error {
-  /** Stable, documented identifier (e.g. `ERR_GCS_UPLOAD_SESSION_EXPIRED`). */
-  readonly code: string;
+  /** Stable, documented identifier (e.g. `ERR_GCS_UPLOAD_SESSION_EXPIRED`); see {@link GcsErrorCode}. */
+  readonly code: GcsErrorCode;
   /** HTTP status of the response that caused the failure, when there was one. */
   readonly status: number | undefined;
   /** Whether the failure is transient; the stream retries these by itself before giving up. */
@@ -49,7 +77,7 @@ export class GcsUploadError extends Error {
    */
   object: unknown;
 
-  constructor(code: string, message: string, options: { cause?: unknown; status?: number; retryable?: boolean } = {}) {
+  constructor(code: GcsErrorCode, message: string, options: { cause?: unknown; status?: number; retryable?: boolean } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
     this.code = code;
@@ -94,19 +122,50 @@ export class InvalidArgumentError extends GcsUploadError {
   }
 }
 
+/**
+ * Where a connection went: `host:port`, and whether a refusal there is final. Never a path or a query (a session
+ * URI's query is a bearer capability).
+ */
+export interface ConnectionTarget {
+  /** `host:port` (the port filled in when the URL left it to the scheme's default). */
+  readonly host: string;
+  /**
+   * A refused connection (ECONNREFUSED) at this host is a configuration mistake, not a blip: nothing listens there,
+   * and waiting does not start it. True for every endpoint that is not Google's (an emulator, the local server, a
+   * loopback address); see `classifyFailure`.
+   */
+  readonly refusalIsFinal: boolean;
+}
+
 /** A request failed without an HTTP response: connection reset, refused, DNS failure, broken pipe. */
 export class NetworkError extends GcsUploadError {
-  constructor(what: string, cause: unknown) {
+  /** `host:port` the failed connection went to, when known. */
+  readonly host: string | undefined;
+
+  constructor(what: string, cause: unknown, target?: ConnectionTarget) {
     // The raw error may be a GaxiosError whose `config` holds the session URI and the chunk body: keep only a
     // redacted copy of the underlying system error (which also lets the chunk buffer be reused).
-    super('ERR_GCS_UPLOAD_NETWORK', `${what} failed: ${describeCause(cause)}`, { cause: sanitizeCause(cause), retryable: true });
+    const code = describeCause(cause);
+    const refused = code === 'ECONNREFUSED' && target?.refusalIsFinal === true;
+    const message = refused
+      ? `${what} failed: nothing accepts connections at ${target.host} (ECONNREFUSED). Check the endpoint ` +
+        '(apiEndpoint, STORAGE_EMULATOR_HOST or --endpoint) and that the server there is running; not retried'
+      : `${what} failed: ${code}${target === undefined ? '' : ` (connecting to ${target.host})`}`;
+    super('ERR_GCS_UPLOAD_NETWORK', message, { cause: sanitizeCause(cause), retryable: !refused });
+    this.host = target?.host;
   }
 }
 
 /** A request got no complete response within `retry.stallTimeoutMs`. */
 export class RequestTimeoutError extends GcsUploadError {
-  constructor(what: string, timeoutMs: number) {
-    super('ERR_GCS_UPLOAD_REQUEST_TIMEOUT', `${what} got no response within ${timeoutMs} ms`, { retryable: true });
+  /** `host:port` the request went to, when known. */
+  readonly host: string | undefined;
+
+  constructor(what: string, timeoutMs: number, host?: string) {
+    super('ERR_GCS_UPLOAD_REQUEST_TIMEOUT', `${what} got no response${host === undefined ? '' : ` from ${host}`} within ${timeoutMs} ms`, {
+      retryable: true,
+    });
+    this.host = host;
   }
 }
 
@@ -177,6 +236,22 @@ export class PermissionDeniedError extends GcsUploadError {
         'Grant the caller storage.objects.create (and storage.objects.delete to overwrite) on the bucket',
       { status: 403 },
     );
+  }
+}
+
+/** 404 on opening the upload: the bucket does not exist (or the name has a typo). Never retried. */
+export class BucketNotFoundError extends GcsUploadError {
+  constructor(what: string) {
+    super(
+      'ERR_GCS_UPLOAD_BUCKET_NOT_FOUND',
+      `${what} failed with HTTP 404: the bucket does not exist. Check the bucket name, or create the bucket`,
+      {
+        status: 404,
+      },
+    );
+  }
+  protected override sessionUsable(): boolean {
+    return false;
   }
 }
 
@@ -293,22 +368,46 @@ export type ChecksumFailure =
       readonly generation: string | undefined;
     }
   /** GCS refused to finalize: what it received does not match the checksum sent with the final request. */
-  | { readonly kind: 'refused'; readonly serverMessage: string };
+  | { readonly kind: 'refused'; readonly serverMessage: string }
+  /**
+   * An appendable object was finalized, and the resource GCS returned for it differs from what was written (a size
+   * or CRC32C it stated, never one it left out). Nothing was deleted: the append path has no delete, and the
+   * generation is named so that the user can check it and delete it.
+   */
+  | {
+      readonly kind: 'finalized';
+      readonly mismatches: readonly Mismatch[];
+      readonly target: string;
+      readonly generation: string;
+    };
+
+function describeChecksumFailure(failure: ChecksumFailure): string {
+  switch (failure.kind) {
+    case 'refused':
+      return (
+        'GCS refused to finalize the object: the data it received does not match the checksum of what was written ' +
+        `(${failure.serverMessage}). No object was created; retry the upload`
+      );
+    case 'stored':
+      return (
+        `The stored object does not match what was written (${describeMismatches(failure.mismatches)}); ` +
+        (failure.deleted ? 'the corrupt generation was deleted' : 'deleting the corrupt generation failed: delete it by hand')
+      );
+    case 'finalized':
+      return (
+        `The finalized object ${failure.target}#${failure.generation} does not match what was written ` +
+        `(${describeMismatches(failure.mismatches)}, as GCS reported it); it was left as it is: read it to check, and ` +
+        'delete that generation if it is wrong'
+      );
+  }
+}
 
 /** The object GCS stored does not match what was written (or GCS refused the whole-object checksum). */
 export class ChecksumMismatchError extends GcsUploadError {
   /** What differed, and what became of it. */
   readonly failure: ChecksumFailure;
   constructor(failure: ChecksumFailure) {
-    super(
-      'ERR_GCS_UPLOAD_CHECKSUM_MISMATCH',
-      failure.kind === 'refused'
-        ? 'GCS refused to finalize the object: the data it received does not match the checksum of what was written ' +
-            `(${failure.serverMessage}). No object was created; retry the upload`
-        : `The stored object does not match what was written (${describeMismatches(failure.mismatches)}); ` +
-            (failure.deleted ? 'the corrupt generation was deleted' : 'deleting the corrupt generation failed: delete it by hand'),
-      failure.kind === 'refused' ? { status: 400 } : {},
-    );
+    super('ERR_GCS_UPLOAD_CHECKSUM_MISMATCH', describeChecksumFailure(failure), failure.kind === 'refused' ? { status: 400 } : {});
     this.failure = failure;
   }
   protected override sessionUsable(): boolean {

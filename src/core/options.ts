@@ -5,6 +5,7 @@
 import type { AuthorizedClient } from './auth.js';
 import { validateCheckpoint, type UploadCheckpoint } from './checkpoint.js';
 import { InvalidArgumentError } from './errors.js';
+import { refuseUnknownKeys, type KnownKeys } from './known-keys.js';
 import { optionsFromFile, optionsFromStorage, type StorageFileLike, type StorageLike } from './interop.js';
 import type { Preconditions } from './preconditions.js';
 import { DEFAULT_RETRY, type RetryOptions, type RetrySettings } from './retry.js';
@@ -37,8 +38,14 @@ export interface ObjectMetadata {
   [field: string]: unknown;
 }
 
-/** Which whole-object checksums to compute, send with the final request, and compare with the stored object. */
-export type Validation = 'crc32c' | 'md5' | 'both' | false;
+/**
+ * Which whole-object checksums to compute, send with the final request, and compare with the stored object:
+ * `'none'` checks nothing (the CLI's `--validation none`); `false` is the same as `'none'`, kept for compatibility.
+ */
+export type Validation = 'crc32c' | 'md5' | 'both' | 'none' | false;
+
+/** Every value {@link Validation} accepts, in the order messages list them. */
+const VALIDATIONS: readonly Validation[] = ['crc32c', 'md5', 'both', 'none', false];
 
 /** Options of {@link createGcsWriteStream}. */
 export interface GcsWriteStreamOptions extends Preconditions {
@@ -119,13 +126,57 @@ export interface GcsWriteStreamOptions extends Preconditions {
   predefinedAcl?: string;
   /** Cloud KMS key to encrypt the object with. */
   kmsKeyName?: string;
-  /** Whole-object checksums to verify. Default `crc32c`. */
+  /** Whole-object checksums to verify: `'crc32c'` (default), `'md5'`, `'both'`, or `'none'` (`false` means the same). */
   validation?: Validation;
   /** Retry and timeout policy; every field optional. */
   retry?: RetryOptions;
   /** Aborting it destroys the stream, cancels the session, and never finalizes the object. */
   signal?: AbortSignal;
 }
+
+/**
+ * The option names {@link normalizeOptions} accepts; any other is refused (a typo would otherwise be ignored). The
+ * compiler checks this list against {@link GcsWriteStreamOptions}: adding an option there and here is one line each.
+ */
+const WRITE_STREAM_OPTIONS = {
+  bucket: true,
+  name: true,
+  file: true,
+  storage: true,
+  resume: true,
+  sourceStart: true,
+  size: true,
+  chunkSize: true,
+  bufferChunks: true,
+  adaptiveRequests: true,
+  maxUncommittedMs: true,
+  memory: true,
+  contentType: true,
+  metadata: true,
+  apiEndpoint: true,
+  authClient: true,
+  userProject: true,
+  requestHeaders: true,
+  predefinedAcl: true,
+  kmsKeyName: true,
+  validation: true,
+  retry: true,
+  signal: true,
+  ifGenerationMatch: true,
+  ifGenerationNotMatch: true,
+  ifMetagenerationMatch: true,
+  ifMetagenerationNotMatch: true,
+} as const satisfies KnownKeys<GcsWriteStreamOptions>;
+
+/** The names of {@link RetryOptions}, checked by the compiler against the interface. */
+const RETRY_OPTIONS = {
+  maxAttempts: true,
+  initialDelayMs: true,
+  maxDelayMs: true,
+  multiplier: true,
+  stallTimeoutMs: true,
+  shouldRetry: true,
+} as const satisfies KnownKeys<RetryOptions>;
 
 /** Options after defaults and validation; frozen. */
 export interface NormalizedOptions {
@@ -145,7 +196,8 @@ export interface NormalizedOptions {
   readonly requestHeaders: Readonly<Record<string, string>>;
   readonly authClient: AuthorizedClient | undefined;
   readonly query: Readonly<Record<string, string>>;
-  readonly validation: Validation;
+  /** `'none'` is given as `false` here: one value for "check nothing". */
+  readonly validation: Exclude<Validation, 'none'>;
   readonly retry: Readonly<RetrySettings>;
   readonly signal: AbortSignal | undefined;
   readonly resume: UploadCheckpoint | undefined;
@@ -153,16 +205,35 @@ export interface NormalizedOptions {
   readonly sourceOffset: number;
 }
 
-/** The endpoint rule of the official clients: explicit option, then `STORAGE_EMULATOR_HOST`, then Google's. */
+/** `host` or `host:port` that plainly names a server: a dotted name or address, `localhost`, an IPv6 literal, or any host with a port. */
+const HOST_LIKE =
+  /^(?:\[[0-9a-f:.]+\](?::\d{1,5})?|[a-z0-9-]+(?:\.[a-z0-9-]+)+(?::\d{1,5})?|localhost(?::\d{1,5})?|[a-z0-9-]+:\d{1,5})(?:\/.*)?$/i;
+
+/**
+ * The endpoint rule of the official clients: explicit option, then `STORAGE_EMULATOR_HOST`, then Google's. A
+ * scheme-less `STORAGE_EMULATOR_HOST` (`127.0.0.1:9000`) is taken as http, as Google's Go client does (emulators
+ * speak plain HTTP); a scheme-less `apiEndpoint` as https. A value without a scheme must look like a host (a dot, a
+ * port, `localhost`): `notaurl` is refused here, before any byte, instead of failing DNS lookups for a minute.
+ */
 export function resolveEndpoint(apiEndpoint: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
-  const raw = apiEndpoint ?? env.STORAGE_EMULATOR_HOST ?? DEFAULT_API_ENDPOINT;
-  const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(raw) ? raw : `https://${raw}`;
+  const fromEnv = apiEndpoint === undefined ? env.STORAGE_EMULATOR_HOST || undefined : undefined;
+  const raw = apiEndpoint ?? fromEnv ?? DEFAULT_API_ENDPOINT;
+  const field = fromEnv === undefined ? 'apiEndpoint' : 'STORAGE_EMULATOR_HOST';
+  if (typeof raw !== 'string') throw new InvalidArgumentError(`apiEndpoint must be a URL string, got ${typeof raw}`);
+  const hasScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(raw);
+  if (!hasScheme && !HOST_LIKE.test(raw)) {
+    throw new InvalidArgumentError(
+      `${field} ${JSON.stringify(raw)} is not a URL: give a scheme and a host, e.g. https://storage.googleapis.com or http://127.0.0.1:4443`,
+    );
+  }
+  const withScheme = hasScheme ? raw : `${fromEnv === undefined ? 'https' : 'http'}://${raw}`;
   let url: URL;
   try {
     url = new URL(withScheme);
   } catch {
-    throw new InvalidArgumentError(`apiEndpoint ${JSON.stringify(raw)} is not a valid URL`);
+    throw new InvalidArgumentError(`${field} ${JSON.stringify(raw)} is not a valid URL`);
   }
+  if (url.hostname === '') throw new InvalidArgumentError(`${field} ${JSON.stringify(raw)} has no host`);
   if (url.protocol !== 'https:' && url.protocol !== 'http:') {
     throw new InvalidArgumentError(`apiEndpoint must use http or https, got ${url.protocol}`);
   }
@@ -177,10 +248,11 @@ export function resolveEndpoint(apiEndpoint: string | undefined, env: NodeJS.Pro
  * `STORAGE_EMULATOR_HOST`, or is not a Google host.
  */
 export function isEmulatorEndpoint(given: string | undefined, resolved: string, env: NodeJS.ProcessEnv = process.env): boolean {
-  return (env.STORAGE_EMULATOR_HOST !== undefined && given === undefined) || !isGoogleHost(resolved);
+  return (Boolean(env.STORAGE_EMULATOR_HOST) && given === undefined) || !isGoogleHost(resolved);
 }
 
-function isGoogleHost(endpoint: string): boolean {
+/** Whether `endpoint` (a URL) is on one of Google's hosts (`*.googleapis.com`). */
+export function isGoogleHost(endpoint: string): boolean {
   const host = new URL(endpoint).hostname;
   return host === 'googleapis.com' || host.endsWith('.googleapis.com');
 }
@@ -196,6 +268,7 @@ export function normalizeRetry(retry: RetryOptions | undefined): RetrySettings {
   if (retry !== undefined && (typeof retry !== 'object' || retry === null)) {
     throw new InvalidArgumentError('retry must be an object');
   }
+  if (retry !== undefined) refuseUnknownKeys(retry, RETRY_OPTIONS, 'retry.');
   const merged = { ...DEFAULT_RETRY, ...stripUndefined(retry ?? {}) };
   positiveInt('retry.maxAttempts', merged.maxAttempts, 1);
   positiveInt('retry.initialDelayMs', merged.initialDelayMs, 0);
@@ -259,6 +332,7 @@ export function normalizeOptions(given: GcsWriteStreamOptions, env: NodeJS.Proce
   if (typeof given !== 'object' || given === null) {
     throw new InvalidArgumentError('options must be an object with at least bucket and name');
   }
+  refuseUnknownKeys(given, WRITE_STREAM_OPTIONS);
   const resume = given.resume === undefined ? undefined : validateCheckpoint(given.resume);
   const derived =
     given.file !== undefined ? optionsFromFile(given.file) : given.storage !== undefined ? optionsFromStorage(given.storage) : {};
@@ -320,10 +394,13 @@ export function normalizeOptions(given: GcsWriteStreamOptions, env: NodeJS.Proce
     query[key] = value;
   }
 
-  const validation = options.validation ?? 'crc32c';
-  if (!([false, 'crc32c', 'md5', 'both'] as unknown[]).includes(validation)) {
-    throw new InvalidArgumentError(`validation must be 'crc32c', 'md5', 'both' or false, got ${String(validation)}`);
+  const requested = options.validation ?? 'crc32c';
+  if (!(VALIDATIONS as unknown[]).includes(requested)) {
+    throw new InvalidArgumentError(
+      `validation must be 'crc32c', 'md5', 'both' or 'none' (false means 'none'), got ${JSON.stringify(requested)}`,
+    );
   }
+  const validation = requested === 'none' ? false : requested;
   if (options.authClient !== undefined && typeof options.authClient?.request !== 'function') {
     throw new InvalidArgumentError('authClient must have a request(options) method (e.g. a GoogleAuth instance)');
   }

@@ -5,6 +5,7 @@
 import { getHeader, type HttpResponse } from './auth.js';
 import {
   AuthenticationError,
+  BucketNotFoundError,
   ChecksumMismatchError,
   GcsUploadError,
   HttpStatusError,
@@ -14,9 +15,10 @@ import {
   ProtocolError,
   RequestTimeoutError,
   SessionExpiredError,
+  type ConnectionTarget,
 } from './errors.js';
-import { isNetworkFailure, oneLine } from './error-text.js';
-import type { ObjectMetadata } from './options.js';
+import { causeChain, isNetworkFailure, oneLine } from './error-text.js';
+import { isGoogleHost, type ObjectMetadata } from './options.js';
 import { isTransientStatus, parseRetryAfterMs } from './retry.js';
 
 /** The object resource GCS returns when an upload completes: the writable fields, plus what GCS sets. */
@@ -71,7 +73,8 @@ export function classifyFailure(
   request: { url: string; sent: boolean },
 ): unknown {
   if (signal.aborted) return signal.reason;
-  if (timedOut) return new RequestTimeoutError(what, timeoutMs);
+  const target = connectionTarget(request.url, error, request.sent);
+  if (timedOut) return new RequestTimeoutError(what, timeoutMs, target?.host);
   const response = (error as { response?: HttpResponse }).response;
   if (response && typeof response.status === 'number') {
     if (answersRequest(response, request)) return statusError(what, response);
@@ -82,7 +85,34 @@ export function classifyFailure(
   }
   if (error instanceof GcsUploadError) return error;
   if (!request.sent && !isNetworkFailure(error)) return new AuthenticationError(what, { reason: 'unobtainable', cause: error });
-  return new NetworkError(what, error);
+  return new NetworkError(what, error, target);
+}
+
+const DEFAULT_PORTS: Readonly<Record<string, string>> = { 'https:': '443', 'http:': '80' };
+
+/**
+ * Where the failed connection went. `sent`: our transport made it, so it went to the request's host, and a refusal
+ * there is final unless the host is Google's (where a refused connection is a front end's blip: retried). Otherwise
+ * the auth client's own connection failed (its token endpoint): the system error names where it went, and its
+ * refusal stays retryable (it is not this library's endpoint that is misconfigured).
+ */
+function connectionTarget(url: string, error: unknown, sent: boolean): ConnectionTarget | undefined {
+  if (sent) {
+    try {
+      const parsed = new URL(url);
+      const port = parsed.port || DEFAULT_PORTS[parsed.protocol] || '';
+      return { host: `${parsed.hostname}:${port}`, refusalIsFinal: !isGoogleHost(url) };
+    } catch {
+      return undefined;
+    }
+  }
+  for (const cause of causeChain(error)) {
+    const { address, port } = cause as { address?: unknown; port?: unknown };
+    if (typeof address === 'string' && (typeof port === 'number' || typeof port === 'string')) {
+      return { host: address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`, refusalIsFinal: false };
+    }
+  }
+  return undefined;
 }
 
 /** Whether `response` is the answer to `request` rather than to a request of the auth client's own. */
@@ -175,6 +205,9 @@ export function serverMessage(res: HttpResponse): string | undefined {
   return text === undefined ? undefined : oneLine(text);
 }
 
+/** The message of GCS's 404 for a missing bucket ("The specified bucket does not exist."), and emulators' like it. */
+const BUCKET_MISSING = /bucket.*(?:does not exist|not found)|no such bucket/i;
+
 /**
  * Maps a non-success status to its typed error. `target` says what was addressed: a 404/410 from the session URI
  * means the session is gone; from the endpoint (open, object metadata) it is an ordinary failure.
@@ -187,6 +220,13 @@ export function statusError(what: string, res: HttpResponse, target: 'session' |
     case 403:
       return new PermissionDeniedError(what, message);
     case 404:
+      // GCS answers an open (or any request) naming a missing bucket so; an open never 404s for another reason.
+      if (target === 'endpoint' && (message === undefined || BUCKET_MISSING.test(message) || /^not found\.?$/i.test(message))) {
+        return new BucketNotFoundError(what);
+      }
+      return target === 'endpoint'
+        ? new HttpStatusError(what, res.status, message, { transient: false })
+        : new SessionExpiredError(res.status);
     case 410:
       return target === 'endpoint'
         ? new HttpStatusError(what, res.status, message, { transient: false })

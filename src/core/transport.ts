@@ -11,6 +11,7 @@
  */
 import http from 'node:http';
 import type https from 'node:https';
+import type { Duplex } from 'node:stream';
 import { GatherBody } from './gather-body.js';
 import { nodeRequire } from './node-require.js';
 
@@ -98,7 +99,52 @@ export interface AdapterResponse {
 }
 
 const AGENT_OPTIONS: http.AgentOptions = { keepAlive: true, keepAliveMsecs: 1_000, maxSockets: 64, scheduling: 'lifo' };
-const httpStack = { module: http, agent: new http.Agent(AGENT_OPTIONS) };
+
+/**
+ * How long a kept-alive socket may sit idle before this side closes it. A socket the server closes while idle fails
+ * the next request that reuses it (EPIPE, ECONNRESET: a retry and a lost connection for nothing), so the client
+ * must close first. Google's front ends keep an idle client connection for 610 s (the "client HTTP keepalive
+ * timeout" of Google's load-balancing docs, cloud.google.com/load-balancing/docs/https/request-distribution; no
+ * figure is published for storage.googleapis.com itself, which is served by the same front ends), and NAT
+ * gateways on the way often drop idle flows after 4 to 6 minutes: 60 s is well below all of them, and reopening a
+ * connection after a minute of silence costs one TLS handshake.
+ */
+export const IDLE_SOCKET_TIMEOUT_MS = 60_000;
+/** A server's `Keep-Alive: timeout=N` hint may only shorten the idle time, to half of it: never down to the edge. */
+const HINT_SHARE = 0.5;
+/** Below this, a socket is not kept at all: the server closes too soon to make reuse worth the race. */
+const MIN_IDLE_MS = 250;
+
+/** The idle timeout a server announced in its last answer on a socket (`Keep-Alive: timeout=N`), in ms. */
+const keepAliveHints = new WeakMap<object, number>();
+
+/**
+ * `agent`, closing its idle sockets after {@link IDLE_SOCKET_TIMEOUT_MS}, or half the server's announced idle
+ * timeout when that is shorter. (Node's agent destroys a free socket when its timeout fires; Node's own use of the
+ * hint, a second below it, applies only with an agent-wide `timeout`, which would also time requests.)
+ */
+function closingIdleSockets<A extends http.Agent>(agent: A): A {
+  const keep = agent.keepSocketAlive.bind(agent) as (socket: Duplex) => boolean | void;
+  // Node documents the return value (false: destroy the socket instead of keeping it); @types/node says void.
+  (agent as unknown as { keepSocketAlive: (socket: Duplex) => boolean }).keepSocketAlive = (socket) => {
+    if (keep(socket) === false) return false;
+    const hintMs = keepAliveHints.get(socket);
+    const idleMs = hintMs === undefined ? IDLE_SOCKET_TIMEOUT_MS : Math.min(IDLE_SOCKET_TIMEOUT_MS, hintMs * HINT_SHARE);
+    if (idleMs < MIN_IDLE_MS) return false;
+    (socket as Duplex & { setTimeout(ms: number): unknown }).setTimeout(idleMs);
+    return true;
+  };
+  return agent;
+}
+
+/** The `timeout=N` of a `Keep-Alive` response header, in ms. */
+function keepAliveHintMs(header: string | string[] | undefined): number | undefined {
+  const value = Array.isArray(header) ? header.join(',') : header;
+  const match = value === undefined ? null : /(?:^|[\s,])timeout=(\d+)/i.exec(value);
+  return match === null ? undefined : Number(match[1]) * 1000;
+}
+
+const httpStack = { module: http, agent: closingIdleSockets(new http.Agent(AGENT_OPTIONS)) };
 /** `node:https` (and TLS, and OpenSSL's state) is loaded by the first https request: emulator uploads never need it. */
 let httpsStack: { module: typeof https; agent: https.Agent } | undefined;
 
@@ -106,7 +152,7 @@ function stackFor(protocol: string): { module: typeof http | typeof https; agent
   if (protocol !== 'https:') return httpStack;
   if (httpsStack === undefined) {
     const module = nodeRequire('node:https') as typeof https;
-    httpsStack = { module, agent: new module.Agent(AGENT_OPTIONS) };
+    httpsStack = { module, agent: closingIdleSockets(new module.Agent(AGENT_OPTIONS)) };
   }
   return httpsStack;
 }
@@ -195,6 +241,10 @@ export function httpAdapter(request: AdapterRequest): Promise<AdapterResponse> {
     req.on('error', (error) => finish(error));
     if (typeof request.onBodySent === 'function') req.once('finish', request.onBodySent as () => void);
     req.on('response', (res) => {
+      // Before the socket is freed (after this response ends): the agent reads it to time the socket's idleness.
+      const hintMs = keepAliveHintMs(res.headers['keep-alive']);
+      if (hintMs === undefined) keepAliveHints.delete(res.socket);
+      else keepAliveHints.set(res.socket, hintMs);
       const parts: Buffer[] = [];
       let size = 0;
       res.on('data', (part: Buffer) => {

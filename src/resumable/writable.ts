@@ -9,6 +9,7 @@ import type { MemoryPoolStats } from '../core/memory-pool.js';
 import { normalizeOptions, type GcsWriteStreamOptions, type NormalizedOptions } from '../core/options.js';
 import type { UploadCheckpoint } from '../core/checkpoint.js';
 import type { RetryEvent } from '../core/retry.js';
+import type { WritableEvents } from '../core/stream-events.js';
 import type { ObjectResource } from '../core/responses.js';
 import type { UploadProgress } from './upload-observer.js';
 import { Uploader } from './uploader.js';
@@ -37,16 +38,20 @@ export interface GcsResumableWritableEvents {
   checkpoint: (checkpoint: UploadCheckpoint) => void;
 }
 
-// Typed overloads for the events above; everything else falls through to Writable's signatures. The merge only
-// adds listener overloads, no members, so it is safe.
+/** Every event of {@link GcsResumableWritable}: its own and those of any `Writable`. */
+type ResumableEvents = GcsResumableWritableEvents & WritableEvents;
+
+// The listener methods accept the documented events only, each with its listener's type: a misspelled event does
+// not compile. The merge redeclares these methods, adding no members, so it is safe.
 // eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
 export interface GcsResumableWritable {
-  on<E extends keyof GcsResumableWritableEvents>(event: E, listener: GcsResumableWritableEvents[E]): this;
-  on(event: string | symbol, listener: (...args: never[]) => void): this;
-  once<E extends keyof GcsResumableWritableEvents>(event: E, listener: GcsResumableWritableEvents[E]): this;
-  once(event: string | symbol, listener: (...args: never[]) => void): this;
-  off<E extends keyof GcsResumableWritableEvents>(event: E, listener: GcsResumableWritableEvents[E]): this;
-  off(event: string | symbol, listener: (...args: never[]) => void): this;
+  on<E extends keyof ResumableEvents>(event: E, listener: ResumableEvents[E]): this;
+  once<E extends keyof ResumableEvents>(event: E, listener: ResumableEvents[E]): this;
+  off<E extends keyof ResumableEvents>(event: E, listener: ResumableEvents[E]): this;
+  addListener<E extends keyof ResumableEvents>(event: E, listener: ResumableEvents[E]): this;
+  removeListener<E extends keyof ResumableEvents>(event: E, listener: ResumableEvents[E]): this;
+  prependListener<E extends keyof ResumableEvents>(event: E, listener: ResumableEvents[E]): this;
+  prependOnceListener<E extends keyof ResumableEvents>(event: E, listener: ResumableEvents[E]): this;
 }
 
 /**
@@ -70,10 +75,13 @@ export class GcsResumableWritable extends Writable {
   /** Validates `options` (throwing `InvalidArgumentError` synchronously) and opens the session right away. */
   constructor(options: GcsWriteStreamOptions) {
     const normalized = normalizeOptions(options);
+    const signal = normalized.signal;
     super({
       decodeStrings: true,
       highWaterMark: QUEUE_BYTES,
-      ...(normalized.signal ? { signal: normalized.signal } : {}),
+      // Node destroys a Writable whose signal is already aborted inside its constructor, before this class's fields
+      // exist (and `_destroy` would throw on them): such a signal is handled below instead.
+      ...(signal && !signal.aborted ? { signal } : {}),
     });
     this.#options = normalized;
     this.#uploader = new Uploader(normalized, {
@@ -82,6 +90,12 @@ export class GcsResumableWritable extends Writable {
       retry: (event) => this.emit('retry', event),
       checkpoint: (checkpoint) => this.emit('checkpoint', checkpoint),
     });
+    if (signal?.aborted) {
+      // Aborted before it began: the upload stops before its first request (no session, no object).
+      const aborted = new UploadAbortedError(signal.reason);
+      this.#uploader.abort(aborted);
+      this.destroy(aborted);
+    }
     // Open the session while the first chunk fills; failures surface as the stream's error.
     this.#uploader.start().then(
       (object) => {

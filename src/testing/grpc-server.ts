@@ -11,6 +11,7 @@ import type { EventEmitter } from 'node:events';
 import type * as Grpc from '@grpc/grpc-js';
 import { crc32c } from '@node-rs/crc32';
 import { loadStorageGrpc } from '../append/grpc-stack.js';
+import { boolOf, bytesOf, int64Of, int64TextOf, stringOf } from '../append/proto3.js';
 import { encodeRpcStatus, type WriteRedirect } from '../append/status-details.js';
 import {
   bucketIdOf,
@@ -24,6 +25,7 @@ import {
 } from '../append/wire-types.js';
 import { AppendableStore, type AppendableObject, type AppendableWriter } from './appendable-store.js';
 import { GrpcFaultRules, type GrpcFaultContext, type GrpcFaultRule } from './grpc-faults.js';
+import { withoutDefaultsOnTheWire } from './omit-defaults.js';
 import { objectNameProblem, type ObjectStore } from './object-store.js';
 
 /** One `BidiWriteObject` stream, as the local server saw it. */
@@ -61,9 +63,10 @@ class StatusFailure extends Error {
 /** The bucket and object a first message names, for fault matching before it is processed. */
 function targetOf(request: WireWriteRequest): { bucket: string | undefined; object: string | undefined } {
   if (request.write_object_spec !== undefined) {
-    return { bucket: bucketIdOf(request.write_object_spec.resource?.bucket), object: request.write_object_spec.resource?.name };
+    const resource = request.write_object_spec.resource;
+    return { bucket: bucketIdOf(stringOf(resource?.bucket)), object: stringOf(resource?.name) };
   }
-  return { bucket: bucketIdOf(request.append_object_spec?.bucket), object: request.append_object_spec?.object };
+  return { bucket: bucketIdOf(stringOf(request.append_object_spec?.bucket)), object: stringOf(request.append_object_spec?.object) };
 }
 
 function routingTokenOf(metadata: Grpc.Metadata): string | undefined {
@@ -75,7 +78,7 @@ function routingTokenOf(metadata: Grpc.Metadata): string | undefined {
   return undefined;
 }
 
-/** The object resource as storage v2 returns it. */
+/** The object resource as storage v2 returns it (every field set: the serializer leaves out those that hold defaults). */
 function wireObject(object: AppendableObject): WireObject {
   const resource: WireObject = {
     bucket: bucketResourceName(object.bucket),
@@ -194,7 +197,7 @@ export class LocalGcsGrpc {
   #faultsInjected = 0;
 
   private constructor(store: ObjectStore, activity: EventEmitter) {
-    const { grpc, storageService } = loadStorageGrpc();
+    const { grpc, storageService, descriptor } = loadStorageGrpc();
     this.#objects = store;
     this.#appendables = new AppendableStore(store);
     this.#activity = activity;
@@ -202,7 +205,8 @@ export class LocalGcsGrpc {
     const handlers: Grpc.UntypedServiceImplementation = {
       BidiWriteObject: (call: Call) => this.#onStream(call),
     };
-    this.#server.addService(storageService, handlers);
+    // Answers leave out default values, as GCS's do: see omit-defaults.ts.
+    this.#server.addService(withoutDefaultsOnTheWire(storageService, descriptor, 'google.storage.v2.Storage'), handlers);
   }
 
   /** Starts listening on 127.0.0.1 on a free port, over `store`, announcing changes on `activity`. */
@@ -330,8 +334,8 @@ export class LocalGcsGrpc {
     if (!object.owns(stream)) throw new StatusFailure(GrpcCode.FAILED_PRECONDITION, 'Another writer took over the appendable object.');
     if (object.finalized) throw new StatusFailure(GrpcCode.FAILED_PRECONDITION, 'The object is finalized; nothing more can be written.');
 
-    const offset = Number(request.write_offset ?? '0');
-    let content = request.checksummed_data?.content ?? Buffer.alloc(0);
+    const offset = int64Of(request.write_offset);
+    let content = bytesOf(request.checksummed_data?.content);
     stream.record.bytesReceived += content.length;
     if (first && content.length > 0 && offset !== object.size) {
       throw new StatusFailure(GrpcCode.OUT_OF_RANGE, `The first write_offset must be the persisted size ${object.size}, got ${offset}.`);
@@ -389,7 +393,7 @@ export class LocalGcsGrpc {
     // Data already persisted or already sent on this stream is skipped, as the proto allows.
     content = this.#accept(stream, offset, content);
 
-    if (request.finish_write === true) {
+    if (boolOf(request.finish_write)) {
       stream.persist();
       const wanted = request.object_checksums?.crc32c;
       if (wanted !== undefined && wanted >>> 0 !== object.crc32c) {
@@ -401,7 +405,7 @@ export class LocalGcsGrpc {
       stream.end();
       return;
     }
-    if (request.flush === true) stream.persist();
+    if (boolOf(request.flush)) stream.persist();
     // GCS gives the CRC32C of the persisted bytes with the resource too (Google's clients start a takeover's running
     // checksum from it).
     if (first) {
@@ -410,7 +414,7 @@ export class LocalGcsGrpc {
         persisted_data_checksums: { crc32c: object.crc32c },
         write_handle: { handle: object.handle },
       });
-    } else if (request.state_lookup === true) {
+    } else if (boolOf(request.state_lookup)) {
       stream.respond({
         persisted_size: String(object.size),
         persisted_data_checksums: { crc32c: object.crc32c },
@@ -445,8 +449,8 @@ export class LocalGcsGrpc {
     if (request.write_object_spec !== undefined) {
       record.kind = 'create';
       const spec = request.write_object_spec;
-      const bucket = bucketIdOf(spec.resource?.bucket);
-      const name = spec.resource?.name ?? '';
+      const bucket = bucketIdOf(stringOf(spec.resource?.bucket));
+      const name = stringOf(spec.resource?.name);
       record.bucket = bucket;
       record.object = name;
       if (bucket === undefined) throw new StatusFailure(GrpcCode.INVALID_ARGUMENT, 'resource.bucket must be projects/_/buckets/BUCKET.');
@@ -462,8 +466,9 @@ export class LocalGcsGrpc {
         const failed = this.#objects.preconditionProblem(bucket, name, { ifGenerationMatch: spec.if_generation_match });
         if (failed !== undefined) throw new StatusFailure(GrpcCode.FAILED_PRECONDITION, failed);
       }
+      const contentType = stringOf(spec.resource?.content_type);
       const meta = {
-        ...(spec.resource?.content_type ? { contentType: spec.resource.content_type } : {}),
+        ...(contentType !== '' ? { contentType } : {}),
         ...(spec.resource?.metadata && Object.keys(spec.resource.metadata).length > 0 ? { metadata: { ...spec.resource.metadata } } : {}),
       };
       const object = this.#appendables.create(bucket, name, meta);
@@ -474,14 +479,15 @@ export class LocalGcsGrpc {
     if (request.append_object_spec !== undefined) {
       record.kind = 'append';
       const spec = request.append_object_spec;
-      const bucket = bucketIdOf(spec.bucket);
-      const name = spec.object ?? '';
+      const bucket = bucketIdOf(stringOf(spec.bucket));
+      const name = stringOf(spec.object);
+      const generation = int64TextOf(spec.generation);
       record.bucket = bucket;
       record.object = name;
       if (bucket === undefined) throw new StatusFailure(GrpcCode.INVALID_ARGUMENT, 'bucket must be projects/_/buckets/BUCKET.');
       const object = this.#appendables.get(bucket, name);
-      if (object === undefined || object.generation !== spec.generation) {
-        throw new StatusFailure(GrpcCode.NOT_FOUND, `No appendable object ${bucket}/${name} of generation ${spec.generation ?? '?'}.`);
+      if (object === undefined || object.generation !== generation) {
+        throw new StatusFailure(GrpcCode.NOT_FOUND, `No appendable object ${bucket}/${name} of generation ${generation}.`);
       }
       if (object.finalized) throw new StatusFailure(GrpcCode.FAILED_PRECONDITION, 'The object is finalized; it cannot be appended to.');
       if (object.routingToken !== undefined) {
@@ -493,7 +499,7 @@ export class LocalGcsGrpc {
         }
         object.routingToken = undefined;
       }
-      const handle = spec.write_handle?.handle;
+      const handle = spec.write_handle === undefined ? undefined : bytesOf(spec.write_handle.handle);
       if (handle !== undefined && handle.length > 0 && !handle.equals(object.handle)) {
         throw new StatusFailure(GrpcCode.FAILED_PRECONDITION, 'The write handle is stale: another writer took the object over.');
       }

@@ -3,7 +3,7 @@
  * to Google Cloud Storage.
  */
 export { startLocalGcs, LocalGcs } from './server.js';
-export type { LocalGcsOptions, RequestKind, RequestRecord, RequestStatus } from './server.js';
+export type { ConnectionStats, LocalGcsOptions, RequestKind, RequestRecord, RequestStatus } from './server.js';
 export { FAULT_KINDS, FaultRules, describeFault, faultMatches, validateFaultRule } from './faults.js';
 export type {
   FaultAction,

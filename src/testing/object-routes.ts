@@ -7,7 +7,7 @@
 import type { Exchange } from './exchange.js';
 import type { FaultStage } from './fault-stage.js';
 import type { FaultContext, ObjectReadFaultKind } from './faults.js';
-import type { LocalObject, ObjectStore } from './object-store.js';
+import { NO_SUCH_BUCKET, type LocalObject, type ObjectStore } from './object-store.js';
 import { errorOutcome, jsonOutcome } from './outcome.js';
 import { decodeSegment, headerValue, preconditionsOf } from './request-fields.js';
 
@@ -46,6 +46,7 @@ export class ObjectRoutes {
     if (bucket === undefined || bucket === '' || (rest.length > 1 && rest[1] !== 'o')) {
       return ex.drainAndSend(errorOutcome(404, `Not found: ${url.pathname}`));
     }
+    if (!this.#store.bucketExists(bucket)) return ex.drainAndSend(errorOutcome(404, NO_SUCH_BUCKET));
     if (rest.length === 1 && !download) {
       if (method !== 'GET') return ex.drainAndSend(errorOutcome(405, `${method} on a bucket is not supported.`));
       return ex.drainAndSend(jsonOutcome(200, { kind: 'storage#bucket', id: bucket, name: bucket, storageClass: 'STANDARD' }));

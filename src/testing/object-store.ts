@@ -171,15 +171,34 @@ export function objectNameProblem(name: string): string | undefined {
   return undefined;
 }
 
-/** The in-memory store: bucket name -> object name -> live object. Buckets exist as soon as they are named. */
+/** GCS's message when a request names a bucket that does not exist (JSON API, reason `notFound`). */
+export const NO_SUCH_BUCKET = 'The specified bucket does not exist.';
+
+/**
+ * The in-memory store: bucket name -> object name -> live object. Unless the server was given a list of buckets,
+ * buckets exist as soon as they are named (convenient for tests); with one, only those (and those created since).
+ */
 export class ObjectStore {
   readonly #buckets = new Map<string, Map<string, LocalObject>>();
   readonly #baseUrl: () => string;
+  /** The buckets that exist, when the server was given a list; undefined: every bucket exists. */
+  readonly #existing: Set<string> | undefined;
   #lastGeneration = 0;
 
-  /** `baseUrl` gives the server's URL, used in `selfLink` and `mediaLink`. */
-  constructor(baseUrl: () => string) {
+  /** `baseUrl` gives the server's URL, used in `selfLink` and `mediaLink`; `buckets`, if given, those that exist. */
+  constructor(baseUrl: () => string, buckets?: readonly string[]) {
     this.#baseUrl = baseUrl;
+    this.#existing = buckets === undefined ? undefined : new Set(buckets);
+  }
+
+  /** Whether `bucket` exists. */
+  bucketExists(bucket: string): boolean {
+    return this.#existing === undefined || this.#existing.has(bucket);
+  }
+
+  /** Makes `bucket` exist (a no-op when every bucket does). */
+  createBucket(bucket: string): void {
+    this.#existing?.add(bucket);
   }
 
   /** The live object, if any. */

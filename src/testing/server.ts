@@ -42,9 +42,35 @@ export interface LocalGcsOptions {
    * objects; reach it through {@link LocalGcs.grpc}. Default false (the gRPC stack is then never loaded).
    */
   grpc?: boolean;
+  /**
+   * How long an idle kept-alive connection stays open before the server closes it, in milliseconds (announced in
+   * `Keep-Alive: timeout=N`). Default 610,000: the client keep-alive timeout of Google's front ends. A client that
+   * reuses a connection the server is closing fails with EPIPE or ECONNRESET; set it short to test that yours
+   * closes idle connections first (see {@link LocalGcs.connections}). 0: never closed.
+   */
+  keepAliveTimeoutMs?: number;
+  /**
+   * The buckets that exist: opening an upload into, or reading from, any other is answered as GCS answers it (404,
+   * "The specified bucket does not exist."). Default: every bucket exists as soon as it is named. `createBucket`
+   * adds one later.
+   */
+  buckets?: readonly string[];
 }
 
-type NormalizedOptions = Readonly<Required<Omit<LocalGcsOptions, 'chaos' | 'grpc'>>>;
+/** Connections the server accepted, and who closed those that ended (see {@link LocalGcs.connections}). */
+export interface ConnectionStats {
+  /** Connections accepted so far. */
+  opened: number;
+  /** Connections the client closed (the server saw its FIN first). */
+  closedByClient: number;
+  /** Connections the server closed or that broke (keep-alive timeout, faults, `close()`). */
+  closedByServer: number;
+}
+
+/** GCS's front ends close an idle client connection after 610 s (see IDLE_SOCKET_TIMEOUT_MS in core/transport.ts). */
+const DEFAULT_KEEP_ALIVE_TIMEOUT_MS = 610_000;
+
+type NormalizedOptions = Readonly<Required<Omit<LocalGcsOptions, 'chaos' | 'grpc' | 'buckets'>>>;
 
 function normalizeOptions(options: LocalGcsOptions): NormalizedOptions {
   const latencyMs = options.latencyMs ?? 0;
@@ -53,7 +79,12 @@ function normalizeOptions(options: LocalGcsOptions): NormalizedOptions {
   if (!(Number.isFinite(trickleIntervalMs) && trickleIntervalMs >= 0)) {
     throw new RangeError(`trickleIntervalMs must be >= 0, got ${trickleIntervalMs}`);
   }
+  const keepAliveTimeoutMs = options.keepAliveTimeoutMs ?? DEFAULT_KEEP_ALIVE_TIMEOUT_MS;
+  if (!(Number.isSafeInteger(keepAliveTimeoutMs) && keepAliveTimeoutMs >= 0)) {
+    throw new RangeError(`keepAliveTimeoutMs must be an integer >= 0, got ${keepAliveTimeoutMs}`);
+  }
   return Object.freeze({
+    keepAliveTimeoutMs,
     latencyMs,
     seed: options.seed ?? 1,
     discardData: options.discardData ?? false,
@@ -82,6 +113,7 @@ export class LocalGcs {
   readonly #rules = new FaultRules();
   readonly #records: RequestRecord[] = [];
   readonly #sockets = new Set<Socket>();
+  readonly #connections: ConnectionStats = { opened: 0, closedByClient: 0, closedByServer: 0 };
   readonly #timers = new Timers();
   #chaos: Chaos | undefined;
   readonly #scopedChaos = new Set<{ readonly chaos: Chaos; readonly bucket?: string; readonly object?: string }>();
@@ -95,7 +127,14 @@ export class LocalGcs {
     this.#options = normalizeOptions(options);
     this.#latencyMs = this.#options.latencyMs;
     this.#chaos = options.chaos === undefined ? undefined : new Chaos(options.chaos, this.#options.seed);
-    this.#store = new ObjectStore(() => this.#url);
+    if (options.buckets !== undefined) {
+      if (!Array.isArray(options.buckets)) throw new TypeError('buckets must be an array of bucket names');
+      for (const bucket of options.buckets) {
+        if (typeof bucket !== 'string' || !isValidBucketName(bucket))
+          throw new RangeError(`invalid bucket name: ${JSON.stringify(bucket)}`);
+      }
+    }
+    this.#store = new ObjectStore(() => this.#url, options.buckets);
     this.#exchangeHost = { latencyMs: () => this.#latencyMs, trickleIntervalMs: this.#options.trickleIntervalMs, timers: this.#timers };
     this.#uploads = new UploadRoutes({
       store: this.#store,
@@ -107,12 +146,22 @@ export class LocalGcs {
     });
     this.#objects = new ObjectRoutes(this.#store, (ex, context) => this.#stage(ex, context));
     this.#server = createServer((req, res) => this.#onRequest(req, res));
-    // Longer than clients keep idle sockets, so that a reused connection is never closed under a request.
-    this.#server.keepAliveTimeout = 60_000;
+    // As GCS's front ends do: an idle connection is closed after a while, and clients must close theirs first.
+    this.#server.keepAliveTimeout = this.#options.keepAliveTimeoutMs;
     this.#server.on('connection', (socket: Socket) => {
       socket.setNoDelay(true);
       this.#sockets.add(socket);
-      socket.once('close', () => this.#sockets.delete(socket));
+      this.#connections.opened += 1;
+      let clientEnded = false;
+      socket.once('end', () => {
+        clientEnded = true;
+      });
+      socket.once('close', () => {
+        this.#sockets.delete(socket);
+        if (clientEnded) this.#connections.closedByClient += 1;
+        else this.#connections.closedByServer += 1;
+        this.activity.emit('change');
+      });
     });
   }
 
@@ -145,6 +194,17 @@ export class LocalGcs {
   get grpc(): LocalGcsGrpc {
     if (this.#grpc === undefined) throw new Error('the local server was started without grpc: true');
     return this.#grpc;
+  }
+
+  /** Connections accepted so far, and who closed those that ended (a copy). */
+  get connections(): ConnectionStats {
+    return { ...this.#connections };
+  }
+
+  /** Makes `bucket` exist, on a server started with a `buckets` list (where every other bucket is missing). */
+  createBucket(bucket: string): void {
+    if (!isValidBucketName(bucket)) throw new RangeError(`invalid bucket name: ${JSON.stringify(bucket)}`);
+    this.#store.createBucket(bucket);
   }
 
   /** Every request received, in order of arrival. */

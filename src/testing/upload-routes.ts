@@ -9,7 +9,7 @@ import { kindsOf, parseContentRange, type ContentRange } from './content-range.j
 import type { Body, Exchange } from './exchange.js';
 import type { FaultStage, RouteReply } from './fault-stage.js';
 import type { FaultContext } from './faults.js';
-import { crc32cToBase64, isValidBucketName, objectNameProblem, type ObjectStore } from './object-store.js';
+import { crc32cToBase64, isValidBucketName, NO_SUCH_BUCKET, objectNameProblem, type ObjectStore } from './object-store.js';
 import { errorOutcome, incomplete, jsonOutcome, type Outcome } from './outcome.js';
 import { decodeSegment, headerValue, isRecord, metadataOf, nonNegativeInteger, parseGoogHash, preconditionsOf } from './request-fields.js';
 import { CHUNK_ALIGNMENT, UploadSession } from './sessions.js';
@@ -124,6 +124,8 @@ export class UploadRoutes {
     const uploadType = url.searchParams.get('uploadType');
     if (uploadType !== 'resumable') return refuse(errorOutcome(400, `Only uploadType=resumable is supported, got ${String(uploadType)}.`));
     if (!isValidBucketName(bucket)) return refuse(errorOutcome(400, `Invalid bucket name: ${JSON.stringify(bucket)}.`));
+    // GCS answers an open into a bucket that does not exist with a 404 of reason notFound and this message.
+    if (!this.#host.store.bucketExists(bucket)) return refuse(errorOutcome(404, NO_SUCH_BUCKET));
     let resource: Record<string, unknown> = {};
     if (body.length > 0) {
       let parsed: unknown;
