@@ -1,40 +1,28 @@
 /**
- * `gcs-stream`: the library on the command line. `gcs-stream cp SOURCE gs://BUCKET/OBJECT` parses its flags into
- * library options and runs `pipeline(source, createGcsWriteStream(options))`; everything about the upload itself
- * (chunking, retries, checksums, cancelling on failure) is the library's.
+ * `gcs-stream`: the library on the command line. This file only declares the commands and their flags (commander)
+ * and dispatches; each command lives in its own file under cli/:
  *
- * `gcs-stream cat [--follow] gs://BUCKET/OBJECT` prints an object, and with `--follow` keeps printing an appendable
- * object as it grows, until it is finalized, retrying transient failures as uploads do (exit 0; 1 when it does not
- * exist, disappears or cannot be read; 130 / 143 on a signal).
+ * - `gcs-stream cp SOURCE gs://BUCKET/OBJECT` (cli/cp.ts, and cli/append-cp.ts with `--appendable`) parses its
+ *   flags into library options and runs `pipeline(source, createGcsWriteStream(options))`; everything about the
+ *   upload itself (chunking, retries, checksums, cancelling on failure) is the library's.
+ * - `gcs-stream cat [--follow] gs://BUCKET/OBJECT` (cli/cat.ts) prints an object, and with `--follow` keeps printing
+ *   an appendable object as it grows, until it is finalized.
+ * - `gcs-stream serve [--port N] [--grpc-port N]` (cli/serve.ts) runs the local server in the foreground.
  *
- * Exit codes: 0 uploaded (and the --checkpoint file removed); 1 the upload failed; 2 usage error (bad arguments or option values, nothing uploaded);
- * 130 / 143 interrupted by SIGINT / SIGTERM (the session was cancelled, no object was created).
+ * Exit codes (cli/exit-codes.ts): 0 done; 1 failed; 2 usage error (bad arguments or option values, nothing done);
+ * 130 / 143 interrupted by SIGINT / SIGTERM (the README's tables say what each command leaves behind).
  */
-import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
-import { pipeline } from 'node:stream/promises';
 import { Command, CommanderError, InvalidArgumentError as OptionValueError, Option } from 'commander';
-import { appendCp, checkResumableFlags, type AppendCpFlags } from './cli/append-cp.js';
+import type { AppendCpFlags } from './cli/append-cp.js';
 import { cat, type CatFlags } from './cli/cat.js';
-import { checkCheckpointTarget, readCheckpointFile, removeCheckpointFile, writeCheckpointFile } from './cli/checkpoint-file.js';
+import { cp } from './cli/cp.js';
+import { EXIT_OK, EXIT_SIGNAL, EXIT_USAGE } from './cli/exit-codes.js';
 import { parseGsUrl } from './cli/gs-url.js';
 import { parseDuration, parseSize } from './cli/parse-size.js';
-import { createProgressReporter, formatBytes, formatDuration, rateOf } from './cli/progress.js';
-import { checkSourceStart, defaultSourceStart, holdEnd, openSource, planSource } from './cli/source.js';
-import {
-  buildUploadOptions,
-  collectMetadata,
-  defaultMaxUncommittedMs,
-  parseCount,
-  SOURCE_OFFSETS,
-  VALIDATIONS,
-} from './cli/upload-options.js';
-import { UsageError } from './cli/usage-error.js';
-
-const EXIT_OK = 0;
-const EXIT_FAILURE = 1;
-const EXIT_USAGE = 2;
-const EXIT_SIGNAL: Readonly<Record<'SIGINT' | 'SIGTERM', number>> = { SIGINT: 130, SIGTERM: 143 };
+import { exitCodeOf, printError } from './cli/report-error.js';
+import { parsePort, serve, type ServeFlags } from './cli/serve.js';
+import { collectMetadata, parseCount, SOURCE_OFFSETS, VALIDATIONS } from './cli/upload-options.js';
 
 /** Adapts a parser that throws `UsageError` to commander, which then names the option in its message. */
 function optionParser<T, P = T>(parse: (value: string, previous: P) => T): (value: string, previous: P) => T {
@@ -49,30 +37,7 @@ function optionParser<T, P = T>(parse: (value: string, previous: P) => T): (valu
 
 /** `--interval`: a duration, never `off` (a follow that never polls would never end). */
 function parseInterval(text: string): number {
-  const ms = parseDuration(text);
-  if (!Number.isFinite(ms)) throw new UsageError(`${JSON.stringify(text)} is not an interval: use e.g. 200ms, 1s or 1m`);
-  return ms;
-}
-
-function oneLine(text: string): string {
-  return text.replace(/\s*\n\s*/g, ' ').trim();
-}
-
-/** The error's stable code: the library's `ERR_GCS_UPLOAD_*`, a Node.js code (`EIO`), or its class name. */
-function codeOf(error: unknown): string {
-  const code = (error as { code?: unknown } | null)?.code;
-  if (typeof code === 'string') return code;
-  return error instanceof Error ? error.name : 'ERR_UNKNOWN';
-}
-
-function printError(error: unknown): void {
-  const message = error instanceof Error ? error.message : String(error);
-  process.stderr.write(`gcs-stream: error: ${oneLine(message)} (${codeOf(error)})\n`);
-}
-
-function exitCodeOf(error: unknown): number {
-  // The library's InvalidArgumentError is a usage error too: an option value it refused before any request.
-  return error instanceof UsageError || codeOf(error) === 'ERR_GCS_UPLOAD_INVALID_ARGUMENT' ? EXIT_USAGE : EXIT_FAILURE;
+  return parseDuration(text, { allowOff: false });
 }
 
 function packageVersion(): string {
@@ -85,147 +50,9 @@ function packageVersion(): string {
   }
 }
 
-/** `gcs-stream cp`: checks everything it can, then uploads; resolves with the exit code. */
-async function cp(sourceArg: string, destinationArg: string, flags: AppendCpFlags): Promise<number> {
-  // Every check that can fail on a user's mistake comes before the stream exists: creating it opens (or, with
-  // --resume, continues) a session, and failing after that would cancel the session.
-  const destination = parseGsUrl(destinationArg);
-  if (flags.appendable === true) {
-    const result = await appendCp(destination, flags, planSource(sourceArg));
-    if (result.kind === 'done') return EXIT_OK;
-    if (result.kind === 'interrupted') return EXIT_SIGNAL[result.signal];
-    printError(result.error);
-    return exitCodeOf(result.error);
-  }
-  checkResumableFlags(flags);
-  if (flags.sourceOffset !== undefined && flags.resume === undefined) {
-    throw new UsageError('--source-offset only applies with --resume');
-  }
-  const plan = planSource(sourceArg);
-  const checkpoint = flags.resume === undefined ? undefined : readCheckpointFile(flags.resume);
-  const sourceStart = flags.sourceOffset ?? defaultSourceStart(plan);
-  const resumedAt = typeof checkpoint?.bytesCommitted === 'number' ? checkpoint.bytesCommitted : 0;
-  const readFrom = checkpoint !== undefined && sourceStart === 'checkpoint' ? resumedAt : 0;
-  checkSourceStart(plan, readFrom);
-  if (flags.checkpoint !== undefined) checkCheckpointTarget(flags.checkpoint);
-
-  // Loaded only now: --help, --version and usage errors answer without loading the library and its HTTP stack.
-  const { createGcsWriteStream } = await import('./index.js');
-  const upload = createGcsWriteStream(
-    buildUploadOptions(
-      destination,
-      { ...flags, maxUncommittedMs: flags.maxUncommitted ?? defaultMaxUncommittedMs(plan) },
-      checkpoint === undefined ? undefined : { checkpoint, sourceStart },
-      plan.size,
-    ),
-  );
-  const reporter = createProgressReporter({
-    stream: process.stderr,
-    mode: flags.quiet ? 'none' : process.stderr.isTTY ? 'bar' : 'lines',
-    totalBytes: plan.size,
-    bytesAtStart: resumedAt,
-    bytesAccepted: () => upload.bytesAccepted,
-  });
-  upload.on('progress', ({ bytesCommitted, bytesAccepted }) => reporter.update(bytesCommitted, bytesAccepted));
-  upload.on('retry', ({ attempt, delayMs, error }) =>
-    reporter.retried(`gcs-stream: ${oneLine(error.message)} (${error.code}); retry ${attempt} in ${(delayMs / 1000).toFixed(1)}s`),
-  );
-  let checkpointError: Error | undefined;
-  const checkpointFile = flags.checkpoint;
-  if (checkpointFile !== undefined) {
-    upload.on('checkpoint', (value) => {
-      try {
-        writeCheckpointFile(checkpointFile, value);
-      } catch (error) {
-        // Checkpoints were asked for: going on without them would leave the user unable to resume.
-        checkpointError ??= new Error(`cannot write the checkpoint file ${checkpointFile}: ${codeOf(error)}`);
-        upload.destroy(checkpointError);
-      }
-    });
-  }
-
-  let interrupted: 'SIGINT' | 'SIGTERM' | undefined;
-  let finalizing = false;
-  const onSignal = (signal: 'SIGINT' | 'SIGTERM'): void => {
-    if (interrupted !== undefined) process.exit(EXIT_SIGNAL[signal]); // a second signal: leave at once
-    interrupted = signal;
-    finalizing = upload.writableEnded; // the final request may already be on its way
-    reporter.stop();
-    if (!flags.quiet) process.stderr.write(`gcs-stream: ${signal}: cancelling the upload (repeat to exit at once)\n`);
-    // Destroying the stream makes the library cancel the session: no object is created.
-    upload.destroy();
-  };
-  const stopListening = (): void => {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  let failure: unknown;
-  try {
-    const source = openSource(plan, readFrom);
-    await (plan.size === undefined ? pipeline(source, holdEnd(), upload) : pipeline(source, upload));
-  } catch (error) {
-    failure = error;
-  }
-  // pipeline() also resolves when the upload is destroyed after its input ended (Node.js counts an ended,
-  // flushed writable as done): only the object resource says that the upload succeeded.
-  if (failure !== undefined || upload.object === undefined) {
-    // Let the library finish cancelling the session before the process goes (a second signal still exits).
-    if (!upload.closed) await once(upload, 'close');
-    stopListening();
-    reporter.stop();
-    if (interrupted !== undefined) {
-      if (!flags.quiet) {
-        process.stderr.write(
-          finalizing
-            ? 'gcs-stream: interrupted while the upload was being finalized; the object may or may not exist\n'
-            : 'gcs-stream: interrupted; the upload was cancelled and no object was created\n',
-        );
-      }
-      return EXIT_SIGNAL[interrupted];
-    }
-    failure = checkpointError ?? failure ?? new Error('the upload stopped before GCS confirmed the object');
-    printError(failure);
-    return exitCodeOf(failure);
-  }
-  stopListening();
-  if (checkpointFile !== undefined) {
-    // The session is finished: a checkpoint left behind would send the next `--resume` back to it.
-    const failed = removeCheckpointFile(checkpointFile);
-    if (failed !== undefined)
-      process.stderr.write(
-        `gcs-stream: warning: cannot remove the checkpoint file ${checkpointFile} (${failed}); it records a finished upload\n`,
-      );
-  }
-
-  const object = upload.object;
-  const progress = reporter.snapshot();
-  const seconds = progress.elapsedMs / 1000;
-  reporter.stop(
-    `gcs-stream: uploaded ${formatBytes(Number(object.size))} to gs://${object.bucket}/${object.name} in ` +
-      `${formatDuration(seconds)} (${formatBytes(rateOf(progress))}/s), ${progress.retries} ` +
-      `${progress.retries === 1 ? 'retry' : 'retries'}, generation ${object.generation ?? '?'}`,
-  );
-  if (flags.json) {
-    const summary = {
-      bucket: object.bucket,
-      name: object.name,
-      size: Number(object.size),
-      generation: object.generation ?? null,
-      crc32c: object.crc32c ?? null,
-      md5Hash: object.md5Hash ?? null,
-      seconds: Math.round(seconds * 1000) / 1000,
-      retries: progress.retries,
-    };
-    process.stdout.write(`${JSON.stringify(summary)}\n`);
-  }
-  return EXIT_OK;
-}
-
 /** `gcs-stream cat`: prints the object (following it with `--follow`); resolves with the exit code. */
 async function catCommand(sourceArg: string, flags: CatFlags): Promise<number> {
-  const result = await cat(parseGsUrl(sourceArg), flags);
+  const result = await cat(parseGsUrl(sourceArg, 'source'), flags);
   if (result.kind === 'done') return EXIT_OK;
   if (result.kind === 'interrupted') return EXIT_SIGNAL[result.signal];
   printError(result.error);
@@ -251,7 +78,7 @@ async function main(argv: readonly string[]): Promise<number> {
     .option(
       '--max-uncommitted <duration>',
       'commit every full 256 KiB block once bytes have waited this long: 500ms, 10s, 2m, or off (default 2s for stdin, 10s for a file)',
-      optionParser(parseDuration),
+      optionParser((text: string) => parseDuration(text)),
     )
     .option('--content-type <type>', 'MIME type of the object (default application/octet-stream)')
     .option('--metadata <key=value>', 'custom metadata; repeat for more keys', optionParser(collectMetadata))
@@ -262,8 +89,11 @@ async function main(argv: readonly string[]): Promise<number> {
     .option('--endpoint <url>', 'JSON API endpoint (default $STORAGE_EMULATOR_HOST, else https://storage.googleapis.com)')
     .addOption(new Option('--validation <kind>', 'whole-object checksums checked by GCS (default crc32c)').choices(VALIDATIONS))
     .option('--user-project <project>', 'project billed for a requester-pays bucket')
-    .option('--checkpoint <file>', 'after every commit, write a checkpoint to FILE (atomically) for --resume')
-    .option('--resume <file>', 'continue the upload recorded in a checkpoint FILE')
+    .option(
+      '--checkpoint <file>',
+      'after every commit, write a checkpoint to FILE (atomically) for --resume; Ctrl-C then keeps the session and prints the command that resumes it; removed once the upload succeeded',
+    )
+    .option('--resume <file>', 'continue the upload recorded in a checkpoint FILE (removed once the upload succeeded)')
     .addOption(
       new Option(
         '--source-offset <where>',
@@ -276,7 +106,8 @@ async function main(argv: readonly string[]): Promise<number> {
     .option('--json', 'print a JSON summary on stdout')
     .option('-q, --quiet', 'no progress on stderr (errors are still printed)')
     .action(async (source: string, destination: string, flags: AppendCpFlags) => {
-      exitCode = await cp(source, destination, flags);
+      // cp's own arguments as given, for the command an interrupt prints to resume the upload.
+      exitCode = await cp(source, destination, flags, argv.slice(Math.max(2, argv.indexOf('cp', 2))));
     });
 
   program
@@ -293,6 +124,17 @@ async function main(argv: readonly string[]): Promise<number> {
     .option('--user-project <project>', 'project billed for a requester-pays bucket')
     .action(async (object: string, flags: CatFlags) => {
       exitCode = await catCommand(object, flags);
+    });
+
+  program
+    .command('serve')
+    .description(
+      'Run the local GCS server (JSON API and gRPC, objects in memory, no credentials) in the foreground until Ctrl-C; prints its endpoints and the STORAGE_EMULATOR_HOST lines that point clients at it.',
+    )
+    .option('--port <n>', 'JSON API port on 127.0.0.1 (default 0: any free port)', optionParser(parsePort))
+    .option('--grpc-port <n>', 'gRPC port on 127.0.0.1 (default 0: any free port)', optionParser(parsePort))
+    .action(async (flags: ServeFlags) => {
+      exitCode = await serve(flags);
     });
 
   try {

@@ -61,6 +61,11 @@ describe('cp --appendable', () => {
         /--no-finalize only applies with --appendable/,
       ],
       [['cp', '-', `gs://${BUCKET}/${name}`, '--appendable', '--chunk-size', '16MiB'], /--chunk-size does not apply with --appendable/],
+      // The JSON API endpoint: the message names the flag that gives the gRPC one.
+      [
+        ['cp', '-', `gs://${BUCKET}/${name}`, '--appendable', '--endpoint', ctx.server.url],
+        /--endpoint \(the JSON API endpoint\) does not apply with --appendable: give the gRPC endpoint with --grpc-endpoint HOST:PORT/,
+      ],
     ];
     for (const [args, message] of cases) {
       const cli = startTsx(CLI, args, { cwd: ROOT });

@@ -134,7 +134,7 @@ describe('cat', () => {
     expect(missing.stdout).toBe('');
     const usage = await catCli(['not-a-url']).exited;
     expect(usage.code).toBe(2);
-    expect(usage.stderr).toMatch(/is not a destination/);
+    expect(usage.stderr).toMatch(/"not-a-url" is not a source: use gs:\/\/BUCKET\/OBJECT/);
   });
 });
 

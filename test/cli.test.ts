@@ -317,6 +317,8 @@ describe('gcs-stream cp', () => {
     expect(exit.code, exit.stderr).toBe(0);
     expect(stored(name)?.equals(DATA)).toBe(true);
     expect(ctx.server.listSessions().filter((s) => s.name === name)).toHaveLength(1); // no second session
+    // The --resume file (here without --checkpoint) names a finished session: it goes too.
+    expect(existsSync(checkpointFile)).toBe(false);
   });
 
   it('--resume with the file and --source-offset checkpoint: reads from the checkpoint offset', async () => {
@@ -440,11 +442,15 @@ describe('CLI helpers', () => {
   });
 
   it('splits gs:// URLs verbatim', () => {
-    expect(parseGsUrl('gs://b/o')).toEqual({ bucket: 'b', name: 'o' });
-    expect(parseGsUrl('gs://my.bucket/a/b c/#?.txt')).toEqual({ bucket: 'my.bucket', name: 'a/b c/#?.txt' });
-    expect(parseGsUrl('gs://b//leading')).toEqual({ bucket: 'b', name: '/leading' });
-    for (const bad of ['gs://', 'gs://b', 'gs://b/', 'gs:///o', 'http://b/o', 'b/o']) {
-      expect(() => parseGsUrl(bad), bad).toThrow(/gs:\/\/BUCKET\/OBJECT/);
+    expect(parseGsUrl('gs://b/o', 'destination')).toEqual({ bucket: 'b', name: 'o' });
+    expect(parseGsUrl('gs://my.bucket/a/b c/#?.txt', 'source')).toEqual({ bucket: 'my.bucket', name: 'a/b c/#?.txt' });
+    expect(parseGsUrl('gs://b//leading', 'destination')).toEqual({ bucket: 'b', name: '/leading' });
+    for (const bad of ['gs://', 'gs:///o', 'http://b/o', 'b/o']) {
+      expect(() => parseGsUrl(bad, 'source'), bad).toThrow(/is not a source: use gs:\/\/BUCKET\/OBJECT/);
+    }
+    // A bucket alone is neither a source nor a destination: the message says what it names.
+    for (const bucketOnly of ['gs://b', 'gs://b/']) {
+      expect(() => parseGsUrl(bucketOnly, 'source'), bucketOnly).toThrow(/names the bucket b, not an object: use gs:\/\/BUCKET\/OBJECT/);
     }
   });
 

@@ -11,6 +11,7 @@ import type { GcsAppendStreamOptions } from '../append/append-options.js';
 import type { RetryEvent } from '../core/retry.js';
 import type { GsLocation } from './gs-url.js';
 import { createProgressReporter, formatBytes, formatDuration, rateOf } from './progress.js';
+import { cliText } from './report-error.js';
 import { defaultMaxUncommittedMs, type CpFlags } from './upload-options.js';
 import { openSource, type SourcePlan } from './source.js';
 import { UsageError } from './usage-error.js';
@@ -30,7 +31,6 @@ const RESUMABLE_ONLY: readonly [keyof CpFlags, string][] = [
   ['cacheControl', '--cache-control'],
   ['contentEncoding', '--content-encoding'],
   ['contentDisposition', '--content-disposition'],
-  ['endpoint', '--endpoint'],
   ['validation', '--validation'],
   ['checkpoint', '--checkpoint'],
   ['resume', '--resume'],
@@ -45,6 +45,13 @@ export function checkResumableFlags(flags: AppendCpFlags): void {
 
 /** The library options of an appendable write from the flags; throws `UsageError` on a flag it cannot honour. */
 export function buildAppendOptions(destination: GsLocation, flags: AppendCpFlags, plan: SourcePlan): GcsAppendStreamOptions {
+  if (flags.endpoint !== undefined) {
+    // The JSON API endpoint is the wrong one here: say which flag sets the endpoint this write uses.
+    throw new UsageError(
+      '--endpoint (the JSON API endpoint) does not apply with --appendable: give the gRPC endpoint with ' +
+        '--grpc-endpoint HOST:PORT (or set STORAGE_EMULATOR_HOST_GRPC)',
+    );
+  }
   for (const [key, flag] of RESUMABLE_ONLY) {
     if (flags[key] !== undefined) throw new UsageError(`${flag} does not apply with --appendable`);
   }
@@ -89,7 +96,7 @@ export async function appendCp(destination: GsLocation, flags: AppendCpFlags, pl
     reporter.update(progress.bytesCommitted, progress.bytesAccepted);
   });
   stream.on('retry', ({ attempt, delayMs, error }: RetryEvent) =>
-    reporter.retried(`gcs-stream: ${error.message} (${error.code}); retry ${attempt} in ${(delayMs / 1000).toFixed(1)}s`),
+    reporter.retried(`gcs-stream: ${cliText(error.message)} (${error.code}); retry ${attempt} in ${(delayMs / 1000).toFixed(1)}s`),
   );
 
   let interrupted: 'SIGINT' | 'SIGTERM' | undefined;

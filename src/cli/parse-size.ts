@@ -32,11 +32,18 @@ export function parseSize(text: string): number {
 
 const DURATION_UNITS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000 };
 
-/** Parses a duration into whole milliseconds (`off`: Infinity); throws `UsageError` unless it is positive. */
-export function parseDuration(text: string): number {
-  if (/^\s*off\s*$/i.test(text)) return Number.POSITIVE_INFINITY;
+/**
+ * Parses a duration into whole milliseconds; throws `UsageError` unless it is positive. `off` (Infinity) only when
+ * `allowOff`: the hint of the error lists exactly what the flag accepts.
+ */
+export function parseDuration(text: string, { allowOff = true }: { allowOff?: boolean } = {}): number {
+  const examples = allowOff ? '500ms, 10s, 2m or off' : '200ms, 1s or 1m';
+  if (/^\s*off\s*$/i.test(text)) {
+    if (allowOff) return Number.POSITIVE_INFINITY;
+    throw new UsageError(`${JSON.stringify(text)} is not accepted here: use a duration, e.g. ${examples}`);
+  }
   const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)\s*$/i.exec(text);
   const ms = match ? Math.round(Number(match[1]) * DURATION_UNITS[match[2]!.toLowerCase()]!) : Number.NaN;
-  if (!(ms >= 1)) throw new UsageError(`${JSON.stringify(text)} is not a duration: use e.g. 500ms, 10s, 2m or off`);
+  if (!(ms >= 1)) throw new UsageError(`${JSON.stringify(text)} is not a duration: use e.g. ${examples}`);
   return ms;
 }

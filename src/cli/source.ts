@@ -58,23 +58,55 @@ export function openSource(plan: SourcePlan, start = 0): Readable {
 }
 
 /**
- * Passes a stream source through, but reports its end only `delayMs` later. Ctrl-C signals the whole foreground
- * process group: in `pg_dump | gzip | gcs-stream cp - ...` the producers die of it and close the pipe while the
- * same SIGINT is pending here. If the end of input won that race, the stream would finalize a truncated object;
- * held back a moment, the end arrives after the signal handler has already destroyed the upload.
+ * Stands between the source and the upload: passes every byte through until {@link InputGate.close}, after which it
+ * takes (and drops) whatever still arrives and never reports an end, so that the upload is neither given more bytes
+ * nor told that its input is complete. That is how an interrupt with `--checkpoint` leaves the session open: the
+ * upload is stopped where it is, without `end()` (which would finalize a truncated object) and without `destroy()`
+ * (which cancels the session).
+ *
+ * For a stream source it also reports the end only `holdEndMs` later. Ctrl-C signals the whole foreground process
+ * group: in `pg_dump | gzip | gcs-stream cp - ...` the producers die of it and close the pipe while the same SIGINT
+ * is pending here. If the end of input won that race, the stream would finalize a truncated object; held back a
+ * moment, the end arrives after the signal handler has already destroyed the upload or closed the gate.
  */
-export function holdEnd(delayMs = 100): Transform {
-  let timer: NodeJS.Timeout | undefined;
-  return new Transform({
-    transform(chunk: Buffer, _encoding, callback) {
-      callback(null, chunk);
-    },
-    flush(callback) {
-      timer = setTimeout(callback, delayMs);
-    },
-    destroy(error, callback) {
-      clearTimeout(timer);
-      callback(error);
-    },
-  });
+export class InputGate extends Transform {
+  readonly #holdEndMs: number;
+  #closed = false;
+  #timer: NodeJS.Timeout | undefined;
+
+  /** A gate that reports the end `holdEndMs` after the source's (0: at once). */
+  constructor(holdEndMs: number) {
+    super();
+    this.#holdEndMs = holdEndMs;
+  }
+
+  /** From now on nothing more reaches the upload, not even the end of the input. */
+  close(): void {
+    this.#closed = true;
+    clearTimeout(this.#timer);
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null, data?: Buffer) => void): void {
+    if (this.#closed) callback();
+    else callback(null, chunk);
+  }
+
+  override _flush(callback: (error?: Error | null) => void): void {
+    if (this.#closed) return; // never ends: see close()
+    if (this.#holdEndMs === 0) {
+      callback();
+      return;
+    }
+    this.#timer = setTimeout(() => {
+      if (!this.#closed) callback();
+    }, this.#holdEndMs);
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    clearTimeout(this.#timer);
+    callback(error);
+  }
 }
+
+/** How long a stream source's end is held back (see {@link InputGate}). */
+export const STREAM_END_HOLD_MS = 100;

@@ -209,16 +209,16 @@ export class LocalGcsGrpc {
     this.#server.addService(withoutDefaultsOnTheWire(storageService, descriptor, 'google.storage.v2.Storage'), handlers);
   }
 
-  /** Starts listening on 127.0.0.1 on a free port, over `store`, announcing changes on `activity`. */
-  static async start(store: ObjectStore, activity: EventEmitter): Promise<LocalGcsGrpc> {
+  /** Starts listening on 127.0.0.1 on `port` (0: a free one), over `store`, announcing changes on `activity`. */
+  static async start(store: ObjectStore, activity: EventEmitter, port = 0): Promise<LocalGcsGrpc> {
     const side = new LocalGcsGrpc(store, activity);
     const { grpc } = loadStorageGrpc();
-    const port = await new Promise<number>((resolve, reject) => {
-      side.#server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (error, bound) =>
-        error ? reject(error) : resolve(bound),
+    const bound = await new Promise<number>((resolve, reject) => {
+      side.#server.bindAsync(`127.0.0.1:${port}`, grpc.ServerCredentials.createInsecure(), (error, actual) =>
+        error ? reject(error) : resolve(actual),
       );
     });
-    side.#address = `127.0.0.1:${port}`;
+    side.#address = `127.0.0.1:${bound}`;
     return side;
   }
 

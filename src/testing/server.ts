@@ -55,6 +55,10 @@ export interface LocalGcsOptions {
    * adds one later.
    */
   buckets?: readonly string[];
+  /** TCP port of the HTTP server on 127.0.0.1; default 0 (a free port, see {@link LocalGcs.url}). */
+  port?: number;
+  /** TCP port of the gRPC server (with `grpc: true`) on 127.0.0.1; default 0 (a free port, see `grpc.address`). */
+  grpcPort?: number;
 }
 
 /** Connections the server accepted, and who closed those that ended (see {@link LocalGcs.connections}). */
@@ -70,7 +74,14 @@ export interface ConnectionStats {
 /** GCS's front ends close an idle client connection after 610 s (see IDLE_SOCKET_TIMEOUT_MS in core/transport.ts). */
 const DEFAULT_KEEP_ALIVE_TIMEOUT_MS = 610_000;
 
-type NormalizedOptions = Readonly<Required<Omit<LocalGcsOptions, 'chaos' | 'grpc' | 'buckets'>>>;
+type NormalizedOptions = Readonly<Required<Omit<LocalGcsOptions, 'chaos' | 'grpc' | 'buckets' | 'port' | 'grpcPort'>>>;
+
+/** `port` if it is a TCP port number (0: any free one); throws RangeError otherwise. */
+function portOf(name: string, port: number | undefined): number {
+  const value = port ?? 0;
+  if (!(Number.isInteger(value) && value >= 0 && value <= 65_535)) throw new RangeError(`${name} must be 0-65535, got ${value}`);
+  return value;
+}
 
 function normalizeOptions(options: LocalGcsOptions): NormalizedOptions {
   const latencyMs = options.latencyMs ?? 0;
@@ -165,12 +176,14 @@ export class LocalGcs {
     });
   }
 
-  /** Starts a server listening on 127.0.0.1 on a free port. Same as {@link startLocalGcs}. */
+  /** Starts a server listening on 127.0.0.1 (on `options.port`, else a free port). Same as {@link startLocalGcs}. */
   static async start(options: LocalGcsOptions = {}): Promise<LocalGcs> {
+    const port = portOf('port', options.port);
+    const grpcPort = portOf('grpcPort', options.grpcPort);
     const gcs = new LocalGcs(options);
     await new Promise<void>((resolve, reject) => {
       gcs.#server.once('error', reject);
-      gcs.#server.listen(0, '127.0.0.1', () => {
+      gcs.#server.listen(port, '127.0.0.1', () => {
         gcs.#server.off('error', reject);
         resolve();
       });
@@ -178,7 +191,14 @@ export class LocalGcs {
     const address = gcs.#server.address();
     if (address === null || typeof address === 'string') throw new Error('local GCS server has no TCP address');
     gcs.#url = `http://127.0.0.1:${address.port}`;
-    if (options.grpc === true) gcs.#grpc = await LocalGcsGrpc.start(gcs.#store, gcs.activity);
+    if (options.grpc === true) {
+      try {
+        gcs.#grpc = await LocalGcsGrpc.start(gcs.#store, gcs.activity, grpcPort);
+      } catch (error) {
+        await gcs.close(); // the HTTP side listens already
+        throw error;
+      }
+    }
     return gcs;
   }
 
@@ -375,7 +395,7 @@ export class LocalGcs {
   }
 }
 
-/** Starts a local GCS server on 127.0.0.1 on a free port. Close it with {@link LocalGcs.close}. */
+/** Starts a local GCS server on 127.0.0.1 (on a free port unless `port` says). Close it with {@link LocalGcs.close}. */
 export function startLocalGcs(options: LocalGcsOptions = {}): Promise<LocalGcs> {
   return LocalGcs.start(options);
 }
