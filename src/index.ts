@@ -29,6 +29,7 @@ export { computeDelayMs, DEFAULT_RETRY, type RetryEvent, type RetryOptions, type
 export {
   AuthenticationError,
   ChecksumMismatchError,
+  ComposeSourceNotFoundError,
   CreateUnconfirmedError,
   type CreateUncertainty,
   GcsUploadError,
