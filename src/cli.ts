@@ -9,6 +9,9 @@
  *   an appendable object as it grows, until it is finalized.
  * - `gcs-stream serve [--port N] [--grpc-port N]` (cli/serve.ts) runs the local server in the foreground.
  *
+ * - `gcs-stream cleanup gs://BUCKET[/PREFIX]` (cli/cleanup.ts) deletes temporary part objects left by parallel
+ *   uploads.
+ *
  * Exit codes (cli/exit-codes.ts): 0 done; 1 failed; 2 usage error (bad arguments or option values, nothing done);
  * 130 / 143 interrupted by SIGINT / SIGTERM (the README's tables say what each command leaves behind).
  */
@@ -16,6 +19,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError as OptionValueError, Option } from 'commander';
 import type { AppendCpFlags } from './cli/append-cp.js';
 import { cat, type CatFlags } from './cli/cat.js';
+import { addCleanupCommand } from './cli/cleanup.js';
 import { cp } from './cli/cp.js';
 import { EXIT_OK, EXIT_SIGNAL, EXIT_USAGE } from './cli/exit-codes.js';
 import { parseGsUrl } from './cli/gs-url.js';
@@ -136,6 +140,8 @@ async function main(argv: readonly string[]): Promise<number> {
     .action(async (flags: ServeFlags) => {
       exitCode = await serve(flags);
     });
+
+  addCleanupCommand(program, (code) => (exitCode = code), printError);
 
   try {
     await program.parseAsync([...argv]);

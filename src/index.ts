@@ -31,6 +31,7 @@ export {
   AuthenticationError,
   BucketNotFoundError,
   ChecksumMismatchError,
+  ComposeSourceNotFoundError,
   CreateUnconfirmedError,
   type CreateUncertainty,
   type GcsErrorCode,

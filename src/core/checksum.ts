@@ -20,6 +20,12 @@ export function crc32cToBase64(value: number): string {
   return bytes.toString('base64');
 }
 
+/** The CRC32C value a base64 `crc32c` field (4 bytes, big-endian) encodes, or undefined if it is not one. */
+export function crc32cFromBase64(text: string): number | undefined {
+  const bytes = Buffer.from(text, 'base64');
+  return bytes.length === 4 && bytes.toString('base64') === text ? bytes.readUInt32BE(0) : undefined;
+}
+
 /** Continues the raw CRC32C `state` of the bytes before `bytes` over them. */
 export function continueCrc32c(state: number, bytes: Uint8Array): number {
   return bytes.length === 0 ? state : crc32c(bytes, state) >>> 0;

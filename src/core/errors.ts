@@ -49,7 +49,8 @@ export type GcsErrorCode =
   | 'ERR_GCS_UPLOAD_SUPERSEDED'
   | 'ERR_GCS_UPLOAD_OBJECT_FINALIZED'
   | 'ERR_GCS_UPLOAD_CREATE_UNCONFIRMED'
-  | 'ERR_GCS_UPLOAD_REDIRECTED';
+  | 'ERR_GCS_UPLOAD_REDIRECTED'
+  | 'ERR_GCS_UPLOAD_COMPOSE_SOURCE_NOT_FOUND';
 
 /** Base class of every error this library throws or emits. */
 export class GcsUploadError extends Error {
@@ -292,6 +293,7 @@ export type ProtocolViolation =
   | { readonly kind: 'range-overflow' }
   | { readonly kind: 'not-json' }
   | { readonly kind: 'not-object' }
+  | { readonly kind: 'not-listing'; readonly status: number }
   | { readonly kind: 'final-before-total' }
   | {
       readonly kind: 'premature-final';
@@ -321,6 +323,8 @@ function describeViolation(v: ProtocolViolation, status: number | undefined): st
       return `the completed upload's response (HTTP ${status ?? '?'}) is not JSON`;
     case 'not-object':
       return `the completed upload's response (HTTP ${status ?? '?'}) is not an object resource`;
+    case 'not-listing':
+      return `an object listing's response (HTTP ${v.status}) is not a JSON list of objects`;
     case 'final-before-total':
       return 'the server finalized the object before the client sent its total size';
     case 'premature-final': {
@@ -611,5 +615,29 @@ export class CreateUnconfirmedError extends GcsUploadError {
   }
   protected override sessionUsable(): boolean {
     return false;
+  }
+}
+
+/**
+ * A compose named a source object that does not exist (HTTP 404), or not in the generation it asked for: a temporary
+ * part was deleted (by a lifecycle rule, `gcs-stream cleanup`, another process) before it was composed. Not retried:
+ * the source will not come back by itself; upload the part again.
+ */
+export class ComposeSourceNotFoundError extends GcsUploadError {
+  /** The bucket of the compose. */
+  readonly bucket: string;
+  /** The missing source's name, when the server's answer names one of the sources; undefined otherwise. */
+  readonly sourceName: string | undefined;
+  /** `destination`: the object being composed; `sourceName`: the missing source, if known. */
+  constructor(bucket: string, destination: string, sourceName: string | undefined, serverMessage: string | undefined) {
+    const which = sourceName === undefined ? 'one of its source objects' : `its source gs://${bucket}/${sourceName}`;
+    super(
+      'ERR_GCS_UPLOAD_COMPOSE_SOURCE_NOT_FOUND',
+      `Composing gs://${bucket}/${destination} failed with HTTP 404: ${which} does not exist${suffix(serverMessage)}. ` +
+        'A temporary part was deleted before the compose (a lifecycle rule or a cleanup on its prefix?); upload it again',
+      { status: 404 },
+    );
+    this.bucket = bucket;
+    this.sourceName = sourceName;
   }
 }

@@ -3,22 +3,12 @@
  * through the {@link AuthorizedClient} with a per-request deadline; responses.ts turns the answers into typed
  * results or typed errors. It holds no upload state beyond the session URI.
  */
-import { getHeader, type AuthorizedClient, type HttpRequest, type HttpResponse } from '../core/auth.js';
-import { GcsUploadError, ProtocolError, RequestTimeoutError } from '../core/errors.js';
-import { describeCause } from '../core/error-text.js';
+import { getHeader, type AuthorizedClient, type HttpResponse } from '../core/auth.js';
+import { ProtocolError } from '../core/errors.js';
 import { bodyOf } from '../core/gather-body.js';
 import type { ObjectMetadata } from '../core/options.js';
-import {
-  answerOf,
-  classifyFailure,
-  parseObject,
-  parseState,
-  statusError,
-  type CancelOutcome,
-  type ObjectResource,
-  type SessionState,
-} from '../core/responses.js';
-import { debug, debugEnabled, safeUrl } from '../core/debug.js';
+import { parseObject, parseState, statusError, type CancelOutcome, type ObjectResource, type SessionState } from '../core/responses.js';
+import { sendRequest, USER_AGENT, type SendRequest } from '../core/send-request.js';
 
 /** Where and what to upload; fixed for the life of a session. */
 export interface SessionTarget {
@@ -32,11 +22,6 @@ export interface SessionTarget {
   /** Extra headers for every request (the protocol's own win). */
   requestHeaders?: Readonly<Record<string, string>>;
 }
-
-const USER_AGENT = 'gcs-resumable-stream/0.1';
-
-/** The parts of a request each method fills in; #send adds the rest. */
-type SendRequest = Pick<HttpRequest, 'url' | 'method' | 'headers' | 'data' | 'onBodySent'>;
 
 /** The wire protocol of one resumable upload session. */
 export class ResumableSession {
@@ -205,78 +190,8 @@ export class ResumableSession {
   }
 
   /** One request with a deadline; failures without a response become NetworkError or RequestTimeoutError. */
-  async #send(what: string, request: SendRequest, signal: AbortSignal): Promise<HttpResponse> {
-    signal.throwIfAborted();
-    const controller = new AbortController();
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      controller.abort(new RequestTimeoutError(what, this.#timeoutMs));
-    }, this.#timeoutMs);
-    const onAbort = (): void => controller.abort(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    // Whether the auth client got as far as our transport: only then did it have credentials for this request.
-    let sent = false;
-    try {
-      const options: HttpRequest = {
-        ...request,
-        headers: { ...this.#target.requestHeaders, ...request.headers },
-        responseType: 'text',
-        validateStatus: acceptAllBut401,
-        retry: false,
-        redirect: 'manual',
-        signal: controller.signal,
-        // Our transport says when it starts sending: only then had the auth client credentials for this request.
-        onSend: () => {
-          sent = true;
-        },
-      };
-      if (debugEnabled())
-        debug('request', {
-          method: request.method,
-          url: safeUrl(request.url, this.#uri),
-          range: request.headers['Content-Range'],
-          bytes: bodyLength(request.data),
-        });
-      const response = await untilAborted(
-        answerOf(this.#client.request(options), { url: request.url, sent: () => sent }),
-        controller.signal,
-      );
-      if (debugEnabled())
-        debug('response', { method: request.method, status: response.status, range: getHeader(response.headers, 'range') });
-      return response;
-    } catch (error) {
-      const failure = classifyFailure(what, error, signal, timedOut, this.#timeoutMs, { url: request.url, sent });
-      if (debugEnabled())
-        debug('request failed', {
-          method: request.method,
-          code: failure instanceof GcsUploadError ? failure.code : 'aborted',
-          detail: describeCause(error),
-        });
-      throw failure;
-    } finally {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', onAbort);
-    }
+  #send(what: string, request: SendRequest, signal: AbortSignal): Promise<HttpResponse> {
+    const context = { client: this.#client, timeoutMs: this.#timeoutMs, requestHeaders: this.#target.requestHeaders, secretUri: this.#uri };
+    return sendRequest(context, what, request, signal);
   }
-}
-
-/** `request`, or the signal's reason once it aborts: a client that ignores the signal cannot outlive the deadline. */
-function untilAborted<T>(request: Promise<T>, signal: AbortSignal): Promise<T> {
-  let onAbort: (() => void) | undefined;
-  const aborted = new Promise<never>((_, reject) => {
-    onAbort = () => reject(signal.reason as Error);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
-  return Promise.race([request, aborted]).finally(() => signal.removeEventListener('abort', onAbort!));
-}
-
-/** Every status is the library's to interpret, except 401, which auth clients answer with one token refresh. */
-function acceptAllBut401(status: number): boolean {
-  return status !== 401;
-}
-
-/** Bytes in a request body (for debug lines). */
-function bodyLength(data: HttpRequest['data']): number {
-  return typeof data === 'string' || data instanceof Uint8Array ? data.length : ((data as { length?: number } | undefined)?.length ?? 0);
 }

@@ -18,6 +18,7 @@ import { contentOf, isValidBucketName, objectNameProblem, ObjectStore, type Obje
 import { errorOutcome } from './outcome.js';
 import type { SessionInfo } from './sessions.js';
 import { Timers } from './timers.js';
+import { ConnectionThrottle, type ThrottleStats } from './connection-throttle.js';
 import { UploadRoutes } from './upload-routes.js';
 import { LocalGcsGrpc } from './grpc-server.js';
 
@@ -55,6 +56,13 @@ export interface LocalGcsOptions {
    * adds one later.
    */
   buckets?: readonly string[];
+  /**
+   * A bandwidth limit per connection, in bytes per second: request bodies are read from each connection no faster
+   * than this (a token bucket per connection; the request is paused, so TCP holds the client back and nothing is
+   * buffered). Models GCS's per-stream throughput cap, so that a benchmark on loopback shows what parallel
+   * connections gain. Default: no limit. See {@link LocalGcs.throttleStats}.
+   */
+  connectionBytesPerSecond?: number;
   /** TCP port of the HTTP server on 127.0.0.1; default 0 (a free port, see {@link LocalGcs.url}). */
   port?: number;
   /** TCP port of the gRPC server (with `grpc: true`) on 127.0.0.1; default 0 (a free port, see `grpc.address`). */
@@ -74,7 +82,7 @@ export interface ConnectionStats {
 /** GCS's front ends close an idle client connection after 610 s (see IDLE_SOCKET_TIMEOUT_MS in core/transport.ts). */
 const DEFAULT_KEEP_ALIVE_TIMEOUT_MS = 610_000;
 
-type NormalizedOptions = Readonly<Required<Omit<LocalGcsOptions, 'chaos' | 'grpc' | 'buckets' | 'port' | 'grpcPort'>>>;
+type NormalizedOptions = Readonly<Required<Omit<LocalGcsOptions, 'chaos' | 'grpc' | 'buckets' | 'port' | 'grpcPort' | 'connectionBytesPerSecond'>>>;
 
 /** `port` if it is a TCP port number (0: any free one); throws RangeError otherwise. */
 function portOf(name: string, port: number | undefined): number {
@@ -133,6 +141,7 @@ export class LocalGcs {
   #faultsInjected = 0;
   #grpc: LocalGcsGrpc | undefined;
   #closing: Promise<void> | undefined;
+  readonly #throttle: ConnectionThrottle | undefined;
 
   private constructor(options: LocalGcsOptions) {
     this.#options = normalizeOptions(options);
@@ -146,7 +155,18 @@ export class LocalGcs {
       }
     }
     this.#store = new ObjectStore(() => this.#url, options.buckets);
-    this.#exchangeHost = { latencyMs: () => this.#latencyMs, trickleIntervalMs: this.#options.trickleIntervalMs, timers: this.#timers };
+    const limit = options.connectionBytesPerSecond;
+    if (limit !== undefined && !(Number.isFinite(limit) && limit > 0)) {
+      throw new RangeError(`connectionBytesPerSecond must be a positive number, got ${String(limit)}`);
+    }
+    this.#throttle = limit === undefined ? undefined : new ConnectionThrottle(limit, this.#timers);
+    this.#exchangeHost = {
+      latencyMs: () => this.#latencyMs,
+      trickleIntervalMs: this.#options.trickleIntervalMs,
+      timers: this.#timers,
+      throttle: this.#throttle,
+    };
+
     this.#uploads = new UploadRoutes({
       store: this.#store,
       activity: this.activity,
@@ -155,7 +175,7 @@ export class LocalGcs {
       url: () => this.#url,
       stage: (ex, context, request) => this.#stage(ex, context, request),
     });
-    this.#objects = new ObjectRoutes(this.#store, (ex, context) => this.#stage(ex, context));
+    this.#objects = new ObjectRoutes(this.#store, (ex, context, chaosRequest) => this.#stage(ex, context, chaosRequest));
     this.#server = createServer((req, res) => this.#onRequest(req, res));
     // As GCS's front ends do: an idle connection is closed after a while, and clients must close theirs first.
     this.#server.keepAliveTimeout = this.#options.keepAliveTimeoutMs;
@@ -235,6 +255,14 @@ export class LocalGcs {
   /** How many faults (scripted and chaos) have fired. */
   get faultsInjected(): number {
     return this.#faultsInjected;
+  }
+
+  /**
+   * What the per-connection bandwidth limit did (`connectionBytesPerSecond`): body bytes metered and how many times a
+   * request was paused for it. Undefined when the server has no limit.
+   */
+  get throttleStats(): ThrottleStats | undefined {
+    return this.#throttle?.stats;
   }
 
   /** How many sessions were opened. */
@@ -371,8 +399,8 @@ export class LocalGcs {
   // Faults
 
   /**
-   * The scripted fault for this request, else a chaos fault (uploads only: `chaosRequest` is not given for object
-   * reads), else none; counts and records it, and stages it.
+   * The scripted fault for this request, else a chaos fault (uploads and object API calls: `chaosRequest` is not
+   * given for object reads), else none; counts and records it, and stages it.
    */
   #stage(ex: Exchange, context: FaultContext, chaosRequest?: ChaosRequest): FaultStage {
     let action = this.#rules.take(context);
