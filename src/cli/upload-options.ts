@@ -4,6 +4,7 @@
  * and the library cannot disagree on what is valid.
  */
 import type { UploadCheckpoint } from '../core/checkpoint.js';
+import type { ParallelCheckpoint } from '../parallel/parallel-checkpoint.js';
 import type { GcsWriteStreamOptions, ObjectMetadata } from '../core/options.js';
 import type { GsLocation } from './gs-url.js';
 import { UsageError } from './usage-error.js';
@@ -65,7 +66,7 @@ export function collectMetadata(text: string, previous: Record<string, string> |
 export function buildUploadOptions(
   destination: GsLocation,
   flags: CpFlags,
-  resume?: { checkpoint: UploadCheckpoint; sourceStart: 'checkpoint' | 'beginning' },
+  resume?: { checkpoint: UploadCheckpoint | ParallelCheckpoint; sourceStart: 'checkpoint' | 'beginning' },
   size?: number,
 ): GcsWriteStreamOptions {
   const metadata: ObjectMetadata = {};
