@@ -130,6 +130,7 @@ async function cp(sourceArg: string, destinationArg: string, flags: AppendCpFlag
   upload.on('retry', ({ attempt, delayMs, error }) =>
     reporter.retried(`gcs-stream: ${oneLine(error.message)} (${error.code}); retry ${attempt} in ${(delayMs / 1000).toFixed(1)}s`),
   );
+  upload.on('warning', (warning) => process.stderr.write(`gcs-stream: warning: ${warning.message}: ${warning.leftovers.join(' ')}\n`));
   let checkpointError: Error | undefined;
   const checkpointFile = flags.checkpoint;
   if (checkpointFile !== undefined) {
@@ -247,6 +248,8 @@ async function main(argv: readonly string[]): Promise<number> {
     .argument('<source>', 'a file path, or - for standard input')
     .argument('<destination>', 'gs://BUCKET/OBJECT')
     .option('--chunk-size <size>', 'bytes per request, a multiple of 256KiB: 16MiB, 256K, 262144 (default 8MiB)', optionParser(parseSize))
+    .option('--parallel <n>', 'upload N parts at once as temporary objects and compose them at the end (default 1: one session)', optionParser(parseCount))
+    .option('--part-size <size>', 'with --parallel: bytes per part, a multiple of 256KiB (default 32MiB)', optionParser(parseSize))
     .option('--buffer-chunks <n>', 'per-stream memory cap in chunks: memory <= chunk size x n (default 16)', optionParser(parseCount))
     .option(
       '--max-uncommitted <duration>',
