@@ -2,7 +2,7 @@
  * Seeded random faults ("chaos") for the local GCS server. Given the same seed and the same sequence of requests,
  * the same faults fire with the same parameters: a failing chaos run can be replayed from its seed.
  */
-import type { FaultAction, UploadFaultKind } from './faults.js';
+import type { FaultAction, ObjectApiFaultKind, UploadFaultKind } from './faults.js';
 
 /** A source of uniformly distributed numbers in `[0, 1)`. */
 export type Rng = () => number;
@@ -47,12 +47,37 @@ export const DEFAULT_CHAOS_KINDS: readonly ChaosKind[] = Object.freeze([
 /** Statuses chaos answers with for `status-*` faults when none are given: the retryable ones. */
 export const DEFAULT_CHAOS_STATUSES: readonly number[] = Object.freeze([408, 429, 500, 502, 503, 504]);
 
+/** The kinds of request chaos can fault: upload requests (`cancel` never) and the object API calls. */
+export type ChaosRequestKind = Exclude<UploadFaultKind, 'cancel'> | ObjectApiFaultKind;
+
+/**
+ * The requests chaos faults when `requests` is not given: the upload requests. Compose, delete and listing are
+ * opt-in, so that chaos set up for uploads keeps the same schedule when other code deletes or lists.
+ */
+export const DEFAULT_CHAOS_REQUESTS: readonly ChaosRequestKind[] = Object.freeze(['open', 'chunk', 'final', 'query']);
+
+const CHAOS_REQUEST_KINDS: ReadonlySet<string> = new Set<ChaosRequestKind>([
+  'open',
+  'chunk',
+  'final',
+  'query',
+  'compose',
+  'delete',
+  'list',
+]);
+
 /** Options of seeded random fault injection. */
 export interface ChaosOptions {
   /** The PRNG seed; defaults to the server's `seed` option, else 1. */
   seed?: number;
-  /** Probability, per upload request (`open`, chunk, final, `query`), that a fault fires. In `[0, 1]`. */
+  /** Probability, per request of a kind in `requests`, that a fault fires. In `[0, 1]`. */
   probability: number;
+  /**
+   * Which requests chaos may fault; default {@link DEFAULT_CHAOS_REQUESTS} (`open`, chunk, final, `query`). Add
+   * `compose`, `delete` and `list` to fault the calls of composite uploads too: they get `reset`, `status-before`,
+   * `status-after` (applied, then the status; not on `list`), `drop-response` and `stall`.
+   */
+  requests?: readonly ChaosRequestKind[];
   /** Which faults to pick from; default {@link DEFAULT_CHAOS_KINDS}. */
   kinds?: readonly ChaosKind[];
   /** Let `partial` sometimes persist an amount that is not a multiple of 256 KiB (GCS itself does not). */
@@ -86,7 +111,7 @@ export interface ChaosScope {
 /** What chaos is told about a request before it decides. */
 export interface ChaosRequest {
   /** The request's main kind. `cancel` requests are never faulted by chaos. */
-  kind: UploadFaultKind;
+  kind: UploadFaultKind | ObjectApiFaultKind;
   /** Length of the request body as announced by its headers, if known. */
   bodyLength?: number;
 }
@@ -106,6 +131,7 @@ export class Chaos {
   #stallMinMs: number;
   #stallMaxMs: number;
   #maxFaults: number;
+  #requests: ReadonlySet<string>;
   #fired = 0;
 
   /** Validates `options` and seeds the PRNG (`options.seed`, else `fallbackSeed`). */
@@ -131,6 +157,11 @@ export class Chaos {
     this.#stallMinMs = Math.trunc(stallMinMs);
     this.#stallMaxMs = Math.trunc(stallMaxMs);
     this.#maxFaults = options.maxFaults ?? Infinity;
+    const requests = options.requests ?? DEFAULT_CHAOS_REQUESTS;
+    for (const kind of requests) {
+      if (!CHAOS_REQUEST_KINDS.has(kind)) throw new RangeError(`chaos.requests: unknown request kind ${String(kind)}`);
+    }
+    this.#requests = new Set(requests);
   }
 
   /** How many faults chaos has injected so far. */
@@ -140,7 +171,8 @@ export class Chaos {
 
   /** The fault to inject into this request, or `undefined` for none. */
   pick(request: ChaosRequest): FaultAction | undefined {
-    if (request.kind === 'cancel' || this.#fired >= this.#maxFaults) return undefined;
+    // Checked before the draw: a request chaos does not cover leaves the schedule of the others as it was.
+    if (!this.#requests.has(request.kind) || this.#fired >= this.#maxFaults) return undefined;
     if (this.#rng() >= this.#probability) return undefined;
     const applicable = this.#kinds.filter((kind) => applies(kind, request));
     if (applicable.length === 0) return undefined;
@@ -177,6 +209,9 @@ export class Chaos {
 }
 
 function applies(kind: ChaosKind, request: ChaosRequest): boolean {
+  if (request.kind === 'compose' || request.kind === 'delete' || request.kind === 'list') {
+    return kind !== 'partial' && kind !== 'expire' && !(kind === 'status-after' && request.kind === 'list');
+  }
   switch (kind) {
     case 'partial':
       return (request.kind === 'chunk' || request.kind === 'final') && (request.bodyLength ?? 0) > 0;

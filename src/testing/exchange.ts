@@ -8,6 +8,7 @@ import type { UploadFaultKind } from './faults.js';
 import type { Outcome } from './outcome.js';
 import { headerValue } from './request-fields.js';
 import type { Timers } from './timers.js';
+import type { ConnectionThrottle } from './connection-throttle.js';
 
 /** What a request was, for the request log. `object` is the object API (metadata, media, list, delete). */
 export type RequestKind = UploadFaultKind | 'object' | 'other';
@@ -56,6 +57,8 @@ export interface ExchangeHost {
   readonly trickleIntervalMs: number;
   /** The server's timers, cancelled when it closes. */
   readonly timers: Timers;
+  /** The per-connection bandwidth limit, if any: told of every body piece read. */
+  readonly throttle?: ConnectionThrottle | undefined;
 }
 
 /** Resolves once `res` drained or closed. */
@@ -121,6 +124,11 @@ export class Exchange {
     return this.sleep(this.#host.latencyMs() + this.delayMs);
   }
 
+  /** Accounts for `piece`, just read from the body, in the connection's bandwidth limit (which may pause the request). */
+  metered(piece: Buffer): void {
+    this.#host.throttle?.meter(this.req, piece.length);
+  }
+
   /** Collects the body; resets the connection once `resetAfter` bytes arrived. `undefined` if it never completes. */
   readBody(resetAfter: number | undefined): Promise<Body | undefined> {
     const { req } = this;
@@ -142,6 +150,7 @@ export class Exchange {
         }
         pieces.push(piece);
         length += piece.length;
+        this.metered(piece);
       });
       req.once('end', () => settle({ pieces, length }));
       req.once('close', () => settle(req.complete ? { pieces, length } : undefined));

@@ -20,16 +20,49 @@ export type UploadFaultKind = 'open' | 'chunk' | 'final' | 'query' | 'cancel';
  */
 export type ObjectReadFaultKind = 'metadata' | 'media';
 
+/**
+ * The object API calls of composite uploads a rule can match; a rule matches them only when it names the kind.
+ * - `compose`: a `POST /storage/v1/b/BUCKET/o/NAME/compose` (`object`: the destination; `nth`: among the composes
+ *   of that destination).
+ * - `delete`: a `DELETE /storage/v1/b/BUCKET/o/NAME` (`nth`: among the deletes of that name).
+ * - `list`: a `GET /storage/v1/b/BUCKET/o` (`nth`: among the listings of that bucket; `object` does not apply).
+ */
+export type ObjectApiFaultKind = 'compose' | 'delete' | 'list';
+
 /** The kinds of request a rule can match. */
-export type FaultKind = UploadFaultKind | ObjectReadFaultKind;
+export type FaultKind = UploadFaultKind | ObjectReadFaultKind | ObjectApiFaultKind;
 
 /** Every {@link FaultKind}, in a fixed order. */
-export const FAULT_KINDS: readonly FaultKind[] = Object.freeze(['open', 'chunk', 'final', 'query', 'cancel', 'metadata', 'media']);
+export const FAULT_KINDS: readonly FaultKind[] = Object.freeze([
+  'open',
+  'chunk',
+  'final',
+  'query',
+  'cancel',
+  'metadata',
+  'media',
+  'compose',
+  'delete',
+  'list',
+]);
 
 const OBJECT_READ_KINDS: ReadonlySet<FaultKind> = new Set<FaultKind>(['metadata', 'media']);
+const OBJECT_API_KINDS: ReadonlySet<FaultKind> = new Set<FaultKind>(['compose', 'delete', 'list']);
 
 /** Actions that make sense on an object read: there is no body to cut, persist or corrupt, nor a session. */
 const OBJECT_READ_ACTIONS: ReadonlySet<FaultAction['type']> = new Set<FaultAction['type']>(['reset', 'status', 'stall', 'latency']);
+
+/**
+ * Actions that make sense on a compose, delete or listing: no session to expire and nothing to persist in part, but
+ * the call can be applied and its answer lost (`status` after, `drop-response`).
+ */
+const OBJECT_API_ACTIONS: ReadonlySet<FaultAction['type']> = new Set<FaultAction['type']>([
+  'reset',
+  'status',
+  'stall',
+  'latency',
+  'drop-response',
+]);
 
 /**
  * Which requests a {@link FaultRule} applies to. Every condition given must hold; an empty match matches any upload
@@ -42,12 +75,13 @@ export interface FaultMatch {
    * A byte offset of the object: matches a `PUT` whose body covers it (`A <= offset <= B`), or a body-less
    * `bytes *\/TOTAL` finalization when `offset === TOTAL`; matches a `media` read whose `Range` asks for it (a read
    * without `Range` asks for every byte, a suffix range `bytes=-N` for none known in advance). Ignored for `query`
-   * rules; never matches `open`/`cancel`; not allowed for `metadata`.
+   * rules; never matches `open`/`cancel`; not allowed for `metadata`, `compose`, `delete`, `list`.
    */
   offset?: number;
   /**
    * The 0-based index of the request among the requests of this kind on its session (`open`: among all opens;
-   * `metadata`/`media`: among the reads of that kind of the object, whatever its generation).
+   * `metadata`/`media`: among the reads of that kind of the object, whatever its generation; `compose`, `delete`:
+   * among the requests of that kind naming the object; `list`: among the listings of the bucket).
    */
   nth?: number;
   /**
@@ -91,7 +125,9 @@ export type HostileVariant =
 
 /**
  * What the server does to a request matched by a {@link FaultRule}. Object reads (`metadata`, `media`) take `reset`,
- * `status` (`before` only), `stall` and `latency`.
+ * `status` (`before` only), `stall` and `latency`; `compose`, `delete` and `list` take `reset`, `status` (`after`:
+ * the compose or delete is applied, then `status` answered; not for `list`), `stall`, `latency` and `drop-response`
+ * (applied, then no answer).
  */
 export type FaultAction =
   /**
@@ -221,6 +257,21 @@ export function validateFaultRule(rule: FaultRule): void {
   if (typeof action !== 'object' || action === null) throw new TypeError('fault rule: action must be an object');
   validateAction(action);
   if (match.kind !== undefined && OBJECT_READ_KINDS.has(match.kind)) validateReadRule(match, action);
+  if (match.kind !== undefined && OBJECT_API_KINDS.has(match.kind)) validateObjectApiRule(match, action);
+}
+
+/** The checks of a rule on compose, delete or list requests, which have no session nor object bytes to act on. */
+function validateObjectApiRule(match: FaultMatch, action: FaultAction): void {
+  const kind = String(match.kind);
+  if (match.session !== undefined) throw new RangeError(`fault rule: match.session does not apply to ${kind} requests`);
+  if (match.offset !== undefined) throw new RangeError(`fault rule: match.offset does not apply to ${kind} requests`);
+  if (kind === 'list' && match.object !== undefined) throw new RangeError('fault rule: match.object does not apply to list requests');
+  if (!OBJECT_API_ACTIONS.has(action.type)) {
+    throw new RangeError(`fault rule: a ${String(action.type)} action does not apply to ${kind} requests`);
+  }
+  if (kind === 'list' && action.type === 'status' && action.when === 'after') {
+    throw new RangeError("fault rule: status.when 'after' does not apply to list requests (a listing changes nothing)");
+  }
 }
 
 /** Checks the fields of an action. */
@@ -296,8 +347,9 @@ function validateReadRule(match: FaultMatch, action: FaultAction): void {
 export function faultMatches(match: FaultMatch, context: FaultContext): boolean {
   const primary = match.kind ?? context.kinds[0];
   if (primary === undefined) return false;
-  // Rules written for uploads (no kind) must not start firing on the reads that check an upload's result.
-  if (match.kind === undefined && OBJECT_READ_KINDS.has(primary)) return false;
+  // Rules written for uploads (no kind) must not start firing on the reads that check an upload's result, nor on
+  // the object API calls around it.
+  if (match.kind === undefined && (OBJECT_READ_KINDS.has(primary) || OBJECT_API_KINDS.has(primary))) return false;
   if (match.kind !== undefined && !context.kinds.includes(match.kind)) return false;
   if (match.session !== undefined && context.session !== match.session) return false;
   if (match.object !== undefined && context.object !== match.object) return false;

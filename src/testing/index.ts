@@ -12,11 +12,14 @@ export type {
   FaultMatch,
   FaultRule,
   HostileVariant,
+  ObjectApiFaultKind,
   ObjectReadFaultKind,
   UploadFaultKind,
 } from './faults.js';
-export { Chaos, DEFAULT_CHAOS_KINDS, DEFAULT_CHAOS_STATUSES, createRng, randomInt } from './chaos.js';
-export type { ChaosKind, ChaosOptions, ChaosRequest, ChaosScope, Rng, ScopedChaosOptions } from './chaos.js';
+export { Chaos, DEFAULT_CHAOS_KINDS, DEFAULT_CHAOS_REQUESTS, DEFAULT_CHAOS_STATUSES, createRng, randomInt } from './chaos.js';
+export type { ChaosKind, ChaosOptions, ChaosRequest, ChaosRequestKind, ChaosScope, Rng, ScopedChaosOptions } from './chaos.js';
+export type { ThrottleStats } from './connection-throttle.js';
+export { MAX_COMPONENT_COUNT, MAX_COMPOSE_SOURCES } from './compose.js';
 export { crc32cToBase64 } from './object-store.js';
 export type { ObjectMetadata, ObjectResource, StoredObject } from './object-store.js';
 export type { SessionInfo, SessionState } from './sessions.js';

@@ -28,6 +28,8 @@ export interface ObjectResource extends Omit<ObjectMetadata, 'contentType' | 'st
   /** When the object was finalized; absent while an appendable object is still unfinalized (as in GCS). */
   timeFinalized?: string;
   storageClass: string;
+  /** Set on composite objects only: how many non-composite objects it is made of (see `compose`). */
+  componentCount?: number;
 }
 
 /** The writable fields of an object, as given when a session is opened or an object is seeded. */

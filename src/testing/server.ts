@@ -18,6 +18,7 @@ import { contentOf, isValidBucketName, objectNameProblem, ObjectStore, type Obje
 import { errorOutcome } from './outcome.js';
 import type { SessionInfo } from './sessions.js';
 import { Timers } from './timers.js';
+import { ConnectionThrottle, type ThrottleStats } from './connection-throttle.js';
 import { UploadRoutes } from './upload-routes.js';
 import { LocalGcsGrpc } from './grpc-server.js';
 
@@ -42,9 +43,16 @@ export interface LocalGcsOptions {
    * objects; reach it through {@link LocalGcs.grpc}. Default false (the gRPC stack is then never loaded).
    */
   grpc?: boolean;
+  /**
+   * A bandwidth limit per connection, in bytes per second: request bodies are read from each connection no faster
+   * than this (a token bucket per connection; the request is paused, so TCP holds the client back and nothing is
+   * buffered). Models GCS's per-stream throughput cap, so that a benchmark on loopback shows what parallel
+   * connections gain. Default: no limit. See {@link LocalGcs.throttleStats}.
+   */
+  connectionBytesPerSecond?: number;
 }
 
-type NormalizedOptions = Readonly<Required<Omit<LocalGcsOptions, 'chaos' | 'grpc'>>>;
+type NormalizedOptions = Readonly<Required<Omit<LocalGcsOptions, 'chaos' | 'grpc' | 'connectionBytesPerSecond'>>>;
 
 function normalizeOptions(options: LocalGcsOptions): NormalizedOptions {
   const latencyMs = options.latencyMs ?? 0;
@@ -90,13 +98,24 @@ export class LocalGcs {
   #faultsInjected = 0;
   #grpc: LocalGcsGrpc | undefined;
   #closing: Promise<void> | undefined;
+  readonly #throttle: ConnectionThrottle | undefined;
 
   private constructor(options: LocalGcsOptions) {
     this.#options = normalizeOptions(options);
     this.#latencyMs = this.#options.latencyMs;
     this.#chaos = options.chaos === undefined ? undefined : new Chaos(options.chaos, this.#options.seed);
     this.#store = new ObjectStore(() => this.#url);
-    this.#exchangeHost = { latencyMs: () => this.#latencyMs, trickleIntervalMs: this.#options.trickleIntervalMs, timers: this.#timers };
+    const limit = options.connectionBytesPerSecond;
+    if (limit !== undefined && !(Number.isFinite(limit) && limit > 0)) {
+      throw new RangeError(`connectionBytesPerSecond must be a positive number, got ${String(limit)}`);
+    }
+    this.#throttle = limit === undefined ? undefined : new ConnectionThrottle(limit, this.#timers);
+    this.#exchangeHost = {
+      latencyMs: () => this.#latencyMs,
+      trickleIntervalMs: this.#options.trickleIntervalMs,
+      timers: this.#timers,
+      throttle: this.#throttle,
+    };
     this.#uploads = new UploadRoutes({
       store: this.#store,
       activity: this.activity,
@@ -105,7 +124,7 @@ export class LocalGcs {
       url: () => this.#url,
       stage: (ex, context, request) => this.#stage(ex, context, request),
     });
-    this.#objects = new ObjectRoutes(this.#store, (ex, context) => this.#stage(ex, context));
+    this.#objects = new ObjectRoutes(this.#store, (ex, context, chaosRequest) => this.#stage(ex, context, chaosRequest));
     this.#server = createServer((req, res) => this.#onRequest(req, res));
     // Longer than clients keep idle sockets, so that a reused connection is never closed under a request.
     this.#server.keepAliveTimeout = 60_000;
@@ -155,6 +174,14 @@ export class LocalGcs {
   /** How many faults (scripted and chaos) have fired. */
   get faultsInjected(): number {
     return this.#faultsInjected;
+  }
+
+  /**
+   * What the per-connection bandwidth limit did (`connectionBytesPerSecond`): body bytes metered and how many times a
+   * request was paused for it. Undefined when the server has no limit.
+   */
+  get throttleStats(): ThrottleStats | undefined {
+    return this.#throttle?.stats;
   }
 
   /** How many sessions were opened. */
@@ -291,8 +318,8 @@ export class LocalGcs {
   // Faults
 
   /**
-   * The scripted fault for this request, else a chaos fault (uploads only: `chaosRequest` is not given for object
-   * reads), else none; counts and records it, and stages it.
+   * The scripted fault for this request, else a chaos fault (uploads and object API calls: `chaosRequest` is not
+   * given for object reads), else none; counts and records it, and stages it.
    */
   #stage(ex: Exchange, context: FaultContext, chaosRequest?: ChaosRequest): FaultStage {
     let action = this.#rules.take(context);

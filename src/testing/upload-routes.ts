@@ -243,6 +243,7 @@ export class UploadRoutes {
         const take = Math.min(piece.length, length - count);
         if (take > 0) session.append([piece], 0, take);
         count += piece.length;
+        ex.metered(piece);
       });
       ex.req.once('end', () => resolve(count));
       ex.req.once('close', () => resolve(ex.req.complete ? count : -1));
