@@ -167,7 +167,7 @@ export class GcsResumableWritable extends Writable {
 
   override _construct(callback: (error?: Error | null) => void): void {
     // A resumed stream takes no bytes until it knows how many the session already has.
-    if (!this.#options.resume) {
+    if (!this.#options.resume && !this.#options.parallelResume) {
       callback();
       return;
     }
