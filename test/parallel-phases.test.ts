@@ -60,7 +60,7 @@ function observingClient(
   return {
     request: async (request) => {
       seen(request);
-      const response = (await gaxios.request(request as Parameters<Gaxios['request']>[0])) as unknown as HttpResponse;
+      const response = (await gaxios.request(request)) as unknown as HttpResponse;
       alter?.(request, response);
       return response;
     },

@@ -164,7 +164,7 @@ describe('parallel uploads: preconditions on the final object', () => {
   it('ifGenerationMatch of the live generation replaces it', async () => {
     const name = uniqueName('replace');
     const existing = ctx.server.putObject(BUCKET, name, Buffer.from('old'));
-    const stream = createGcsWriteStream(parallelOptions(name, { ifGenerationMatch: existing.resource.generation! }));
+    const stream = createGcsWriteStream(parallelOptions(name, { ifGenerationMatch: existing.resource.generation }));
     expect(await outcome(stream, 3 * K256 + 1)).toBeUndefined();
     expectStored(name, 3 * K256 + 1);
   });
