@@ -78,6 +78,12 @@ async function main(argv: readonly string[]): Promise<number> {
     .argument('<source>', 'a file path, or - for standard input')
     .argument('<destination>', 'gs://BUCKET/OBJECT')
     .option('--chunk-size <size>', 'bytes per request, a multiple of 256KiB: 16MiB, 256K, 262144 (default 8MiB)', optionParser(parseSize))
+    .option(
+      '--parallel <n>',
+      'upload N parts at once as temporary objects and compose them at the end (default 1: one session)',
+      optionParser(parseCount),
+    )
+    .option('--part-size <size>', 'with --parallel: bytes per part, a multiple of 256KiB (default 32MiB)', optionParser(parseSize))
     .option('--buffer-chunks <n>', 'per-stream memory cap in chunks: memory <= chunk size x n (default 16)', optionParser(parseCount))
     .option(
       '--max-uncommitted <duration>',

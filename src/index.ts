@@ -18,11 +18,13 @@ export type { AppendableCheckpoint, GcsAppendStreamOptions, GrpcAuthClient } fro
 export { MemoryPool, type MemoryPoolOptions, type MemoryPoolStats } from './core/memory-pool.js';
 export type { GcsWriteStreamOptions, ObjectMetadata, Validation } from './core/options.js';
 export type { Preconditions } from './core/preconditions.js';
-export { DEFAULT_API_ENDPOINT, DEFAULT_BUFFER_CHUNKS, DEFAULT_CHUNK_SIZE } from './core/options.js';
+export { DEFAULT_API_ENDPOINT, DEFAULT_BUFFER_CHUNKS, DEFAULT_CHUNK_SIZE, DEFAULT_PART_PREFIX, DEFAULT_PART_SIZE } from './core/options.js';
 export { CHUNK_ALIGNMENT } from './core/validate.js';
 export type { AuthorizedClient, HttpRequest, HttpResponse, HeadersLike } from './core/auth.js';
 export type { ObjectResource } from './core/responses.js';
 export type { UploadCheckpoint } from './core/checkpoint.js';
+export type { ParallelCheckpoint, StoredPart } from './parallel/parallel-checkpoint.js';
+export type { UploadWarning } from './parallel/parallel-uploader.js';
 export type { StorageFileLike, StorageLike } from './core/interop.js';
 export type { UploadProgress } from './resumable/upload-observer.js';
 export type { WritableEvents } from './core/stream-events.js';

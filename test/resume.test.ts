@@ -41,7 +41,7 @@ describe('checkpoints and resume', () => {
     const name = uniqueName('checkpoints');
     const checkpoints: UploadCheckpoint[] = [];
     const stream = createGcsWriteStream(streamOptions(ctx.server, name));
-    stream.on('checkpoint', (c) => checkpoints.push(c));
+    stream.on('checkpoint', (c) => checkpoints.push(c as UploadCheckpoint));
     await pipeline(source(3 * K256 + 5, 40_000), stream);
     expect(checkpoints[0]).toMatchObject({ version: 1, bucket: 'test-bucket', name, bytesCommitted: 0, crc32c: 0 });
     expect(checkpoints.map((c) => c.bytesCommitted)).toEqual([0, K256, 2 * K256, 3 * K256]);
@@ -89,7 +89,7 @@ describe('checkpoints and resume', () => {
     const name = uniqueName('resume-complete');
     const checkpoints: UploadCheckpoint[] = [];
     const first = createGcsWriteStream(streamOptions(ctx.server, name));
-    first.on('checkpoint', (c) => checkpoints.push(c));
+    first.on('checkpoint', (c) => checkpoints.push(c as UploadCheckpoint));
     await pipeline(source(SIZE, 60_000), first);
     const resumed = createGcsWriteStream(streamOptions(ctx.server, name, { resume: checkpoints.at(-1)!, sourceStart: 'beginning' }));
     await pipeline(sourceFrom(0, SIZE), resumed);

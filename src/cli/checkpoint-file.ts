@@ -7,6 +7,7 @@ import { closeSync, constants, fsyncSync, openSync, readFileSync, renameSync, rm
 import { dirname } from 'node:path';
 import type { AppendableCheckpoint } from '../append/append-options.js';
 import type { UploadCheckpoint } from '../core/checkpoint.js';
+import type { ParallelCheckpoint } from '../parallel/parallel-checkpoint.js';
 import { UsageError } from './usage-error.js';
 
 /**
@@ -22,7 +23,7 @@ const TEMPORARY_NAME_ATTEMPTS = 4;
  * it, so a crash at any moment leaves either the previous checkpoint or this one, never a torn file. The temporary
  * file has a random name, is created exclusively and is readable by its owner only: it holds the session URI.
  */
-export function writeCheckpointFile(path: string, checkpoint: UploadCheckpoint | AppendableCheckpoint): void {
+export function writeCheckpointFile(path: string, checkpoint: UploadCheckpoint | AppendableCheckpoint | ParallelCheckpoint): void {
   const { fd, temporary } = createTemporaryFile(path);
   try {
     try {
@@ -77,7 +78,7 @@ export function checkCheckpointTarget(path: string): void {
  * Reads a checkpoint written by `--checkpoint` (or by the `checkpoint` event). Its fields are validated by the
  * library when the stream is created; this only reports unreadable files and broken JSON as usage errors.
  */
-export function readCheckpointFile(path: string): UploadCheckpoint {
+export function readCheckpointFile(path: string): UploadCheckpoint | ParallelCheckpoint {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -86,7 +87,7 @@ export function readCheckpointFile(path: string): UploadCheckpoint {
     throw new UsageError(`--resume ${path}: cannot read the checkpoint file (${code})`);
   }
   try {
-    return JSON.parse(text) as UploadCheckpoint;
+    return JSON.parse(text) as UploadCheckpoint | ParallelCheckpoint;
   } catch {
     throw new UsageError(`--resume ${path}: the checkpoint file is not valid JSON`);
   }

@@ -12,6 +12,7 @@
 import { once } from 'node:events';
 import { pipeline } from 'node:stream/promises';
 import type { UploadCheckpoint } from '../core/checkpoint.js';
+import type { ParallelCheckpoint } from '../parallel/parallel-checkpoint.js';
 import { appendCp, checkResumableFlags, type AppendCpFlags } from './append-cp.js';
 import { checkCheckpointTarget, readCheckpointFile, removeCheckpointFile, writeCheckpointFile } from './checkpoint-file.js';
 import { EXIT_OK, EXIT_SIGNAL, type InterruptSignal } from './exit-codes.js';
@@ -98,8 +99,9 @@ async function resumableCp(
   upload.on('retry', ({ attempt, delayMs, error }) =>
     reporter.retried(`gcs-stream: ${cliText(error.message)} (${error.code}); retry ${attempt} in ${(delayMs / 1000).toFixed(1)}s`),
   );
+  upload.on('warning', (warning) => process.stderr.write(`gcs-stream: warning: ${cliText(warning.message)}: ${warning.leftovers.join(' ')}\n`));
   let checkpointError: Error | undefined;
-  let lastCheckpoint: UploadCheckpoint | undefined;
+  let lastCheckpoint: UploadCheckpoint | ParallelCheckpoint | undefined;
   const checkpointFile = flags.checkpoint;
   if (checkpointFile !== undefined) {
     upload.on('checkpoint', (value) => {

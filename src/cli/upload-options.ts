@@ -4,6 +4,7 @@
  * and the library cannot disagree on what is valid.
  */
 import type { UploadCheckpoint } from '../core/checkpoint.js';
+import type { ParallelCheckpoint } from '../parallel/parallel-checkpoint.js';
 import type { GcsWriteStreamOptions, ObjectMetadata, Validation } from '../core/options.js';
 import type { GsLocation } from './gs-url.js';
 import { UsageError } from './usage-error.js';
@@ -17,6 +18,10 @@ export const SOURCE_OFFSETS = ['checkpoint', 'beginning'] as const;
 export interface CpFlags {
   chunkSize?: number;
   bufferChunks?: number;
+  /** `--parallel`: parts in flight (parallel composite upload). */
+  parallel?: number;
+  /** `--part-size`, in bytes. */
+  partSize?: number;
   contentType?: string;
   metadata?: Record<string, string>;
   cacheControl?: string;
@@ -65,7 +70,7 @@ export function collectMetadata(text: string, previous: Record<string, string> |
 export function buildUploadOptions(
   destination: GsLocation,
   flags: CpFlags,
-  resume?: { checkpoint: UploadCheckpoint; sourceStart: 'checkpoint' | 'beginning' },
+  resume?: { checkpoint: UploadCheckpoint | ParallelCheckpoint; sourceStart: 'checkpoint' | 'beginning' },
   size?: number,
 ): GcsWriteStreamOptions {
   const metadata: ObjectMetadata = {};
@@ -78,7 +83,14 @@ export function buildUploadOptions(
   if (Object.keys(metadata).length > 0) options.metadata = metadata;
   if (flags.chunkSize !== undefined) options.chunkSize = flags.chunkSize;
   if (flags.bufferChunks !== undefined) options.bufferChunks = flags.bufferChunks;
-  if (flags.maxUncommittedMs !== undefined) options.maxUncommittedMs = flags.maxUncommittedMs;
+  if (flags.parallel !== undefined) options.parallel = flags.parallel;
+  if (flags.partSize !== undefined) options.partSize = flags.partSize;
+  // Parallel parts cannot bound uncommitted time (nothing is visible before the compose): only an explicit
+  // --max-uncommitted is passed on, for the library to refuse.
+  const parallel = (flags.parallel ?? 1) > 1;
+  if (flags.maxUncommittedMs !== undefined && !(parallel && flags.maxUncommitted === undefined)) {
+    options.maxUncommittedMs = flags.maxUncommittedMs;
+  }
   if (flags.contentType !== undefined) options.contentType = flags.contentType;
   if (flags.ifGenerationMatch !== undefined) options.ifGenerationMatch = flags.ifGenerationMatch;
   if (flags.endpoint !== undefined) options.apiEndpoint = flags.endpoint;

@@ -77,6 +77,11 @@ export class GcsUploadError extends Error {
    * had finalized it, or a listener threw after it completed. Undefined otherwise.
    */
   object: unknown;
+  /**
+   * Temporary objects of a parallel upload (`parallel > 1`) that could not be deleted after the failure: delete
+   * them (or run `gcs-stream cleanup`). An empty list when every one was deleted; undefined for other uploads.
+   */
+  leftovers: string[] | undefined;
 
   constructor(code: GcsErrorCode, message: string, options: { cause?: unknown; status?: number; retryable?: boolean } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -88,6 +93,7 @@ export class GcsUploadError extends Error {
     this.bytesAccepted = undefined;
     this.resumable = false;
     this.object = undefined;
+    this.leftovers = undefined;
     Object.defineProperty(this, 'uploadUri', { value: undefined, enumerable: false, writable: true });
   }
 
@@ -452,7 +458,9 @@ export type SourceMismatch =
   /** The session had completed, and its object differs from the source. */
   | { readonly kind: 'completed-differs'; readonly mismatches: readonly Mismatch[] }
   /** An appendable object holds bytes `from`-`to` past the checkpoint (persisted after it), and the source's differ. */
-  | { readonly kind: 'object-differs'; readonly from: number; readonly to: number };
+  | { readonly kind: 'object-differs'; readonly from: number; readonly to: number }
+  /** A stored part of a parallel upload holds bytes `from`-`to`, and the source's differ (or do not end there). */
+  | { readonly kind: 'part-differs'; readonly index: number; readonly from: number; readonly to: number };
 
 function describeSourceMismatch(m: SourceMismatch): string {
   switch (m.kind) {
@@ -464,6 +472,8 @@ function describeSourceMismatch(m: SourceMismatch): string {
       return `the session had already completed, and its object differs from this source (${describeMismatches(m.mismatches)}); the stored object was left as it is`;
     case 'object-differs':
       return `the object holds bytes ${m.from}-${m.to - 1} beyond the checkpoint (persisted after it was stored), and the source's bytes there differ; nothing was appended`;
+    case 'part-differs':
+      return `stored part ${m.index} holds bytes ${m.from}-${m.to - 1}, and the source's bytes there differ`;
   }
 }
 

@@ -4,13 +4,14 @@
  */
 import type { AuthorizedClient } from './auth.js';
 import { validateCheckpoint, type UploadCheckpoint } from './checkpoint.js';
+import { isParallelCheckpoint, validateParallelCheckpoint, type ParallelCheckpoint } from '../parallel/parallel-checkpoint.js';
 import { InvalidArgumentError } from './errors.js';
 import { refuseUnknownKeys, type KnownKeys } from './known-keys.js';
 import { optionsFromFile, optionsFromStorage, type StorageFileLike, type StorageLike } from './interop.js';
 import type { Preconditions } from './preconditions.js';
 import { DEFAULT_RETRY, type RetryOptions, type RetrySettings } from './retry.js';
 import { MemoryPool } from './memory-pool.js';
-import { validateBucketName, validateChunkSize, validateObjectName } from './validate.js';
+import { CHUNK_ALIGNMENT, validateBucketName, validateChunkSize, validateObjectName } from './validate.js';
 
 /** Default request size: GCS's own advice for throughput. */
 export const DEFAULT_CHUNK_SIZE = 8 * 1024 * 1024;
@@ -24,6 +25,10 @@ export const DEFAULT_CHUNK_SIZE = 8 * 1024 * 1024;
 export const DEFAULT_BUFFER_CHUNKS = 16;
 /** Where the JSON API lives unless told otherwise. */
 export const DEFAULT_API_ENDPOINT = 'https://storage.googleapis.com';
+/** Default part size of a parallel composite upload (`parallel > 1`). */
+export const DEFAULT_PART_SIZE = 32 * 1024 * 1024;
+/** Default prefix under which a parallel composite upload names its temporary objects. */
+export const DEFAULT_PART_PREFIX = 'gcs-stream-parts/';
 
 /** Object resource fields that can be set when the object is created. */
 export interface ObjectMetadata {
@@ -60,8 +65,31 @@ export interface GcsWriteStreamOptions extends Preconditions {
   file?: StorageFileLike;
   /** A `@google-cloud/storage` `Storage`: supplies endpoint and auth client (give bucket and name too). */
   storage?: StorageLike;
-  /** Continue the session of a checkpoint (from the `checkpoint` event) instead of opening a new one. */
-  resume?: UploadCheckpoint;
+  /**
+   * Continue the upload of a checkpoint (from the `checkpoint` event) instead of starting a new one: a session's
+   * checkpoint, or (with `parallel > 1`) a parallel upload's, whose stored parts are not uploaded again.
+   */
+  resume?: UploadCheckpoint | ParallelCheckpoint;
+  /**
+   * Parts uploaded at once (parallel composite upload). 1 or absent: one resumable session, as always. Above 1: the
+   * source is cut into parts of `partSize` bytes, each uploaded as a temporary object under `partPrefix` (up to
+   * `parallel` at a time, each with the recovery, retry and CRC32C of a session), composed into the object at
+   * `end()`, then deleted. A source of at most `partSize` bytes is uploaded as one ordinary object. Refused with
+   * `validation` including MD5 (a composite object has none) and with `maxUncommittedMs`; `flush()` rejects.
+   * For bulk streams: a source slower than one session gains nothing. See the README on composite objects.
+   */
+  parallel?: number;
+  /**
+   * Bytes per part with `parallel > 1`: a multiple of 262,144, at least 262,144. Default 32 MiB. A stream holds at
+   * most `(parallel + 1) × partSize` bytes of pool memory.
+   */
+  partSize?: number;
+  /**
+   * Where the temporary parts of a parallel upload are named, in the destination's bucket:
+   * `${partPrefix}${uploadId}/${index}`. Default `gcs-stream-parts/` (a lifecycle rule on it removes what a crashed
+   * process left; so does `gcs-stream cleanup`).
+   */
+  partPrefix?: string;
   /**
    * Where the source written to a resumed stream starts: `'checkpoint'` (default): at `resume.bytesCommitted`;
    * `'beginning'`: at byte 0 (the stream skips, and checks, what the session already has).
@@ -148,6 +176,9 @@ const WRITE_STREAM_OPTIONS = {
   size: true,
   chunkSize: true,
   bufferChunks: true,
+  parallel: true,
+  partSize: true,
+  partPrefix: true,
   adaptiveRequests: true,
   maxUncommittedMs: true,
   memory: true,
@@ -201,6 +232,14 @@ export interface NormalizedOptions {
   readonly retry: Readonly<RetrySettings>;
   readonly signal: AbortSignal | undefined;
   readonly resume: UploadCheckpoint | undefined;
+  /** Parts in flight at once; 1: one resumable session. */
+  readonly parallel: number;
+  /** Bytes per part (with parallel > 1). */
+  readonly partSize: number;
+  /** Prefix of the temporary part objects (with parallel > 1). */
+  readonly partPrefix: string;
+  /** The parallel upload's checkpoint to continue, if any (then `resume` is undefined). */
+  readonly parallelResume: ParallelCheckpoint | undefined;
   /** Object offset of the first byte the writer supplies. */
   readonly sourceOffset: number;
 }
@@ -333,11 +372,13 @@ export function normalizeOptions(given: GcsWriteStreamOptions, env: NodeJS.Proce
     throw new InvalidArgumentError('options must be an object with at least bucket and name');
   }
   refuseUnknownKeys(given, WRITE_STREAM_OPTIONS);
-  const resume = given.resume === undefined ? undefined : validateCheckpoint(given.resume);
+  const parallelResume = isParallelCheckpoint(given.resume) ? validateParallelCheckpoint(given.resume) : undefined;
+  const resume = given.resume === undefined || parallelResume !== undefined ? undefined : validateCheckpoint(given.resume);
   const derived =
     given.file !== undefined ? optionsFromFile(given.file) : given.storage !== undefined ? optionsFromStorage(given.storage) : {};
   const options: GcsWriteStreamOptions = {
     ...(resume ? { bucket: resume.bucket, name: resume.name } : {}),
+    ...(parallelResume ? { bucket: parallelResume.bucket, name: parallelResume.name } : {}),
     ...derived,
     ...stripUndefined(given),
   };
@@ -447,7 +488,10 @@ export function normalizeOptions(given: GcsWriteStreamOptions, env: NodeJS.Proce
     }
   }
 
+  const parallel = normalizeParallel(options, validation, parallelResume, resume);
+
   return Object.freeze({
+    ...parallel,
     bucket: options.bucket,
     name: options.name,
     size,
@@ -466,6 +510,67 @@ export function normalizeOptions(given: GcsWriteStreamOptions, env: NodeJS.Proce
     retry: normalizeRetry(options.retry),
     signal: options.signal,
     resume,
-    sourceOffset: resume && sourceStart === 'checkpoint' ? resume.bytesCommitted : 0,
+    sourceOffset: sourceStart !== 'checkpoint' ? 0 : resume ? resume.bytesCommitted : parallelResume ? parallelResume.bytesCommitted : 0,
   });
+}
+
+/** `parallel`, `partSize`, `partPrefix`, and what they rule out (see the options' doc comments). */
+function normalizeParallel(
+  options: GcsWriteStreamOptions,
+  validation: Validation,
+  parallelResume: ParallelCheckpoint | undefined,
+  resume: UploadCheckpoint | undefined,
+): Pick<NormalizedOptions, 'parallel' | 'partSize' | 'partPrefix' | 'parallelResume'> {
+  const parallel = positiveInt('parallel', options.parallel ?? 1, 1);
+  const partSize = options.partSize ?? parallelResume?.partSize ?? DEFAULT_PART_SIZE;
+  if (typeof partSize !== 'number' || !Number.isSafeInteger(partSize) || partSize < CHUNK_ALIGNMENT || partSize % CHUNK_ALIGNMENT !== 0) {
+    throw new InvalidArgumentError(`partSize must be a positive multiple of ${CHUNK_ALIGNMENT} bytes, got ${String(partSize)}`);
+  }
+  if (!Number.isSafeInteger((parallel + 1) * partSize)) {
+    throw new InvalidArgumentError(`(parallel + 1) × partSize must be a safe integer, got (${parallel} + 1) × ${partSize}`);
+  }
+  const partPrefix = options.partPrefix ?? parallelResume?.partPrefix ?? DEFAULT_PART_PREFIX;
+  if (typeof partPrefix !== 'string') throw new InvalidArgumentError('partPrefix must be a string');
+  // The longest part name this prefix leads to must be a valid object name.
+  try {
+    validateObjectName(`${partPrefix}${'x'.repeat(43)}/${Number.MAX_SAFE_INTEGER}`);
+  } catch (error) {
+    throw new InvalidArgumentError(
+      `partPrefix ${JSON.stringify(partPrefix)} does not lead to valid part names: ${(error as Error).message}`,
+    );
+  }
+  if (parallel > 1) {
+    for (const key of ['ifGenerationNotMatch', 'ifMetagenerationNotMatch'] as const) {
+      if (options[key] !== undefined) {
+        throw new InvalidArgumentError(
+          `${key} cannot hold with parallel > 1: a compose checks only ifGenerationMatch and ifMetagenerationMatch`,
+        );
+      }
+    }
+    if (validation === 'md5' || validation === 'both') {
+      throw new InvalidArgumentError(
+        `validation '${validation}' cannot hold with parallel > 1: a composite object has no MD5 hash; use 'crc32c'`,
+      );
+    }
+    if (options.maxUncommittedMs !== undefined) {
+      throw new InvalidArgumentError(
+        'maxUncommittedMs cannot hold with parallel > 1: nothing is visible before the compose at end(); leave it unset',
+      );
+    }
+    if (resume !== undefined) {
+      throw new InvalidArgumentError('resume: the checkpoint is of a single session, which parallel > 1 cannot continue');
+    }
+  }
+  if (parallelResume !== undefined) {
+    if (parallel < 2) throw new InvalidArgumentError('resume: the checkpoint is of a parallel upload: pass parallel > 1');
+    if (parallelResume.bucket !== options.bucket || parallelResume.name !== options.name) {
+      throw new InvalidArgumentError(
+        `resume: the checkpoint is for gs://${parallelResume.bucket}/${parallelResume.name}, not gs://${String(options.bucket)}/${String(options.name)}`,
+      );
+    }
+    if (parallelResume.partSize !== partSize || parallelResume.partPrefix !== partPrefix) {
+      throw new InvalidArgumentError('resume: the checkpoint was taken with another partSize or partPrefix; pass the same ones');
+    }
+  }
+  return { parallel, partSize, partPrefix, parallelResume };
 }

@@ -60,20 +60,26 @@ export class Uploader {
   /** flush() calls waiting for the committed offset to reach their target. */
   readonly #flushes = new FlushWaiters();
 
-  constructor(options: NormalizedOptions, observer: UploadObserver) {
+  /**
+   * `prepared`: a window (and the hasher it feeds) filled before the object's name was known, which this upload
+   * then sends (a parallel upload's first part, see parallel/part-upload.ts); its limits must match `options`.
+   */
+  constructor(options: NormalizedOptions, observer: UploadObserver, prepared?: { window: BlockWindow; hasher: ObjectHasher }) {
     this.#options = options;
     this.#observer = guardObserver(observer, (error) => this.abort(error));
     // Continuing from a checkpoint's offset, the CRC32C goes on from the checkpoint's state (unknown without one).
     const crcBefore = options.sourceOffset > 0 ? options.resume?.crc32c : 0;
-    this.#hasher = new ObjectHasher(options.validation, crcBefore);
+    this.#hasher = prepared?.hasher ?? new ObjectHasher(options.validation, crcBefore);
     this.#check = new ObjectCheck(this.#hasher, options.query.ifGenerationMatch);
-    this.window = new BlockWindow(
-      { requestBytes: options.chunkSize, capBytes: options.chunkSize * options.bufferChunks, exact: !options.adaptiveRequests },
-      options.memory.open(),
-      options.sourceOffset,
-      this.#hasher,
-      options.size,
-    );
+    this.window =
+      prepared?.window ??
+      new BlockWindow(
+        { requestBytes: options.chunkSize, capBytes: options.chunkSize * options.bufferChunks, exact: !options.adaptiveRequests },
+        options.memory.open(),
+        options.sourceOffset,
+        this.#hasher,
+        options.size,
+      );
     this.#budget = new RetryBudget(options.retry);
     this.#pacer = new RequestPacer(options.bufferChunks, options.chunkSize, options.retry.stallTimeoutMs);
     this.#session = new ResumableSession(clientFor(options), options, options.retry.stallTimeoutMs, options.resume?.uploadUri);

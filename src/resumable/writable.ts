@@ -11,6 +11,9 @@ import type { UploadCheckpoint } from '../core/checkpoint.js';
 import type { RetryEvent } from '../core/retry.js';
 import type { WritableEvents } from '../core/stream-events.js';
 import type { ObjectResource } from '../core/responses.js';
+import type { UploadStrategy } from '../core/upload-strategy.js';
+import type { ParallelCheckpoint } from '../parallel/parallel-checkpoint.js';
+import { ParallelUploader, type UploadWarning } from '../parallel/parallel-uploader.js';
 import type { UploadProgress } from './upload-observer.js';
 import { Uploader } from './uploader.js';
 
@@ -34,8 +37,16 @@ export interface GcsResumableWritableEvents {
   progress: (progress: UploadProgress) => void;
   /** A transient failure; the stream will wait `delayMs` and recover. */
   retry: (event: RetryEvent) => void;
-  /** After the session opens and after every commit: a JSON-serializable value to pass back as `resume`. */
-  checkpoint: (checkpoint: UploadCheckpoint) => void;
+  /**
+   * After the session opens and after every commit: a JSON-serializable value to pass back as `resume`. With
+   * `parallel > 1`: a {@link ParallelCheckpoint} once the first temporary part starts and after every stored part.
+   */
+  checkpoint: (checkpoint: UploadCheckpoint | ParallelCheckpoint) => void;
+  /**
+   * With `parallel > 1`: the object was composed, but temporary objects could not be deleted (also in
+   * `stream.leftovers`); emitted before `finish`.
+   */
+  warning: (warning: UploadWarning) => void;
 }
 
 /** Every event of {@link GcsResumableWritable}: its own and those of any `Writable`. */
@@ -68,7 +79,7 @@ const QUEUE_BYTES = 16 * 1024;
 // eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
 export class GcsResumableWritable extends Writable {
   readonly #options: NormalizedOptions;
-  readonly #uploader: Uploader;
+  readonly #uploader: UploadStrategy;
   #object: ObjectResource | undefined;
   #failure: GcsUploadError | undefined;
 
@@ -84,12 +95,14 @@ export class GcsResumableWritable extends Writable {
       ...(signal && !signal.aborted ? { signal } : {}),
     });
     this.#options = normalized;
-    this.#uploader = new Uploader(normalized, {
-      session: (uri) => this.emit('session', uri),
-      progress: (progress) => this.emit('progress', progress),
-      retry: (event) => this.emit('retry', event),
-      checkpoint: (checkpoint) => this.emit('checkpoint', checkpoint),
-    });
+    const observer = {
+      session: (uri: string) => this.emit('session', uri),
+      progress: (progress: UploadProgress) => this.emit('progress', progress),
+      retry: (event: RetryEvent) => this.emit('retry', event),
+      checkpoint: (checkpoint: UploadCheckpoint | ParallelCheckpoint) => this.emit('checkpoint', checkpoint),
+      warning: (warning: UploadWarning) => this.emit('warning', warning),
+    };
+    this.#uploader = normalized.parallel > 1 ? new ParallelUploader(normalized, observer) : new Uploader(normalized, observer);
     if (signal?.aborted) {
       // Aborted before it began: the upload stops before its first request (no session, no object).
       const aborted = new UploadAbortedError(signal.reason);
@@ -133,7 +146,17 @@ export class GcsResumableWritable extends Writable {
     return this.#uploader.window.bytesAccepted;
   }
 
-  /** Bytes GCS has confirmed so far. */
+  /**
+   * With `parallel > 1`: temporary objects that could not be deleted after the object was composed (a `warning`
+   * event said so); empty otherwise. After a failure, the error's `leftovers` lists them instead.
+   */
+  get leftovers(): string[] {
+    return this.#uploader instanceof ParallelUploader ? this.#uploader.leftovers : [];
+  }
+
+  /**
+   * Bytes GCS has confirmed so far. With `parallel > 1`: the bytes of the contiguous prefix of stored parts.
+   */
   get bytesCommitted(): number {
     return this.#uploader.bytesCommitted;
   }
@@ -143,7 +166,8 @@ export class GcsResumableWritable extends Writable {
    * the committed offset once GCS has confirmed it (a `checkpoint` event has then been emitted for it); rejects if
    * the upload fails. The JSON API cannot commit a partial block before the end: the bytes after the last full
    * block wait for more data or `end()`. With the `checkpoint` events this gives a crash bound you can rely on:
-   * resume from the last checkpoint and at most the bytes after it are to be written again.
+   * resume from the last checkpoint and at most the bytes after it are to be written again. With `parallel > 1`
+   * it rejects with `InvalidArgumentError`: nothing is visible before the compose at `end()`.
    */
   flush(): Promise<number> {
     return this.#uploader.flush();
@@ -157,7 +181,7 @@ export class GcsResumableWritable extends Writable {
 
   override _construct(callback: (error?: Error | null) => void): void {
     // A resumed stream takes no bytes until it knows how many the session already has.
-    if (!this.#options.resume) {
+    if (!this.#options.resume && !this.#options.parallelResume) {
       callback();
       return;
     }

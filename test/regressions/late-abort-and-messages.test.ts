@@ -37,7 +37,7 @@ describe("an error's context", () => {
     const first = createGcsWriteStream(streamOptions(ctx.server, name));
     let checkpoint: UploadCheckpoint | undefined;
     first.on('checkpoint', (c) => {
-      checkpoint = c;
+      checkpoint = c as UploadCheckpoint;
     });
     first.write(contentAt(0, 2 * K256 + 1));
     while (checkpoint?.bytesCommitted !== 2 * K256) await once(first, 'checkpoint');

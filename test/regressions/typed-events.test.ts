@@ -8,6 +8,7 @@ import {
   type GcsAppendableWritable,
   type GcsErrorCode,
   type GcsResumableWritable,
+  type ParallelCheckpoint,
   type RetryEvent,
   type UploadCheckpoint,
 } from '../../src/index.js';
@@ -18,7 +19,7 @@ import {
 
 /** Registers listeners on a stream without running anything (the checks are the compiler's). */
 function resumableListeners(stream: GcsResumableWritable): void {
-  stream.on('checkpoint', (checkpoint) => expectTypeOf(checkpoint).toEqualTypeOf<UploadCheckpoint>());
+  stream.on('checkpoint', (checkpoint) => expectTypeOf(checkpoint).toEqualTypeOf<UploadCheckpoint | ParallelCheckpoint>());
   stream.once('retry', (event) => expectTypeOf(event).toEqualTypeOf<RetryEvent>());
   stream.on('session', (uri) => expectTypeOf(uri).toEqualTypeOf<string>());
   stream.on('error', (error) => expectTypeOf(error).toEqualTypeOf<Error>());
