@@ -21,8 +21,14 @@ import {
 import { RetryBudget, type RetryEvent } from '../core/retry.js';
 import type { AppendableCheckpoint, GrpcAuthClient, NormalizedAppendOptions } from './append-options.js';
 import { AppendSession, WriteRedirectedError } from './append-session.js';
-import { loadStorageGrpc } from './grpc-stack.js';
-import { bucketResourceName, MAX_MESSAGE_CONTENT, type WireObject, type WireWriteRequest, type WireWriteResponse } from './wire-types.js';
+import { loadStorageGrpc } from '../grpc/grpc-stack.js';
+import {
+  bucketResourceName,
+  MAX_MESSAGE_CONTENT,
+  type WireObject,
+  type WireWriteRequest,
+  type WireWriteResponse,
+} from '../grpc/wire-types.js';
 
 /** Unpersisted bytes beyond which a write waits for a flush: bounds the replay buffer. */
 export const MAX_UNPERSISTED = 16 * 1024 * 1024;

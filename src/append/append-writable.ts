@@ -7,7 +7,7 @@ import { GcsUploadError, ListenerError, UploadAbortedError } from '../core/error
 import type { RetryEvent } from '../core/retry.js';
 import { normalizeAppendOptions, type AppendableCheckpoint, type GcsAppendStreamOptions } from './append-options.js';
 import { AppendUploader } from './append-uploader.js';
-import type { WireObject } from './wire-types.js';
+import type { WireObject } from '../grpc/wire-types.js';
 
 /** The finalized object, as `object` after `finish`. */
 export interface AppendedObject {

@@ -10,8 +10,8 @@
 import type { EventEmitter } from 'node:events';
 import type * as Grpc from '@grpc/grpc-js';
 import { crc32c } from '@node-rs/crc32';
-import { loadStorageGrpc } from '../append/grpc-stack.js';
-import { encodeRpcStatus, type WriteRedirect } from '../append/status-details.js';
+import { loadStorageGrpc } from '../grpc/grpc-stack.js';
+import { encodeRpcStatus, type WriteRedirect } from '../grpc/status-details.js';
 import {
   bucketIdOf,
   bucketResourceName,
@@ -21,7 +21,7 @@ import {
   type WireObject,
   type WireWriteRequest,
   type WireWriteResponse,
-} from '../append/wire-types.js';
+} from '../grpc/wire-types.js';
 import { AppendableStore, type AppendableObject, type AppendableWriter } from './appendable-store.js';
 import { GrpcFaultRules, type GrpcFaultContext, type GrpcFaultRule } from './grpc-faults.js';
 import { objectNameProblem, type ObjectStore } from './object-store.js';
