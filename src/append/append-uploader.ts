@@ -19,9 +19,9 @@ import {
   UploadAbortedError,
 } from '../core/errors.js';
 import { RetryBudget, type RetryEvent } from '../core/retry.js';
-import type { AppendableCheckpoint, GrpcAuthClient, NormalizedAppendOptions } from './append-options.js';
+import type { AppendableCheckpoint, NormalizedAppendOptions } from './append-options.js';
 import { AppendSession, WriteRedirectedError } from './append-session.js';
-import { loadStorageGrpc } from '../grpc/grpc-stack.js';
+import { authorizeMetadata, createStorageClient, streamMetadata } from '../grpc/grpc-connection.js';
 import {
   bucketResourceName,
   MAX_MESSAGE_CONTENT,
@@ -335,13 +335,10 @@ export class AppendUploader {
     const current = this.#session;
     if (current?.failure !== undefined) throw current.failure;
     if (current !== undefined) return current;
-    const { client, grpc } = this.#grpcClient();
-    const metadata = new grpc.Metadata();
-    for (const [key, value] of Object.entries(this.#options.requestHeaders)) metadata.set(key, value);
-    const params = new URLSearchParams({ bucket: bucketResourceName(this.#options.bucket) });
-    if (this.#routingToken !== undefined) params.set('routing_token', this.#routingToken);
-    metadata.set('x-goog-request-params', params.toString());
-    if (!this.#options.insecure) await this.#authorize(metadata);
+    this.#client ??= createStorageClient(this.#options);
+    const client = this.#client;
+    const metadata = streamMetadata(this.#options, this.#options.bucket, this.#routingToken);
+    if (!this.#options.insecure) await authorizeMetadata(this.#options, metadata);
     const first: WireWriteRequest =
       this.#generation === undefined
         ? {
@@ -408,26 +405,6 @@ export class AppendUploader {
     return session;
   }
 
-  async #authorize(metadata: Grpc.Metadata): Promise<void> {
-    const auth: GrpcAuthClient = this.#options.authClient ?? (await defaultGrpcAuth());
-    const headers = await auth.getRequestHeaders(`https://${this.#options.grpcEndpoint.replace(/:\d+$/, '')}/`);
-    const entries =
-      typeof (headers as Headers).forEach === 'function' && typeof (headers as Headers).get === 'function'
-        ? [...(headers as Headers).entries()]
-        : Object.entries(headers);
-    for (const [key, value] of entries) metadata.set(key.toLowerCase(), String(value));
-  }
-
-  #grpcClient(): { client: Grpc.Client; grpc: typeof Grpc } {
-    const { grpc, StorageClient } = loadStorageGrpc();
-    this.#client ??= new StorageClient(
-      this.#options.grpcEndpoint,
-      this.#options.insecure ? grpc.credentials.createInsecure() : grpc.credentials.createSsl(),
-      { 'grpc.max_send_message_length': 4 * 1024 * 1024 },
-    );
-    return { client: this.#client, grpc };
-  }
-
   /** Runs `op`; after a failure follows a redirect or waits the backoff, then runs it again on a fresh stream. */
   async #withRetry<T>(op: () => Promise<T>): Promise<T> {
     let redirects = 0;
@@ -479,14 +456,4 @@ export class AppendUploader {
     this.#client?.close();
     this.#client = undefined;
   }
-}
-
-let googleAuth: Promise<GrpcAuthClient> | undefined;
-
-/** google-auth-library's Application Default Credentials, loaded on first use. */
-function defaultGrpcAuth(): Promise<GrpcAuthClient> {
-  googleAuth ??= import('google-auth-library').then(
-    ({ GoogleAuth }) => new GoogleAuth({ scopes: ['https://www.googleapis.com/auth/devstorage.read_write'] }) as unknown as GrpcAuthClient,
-  );
-  return googleAuth;
 }

@@ -1,0 +1,118 @@
+/**
+ * What every storage v2 stream needs before its first message, shared by appendable writes and reads: the endpoint
+ * (and whether it is an emulator: plain-text, no credentials), the channel, and the call metadata (the caller's
+ * extra headers, `x-goog-request-params` with the bucket and a redirect's routing token, and credentials).
+ */
+import type * as Grpc from '@grpc/grpc-js';
+import { InvalidArgumentError } from '../core/errors.js';
+import { loadStorageGrpc } from './grpc-stack.js';
+import { bucketResourceName } from './wire-types.js';
+
+/** Google's gRPC endpoint for Cloud Storage. */
+export const DEFAULT_GRPC_ENDPOINT = 'storage.googleapis.com:443';
+
+/** Supplies credentials as request metadata; google-auth-library's `GoogleAuth` and `AuthClient` satisfy it. */
+export interface GrpcAuthClient {
+  getRequestHeaders(url?: string): Promise<Headers | Record<string, string>>;
+}
+
+const ENDPOINT = /^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/;
+const LOOPBACK = /^(?:127\.\d+\.\d+\.\d+|localhost|\[::1\]):\d+$/;
+
+/**
+ * The endpoint to use: `given`, else `STORAGE_EMULATOR_HOST_GRPC` (an emulator), else Google's; `insecure` when it is
+ * an emulator or a loopback address. Throws `InvalidArgumentError` when it is not `host:port`.
+ */
+export function resolveGrpcEndpoint(given: unknown, env: NodeJS.ProcessEnv): { grpcEndpoint: string; insecure: boolean } {
+  const fromEnv = given === undefined ? env.STORAGE_EMULATOR_HOST_GRPC?.replace(/^https?:\/\//, '') || undefined : undefined;
+  const grpcEndpoint = given ?? fromEnv ?? DEFAULT_GRPC_ENDPOINT;
+  if (typeof grpcEndpoint !== 'string' || !ENDPOINT.test(grpcEndpoint)) {
+    throw new InvalidArgumentError(`grpcEndpoint must be host:port, got ${JSON.stringify(grpcEndpoint)}`);
+  }
+  return { grpcEndpoint, insecure: fromEnv !== undefined || LOOPBACK.test(grpcEndpoint) };
+}
+
+/** Checks `authClient` when given; throws `InvalidArgumentError` otherwise. */
+export function validateGrpcAuthClient(authClient: GrpcAuthClient | undefined): GrpcAuthClient | undefined {
+  if (authClient !== undefined && typeof (authClient as Partial<GrpcAuthClient> | null)?.getRequestHeaders !== 'function') {
+    throw new InvalidArgumentError('authClient must have getRequestHeaders() (a google-auth-library client)');
+  }
+  return authClient;
+}
+
+/** Checks that `value` is an object of strings; throws `InvalidArgumentError` naming `field` otherwise. */
+export function stringRecord(field: string, value: unknown): Record<string, string> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new InvalidArgumentError(`${field} must be an object of strings`);
+  const out: Record<string, string> = {};
+  for (const [key, v] of Object.entries(value)) {
+    if (typeof v !== 'string') throw new InvalidArgumentError(`${field}.${key} must be a string`);
+    out[key] = v;
+  }
+  return out;
+}
+
+/** `requestHeaders` as text metadata, frozen; throws `InvalidArgumentError` on a key gRPC cannot carry as text. */
+export function normalizeRequestHeaders(value: unknown): Readonly<Record<string, string>> {
+  const headers = Object.freeze(stringRecord('requestHeaders', value ?? {}));
+  for (const key of Object.keys(headers)) {
+    if (!/^[a-z0-9_.-]+$/i.test(key) || key.toLowerCase().endsWith('-bin') || key.toLowerCase().startsWith('grpc-')) {
+      throw new InvalidArgumentError(`requestHeaders: ${JSON.stringify(key)} is not a valid text metadata key`);
+    }
+  }
+  return headers;
+}
+
+/** Where and how a stream connects. */
+export interface GrpcTarget {
+  readonly grpcEndpoint: string;
+  readonly insecure: boolean;
+  readonly authClient: GrpcAuthClient | undefined;
+  readonly requestHeaders: Readonly<Record<string, string>>;
+}
+
+/** A `google.storage.v2.Storage` client (one HTTP/2 channel) for `target`. */
+export function createStorageClient(target: GrpcTarget): Grpc.Client {
+  const { grpc, StorageClient } = loadStorageGrpc();
+  return new StorageClient(target.grpcEndpoint, target.insecure ? grpc.credentials.createInsecure() : grpc.credentials.createSsl(), {
+    'grpc.max_send_message_length': 4 * 1024 * 1024,
+    // A read message carries up to 2 MiB of content plus its framing.
+    'grpc.max_receive_message_length': 4 * 1024 * 1024,
+  });
+}
+
+/**
+ * The metadata of one stream on `bucket`: the caller's headers and `x-goog-request-params` (the bucket, and the
+ * routing token a redirect gave, which GCS wants there verbatim). Synchronous, so that a caller without credentials
+ * to add opens its stream in the same tick as it decided to.
+ */
+export function streamMetadata(target: GrpcTarget, bucket: string, routingToken: string | undefined): Grpc.Metadata {
+  const { grpc } = loadStorageGrpc();
+  const metadata = new grpc.Metadata();
+  for (const [key, value] of Object.entries(target.requestHeaders)) metadata.set(key, value);
+  const params = new URLSearchParams({ bucket: bucketResourceName(bucket) });
+  if (routingToken !== undefined) params.set('routing_token', routingToken);
+  metadata.set('x-goog-request-params', params.toString());
+  return metadata;
+}
+
+/** Adds credentials to `metadata` (for endpoints that are not emulators). */
+export async function authorizeMetadata(target: GrpcTarget, metadata: Grpc.Metadata): Promise<void> {
+  const auth: GrpcAuthClient = target.authClient ?? (await defaultGrpcAuth());
+  const headers = await auth.getRequestHeaders(`https://${target.grpcEndpoint.replace(/:\d+$/, '')}/`);
+  const entries =
+    typeof (headers as Headers).forEach === 'function' && typeof (headers as Headers).get === 'function'
+      ? [...(headers as Headers).entries()]
+      : Object.entries(headers);
+  for (const [key, value] of entries) metadata.set(key.toLowerCase(), String(value));
+}
+
+let googleAuth: Promise<GrpcAuthClient> | undefined;
+
+/** google-auth-library's Application Default Credentials, loaded on first use. */
+function defaultGrpcAuth(): Promise<GrpcAuthClient> {
+  googleAuth ??= import('google-auth-library').then(
+    ({ GoogleAuth }) => new GoogleAuth({ scopes: ['https://www.googleapis.com/auth/devstorage.read_write'] }) as unknown as GrpcAuthClient,
+  );
+  return googleAuth;
+}
