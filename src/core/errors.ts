@@ -210,6 +210,10 @@ export class SessionExpiredError extends GcsUploadError {
 
 /** The ways a server can break the resumable protocol (see {@link ProtocolError}). */
 export type ProtocolViolation =
+  /** A read stream's data did not start at the offset asked for (reads must be gapless and never repeat a byte). */
+  | { readonly kind: 'read-offset'; readonly expected: number; readonly got: number }
+  /** A read stream reported an object smaller than what was already delivered. */
+  | { readonly kind: 'read-shrank'; readonly size: number; readonly delivered: number }
   | { readonly kind: 'no-location' }
   | { readonly kind: 'bad-location' }
   | { readonly kind: 'foreign-origin'; readonly sessionOrigin: string; readonly endpointOrigin: string }
@@ -257,6 +261,10 @@ function describeViolation(v: ProtocolViolation, status: number | undefined): st
         (v.deleted ? `that ${what} was deleted` : `deleting that ${what} failed: delete ${v.target}#${v.generation ?? '?'} by hand`)
       );
     }
+    case 'read-offset':
+      return `a read stream sent data at offset ${v.got} where ${v.expected} was asked for`;
+    case 'read-shrank':
+      return `a read stream reported ${v.size} bytes after ${v.delivered} had been read`;
     case 'offset-backwards':
       return `the committed offset went backwards: the server now reports ${v.reported} bytes after confirming ${v.committed}`;
     case 'offset-beyond-sent':
@@ -293,7 +301,39 @@ export type ChecksumFailure =
       readonly generation: string | undefined;
     }
   /** GCS refused to finalize: what it received does not match the checksum sent with the final request. */
-  | { readonly kind: 'refused'; readonly serverMessage: string };
+  | { readonly kind: 'refused'; readonly serverMessage: string }
+  /**
+   * A read message's content does not match its `checksummed_data.crc32c` (corrupted on the wire): nothing of it
+   * was delivered, and the reader asks for those bytes again (retryable).
+   */
+  | { readonly kind: 'read-message'; readonly target: string; readonly offset: number; readonly expected: string; readonly actual: string }
+  /** A whole finalized object, read from byte 0, does not hash to the object's CRC32C; every byte was delivered. */
+  | { readonly kind: 'read-object'; readonly target: string; readonly bytes: number; readonly expected: string; readonly actual: string };
+
+function describeChecksumFailure(failure: ChecksumFailure): string {
+  switch (failure.kind) {
+    case 'refused':
+      return (
+        'GCS refused to finalize the object: the data it received does not match the checksum of what was written ' +
+        `(${failure.serverMessage}). No object was created; retry the upload`
+      );
+    case 'stored':
+      return (
+        `The stored object does not match what was written (${describeMismatches(failure.mismatches)}); ` +
+        (failure.deleted ? 'the corrupt generation was deleted' : 'deleting the corrupt generation failed: delete it by hand')
+      );
+    case 'read-message':
+      return (
+        `Reading ${failure.target}: the message at offset ${failure.offset} has CRC32C ${failure.actual}, the server said ` +
+        `${failure.expected} (corrupted in transit); none of it was delivered, and the reader asks for it again`
+      );
+    case 'read-object':
+      return (
+        `Reading ${failure.target}: the ${failure.bytes} bytes delivered have CRC32C ${failure.actual}, the object's is ` +
+        `${failure.expected}; the data read is not the object's. Read it again`
+      );
+  }
+}
 
 /** The object GCS stored does not match what was written (or GCS refused the whole-object checksum). */
 export class ChecksumMismatchError extends GcsUploadError {
@@ -302,12 +342,8 @@ export class ChecksumMismatchError extends GcsUploadError {
   constructor(failure: ChecksumFailure) {
     super(
       'ERR_GCS_UPLOAD_CHECKSUM_MISMATCH',
-      failure.kind === 'refused'
-        ? 'GCS refused to finalize the object: the data it received does not match the checksum of what was written ' +
-            `(${failure.serverMessage}). No object was created; retry the upload`
-        : `The stored object does not match what was written (${describeMismatches(failure.mismatches)}); ` +
-            (failure.deleted ? 'the corrupt generation was deleted' : 'deleting the corrupt generation failed: delete it by hand'),
-      failure.kind === 'refused' ? { status: 400 } : {},
+      describeChecksumFailure(failure),
+      failure.kind === 'refused' ? { status: 400 } : { retryable: failure.kind === 'read-message' },
     );
     this.failure = failure;
   }
@@ -512,5 +548,65 @@ export class CreateUnconfirmedError extends GcsUploadError {
   }
   protected override sessionUsable(): boolean {
     return false;
+  }
+}
+
+/**
+ * The object to read does not exist (or not in the generation asked for) when the read stream opens: nothing was
+ * delivered.
+ */
+export class ObjectNotFoundError extends GcsUploadError {
+  /** The bucket read from. */
+  readonly bucket: string;
+  /** The object name (`name` is the error class's, as on every error). */
+  readonly objectName: string;
+  /** The generation asked for, if one was. */
+  readonly generation: string | undefined;
+  constructor(bucket: string, name: string, generation: string | undefined, serverMessage?: string) {
+    const which = generation === undefined ? '' : ` in generation ${generation}`;
+    super(
+      'ERR_GCS_READ_OBJECT_NOT_FOUND',
+      `gs://${bucket}/${name} does not exist${which}${suffix(serverMessage)}; nothing was read. Check the name, or wait for ` +
+        'its writer to create it',
+      { status: 404 },
+    );
+    this.bucket = bucket;
+    this.objectName = name;
+    this.generation = generation;
+  }
+}
+
+/** Why an object went away while it was read (see {@link ObjectGoneError}). */
+export type ObjectGoneReason = 'deleted' | 'replaced';
+
+/**
+ * The generation being read was deleted, or (for a reader that took the live generation at open) replaced by
+ * another generation, while it was read or followed: the stream stops after `bytesRead` bytes, all of them the old
+ * generation's.
+ */
+export class ObjectGoneError extends GcsUploadError {
+  /** `deleted`: no live generation remains; `replaced`: another generation is live now. */
+  readonly reason: ObjectGoneReason;
+  /** Bytes the stream delivered (from its `start`), all of them the generation it read. */
+  readonly bytesRead: number;
+  /** The generation that was read. */
+  readonly generation: string;
+  /** The live generation that replaced it (reason `replaced`). */
+  readonly liveGeneration: string | undefined;
+  constructor(
+    target: string,
+    gone: { reason: ObjectGoneReason; bytesRead: number; generation: string; liveGeneration?: string | undefined },
+  ) {
+    const what = gone.reason === 'deleted' ? 'was deleted' : `was replaced by generation ${gone.liveGeneration ?? '?'}`;
+    super(
+      'ERR_GCS_READ_OBJECT_GONE',
+      `${target} generation ${gone.generation} ${what} while it was read, after ${gone.bytesRead} bytes were delivered; ` +
+        (gone.reason === 'replaced' ? 'read the new generation from its start' : 'nothing more can be read'),
+      { status: 404 },
+    );
+    this.reason = gone.reason;
+    this.bytesRead = gone.bytesRead;
+    this.generation = gone.generation;
+    this.liveGeneration = gone.liveGeneration;
   }
 }

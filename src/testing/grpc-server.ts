@@ -6,6 +6,7 @@
  * `finish_write` finalizes, checking `object_checksums`; `append_object_spec` takes the object over (the previous
  * writer's stream fails with FAILED_PRECONDITION and its write handle stops working); a bad `checksummed_data.crc32c`
  * is INVALID_ARGUMENT. Bytes a stream sent but that were not persisted when it broke are lost, as they may be on GCS.
+ * `BidiReadObject` is grpc-read.ts's.
  */
 import type { EventEmitter } from 'node:events';
 import type * as Grpc from '@grpc/grpc-js';
@@ -24,6 +25,7 @@ import {
 } from '../grpc/wire-types.js';
 import { AppendableStore, type AppendableObject, type AppendableWriter } from './appendable-store.js';
 import { GrpcFaultRules, type GrpcFaultContext, type GrpcFaultRule } from './grpc-faults.js';
+import { LocalGcsReads } from './grpc-read.js';
 import { objectNameProblem, type ObjectStore } from './object-store.js';
 
 /** One `BidiWriteObject` stream, as the local server saw it. */
@@ -190,6 +192,7 @@ export class LocalGcsGrpc {
   readonly #rules = new GrpcFaultRules();
   readonly #records: GrpcStreamRecord[] = [];
   readonly #open = new Set<WriteStream>();
+  readonly #reads: LocalGcsReads;
   #address = '';
   #faultsInjected = 0;
 
@@ -199,8 +202,10 @@ export class LocalGcsGrpc {
     this.#appendables = new AppendableStore(store);
     this.#activity = activity;
     this.#server = new grpc.Server();
+    this.#reads = new LocalGcsReads(store, this.#rules, () => this.changed());
     const handlers: Grpc.UntypedServiceImplementation = {
       BidiWriteObject: (call: Call) => this.#onStream(call),
+      BidiReadObject: (call: Parameters<LocalGcsReads['serve']>[0]) => this.#reads.serve(call),
     };
     this.#server.addService(storageService, handlers);
   }
@@ -228,8 +233,13 @@ export class LocalGcsGrpc {
     return this.#records;
   }
 
+  /** The read side (`BidiReadObject`): its streams, bytes sent, and how it serves and cuts streams. */
+  get reads(): LocalGcsReads {
+    return this.#reads;
+  }
+
   get faultsInjected(): number {
-    return this.#faultsInjected;
+    return this.#faultsInjected + this.#reads.faultsInjected;
   }
 
   get pendingFaults(): number {
@@ -253,6 +263,7 @@ export class LocalGcsGrpc {
   /** Stops the server at once: open streams are cut. */
   async close(): Promise<void> {
     for (const stream of this.#open) stream.cancelled();
+    this.#reads.close();
     this.#server.forceShutdown();
     await Promise.resolve();
   }
@@ -377,6 +388,7 @@ export class LocalGcsGrpc {
       if (action.type === 'status') {
         throw new StatusFailure(GrpcCode[action.status], `Injected ${action.status}.`);
       }
+      if (action.type === 'corrupt') throw new StatusFailure(GrpcCode.INTERNAL, 'A corrupt fault applies to read streams only.');
       const token = action.routingToken ?? `route-${stream.record.index}`;
       object.routingToken = token;
       throw new StatusFailure(GrpcCode.ABORTED, 'The write must be retried elsewhere (redirect).', {
