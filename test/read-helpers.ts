@@ -47,3 +47,16 @@ export function collect(stream: GcsReadable): Collected {
     done,
   };
 }
+
+/** Resolves once `ready()` holds, checked on every change the local server announces. */
+export function serverState(server: LocalGcs, ready: () => boolean): Promise<void> {
+  return new Promise((resolve) => {
+    const check = (): void => {
+      if (!ready()) return;
+      server.activity.off('change', check);
+      resolve();
+    };
+    server.activity.on('change', check);
+    check();
+  });
+}
