@@ -202,15 +202,17 @@ class ReadStream {
         end: pieceEnd,
       };
       const fault = pieceEnd > position ? this.#reads.takeFault(context, this.record) : undefined;
-      let send = pieceEnd;
       let corrupt = false;
       if (fault !== undefined) {
         const { action } = fault;
         if (action.type === 'status') throw new ReadFailure(GrpcCode[action.status], `Injected ${action.status}.`);
         if (action.type === 'redirect') throw this.#reads.redirect(this, action.routingToken);
         if (action.type === 'corrupt') corrupt = true;
-        else send = Math.max(position, Math.min(pieceEnd, fault.offset ?? position));
-        if (send > position) await this.#sendPiece(object, range, position, send, false, false);
+        else {
+          // break and stall: the bytes before the rule's offset go out first.
+          const send = Math.max(position, Math.min(pieceEnd, fault.offset ?? position));
+          if (send > position) await this.#sendPiece(object, range, position, send, false, false);
+        }
         if (action.type === 'break') throw new ReadFailure(GrpcCode.UNAVAILABLE, 'The connection was reset (injected fault).');
         if (action.type === 'stall') {
           this.stall();
@@ -497,7 +499,7 @@ export class LocalGcsReads {
       throw new ReadFailure(GrpcCode.NOT_FOUND, `No such object: ${bucket}/${spec.object}${wanted === undefined ? '' : `#${wanted}`}.`);
     }
     record.generation = live.resource.generation;
-    if (early?.type === 'redirect') throw this.redirect(stream, undefined);
+    if (early?.type === 'redirect') throw this.redirect(stream, early.routingToken);
     if (this.#options.snapshot) stream.setSnapshot(live);
     stream.startLifetime(this.#options.streamLifetimeMs);
     const handle = this.#handleOf(bucket, spec.object, record.generation);
