@@ -1,5 +1,5 @@
 /**
- * Writes src/append/storage-v2-descriptor.ts: the storage v2 `Storage` service and every message and enum it
+ * Writes src/grpc/storage-v2-descriptor.ts: the storage v2 `Storage` service and every message and enum it
  * reaches (plus the `*Error` messages GCS puts in status details), as a protobufjs JSON descriptor, from the protos
  * of the `google-proto-files` devDependency. The package ships that descriptor instead of depending on
  * `google-proto-files` (88 MB installed) for a few files. Options, comments and reserved ranges are dropped: gRPC

@@ -6,7 +6,7 @@
  *   flags into library options and runs `pipeline(source, createGcsWriteStream(options))`; everything about the
  *   upload itself (chunking, retries, checksums, cancelling on failure) is the library's.
  * - `gcs-stream cat [--follow] gs://BUCKET/OBJECT` (cli/cat.ts) prints an object, and with `--follow` keeps printing
- *   an appendable object as it grows, until it is finalized.
+ *   an appendable object as it grows (over gRPC; `--json` polls the JSON API instead), until it is finalized.
  * - `gcs-stream serve [--port N] [--grpc-port N]` (cli/serve.ts) runs the local server in the foreground.
  *
  * - `gcs-stream cleanup gs://BUCKET[/PREFIX]` (cli/cleanup.ts) deletes temporary part objects left by parallel
@@ -122,14 +122,19 @@ async function main(argv: readonly string[]): Promise<number> {
 
   program
     .command('cat')
-    .description('Print gs://BUCKET/OBJECT on stdout; with --follow, keep printing as it grows until it is finalized.')
+    .description(
+      'Print gs://BUCKET/OBJECT on stdout through the JSON API; with --follow, keep printing as it grows until it is ' +
+        'finalized, reading over gRPC (storage v2 BidiReadObject; --json: poll the JSON API instead).',
+    )
     .argument('<object>', 'gs://BUCKET/OBJECT')
-    .option('-f, --follow', 'keep printing new bytes of an appendable object until it is finalized (like tail -f)')
+    .option('-f, --follow', 'keep printing new bytes of an appendable object until it is finalized (like tail -f), over gRPC')
     .option(
       '--interval <duration>',
-      'with --follow: how often to check for new bytes: 200ms, 1s, 1m (default 1s)',
+      'with --follow: how often to check for new bytes once caught up: 200ms, 1s, 1m (default 500ms; 1s with --json)',
       optionParser(parseInterval),
     )
+    .option('--json', 'with --follow: follow through the JSON API (for endpoints without gRPC; its size may lag on GCS)')
+    .option('--grpc-endpoint <host:port>', 'with --follow: gRPC endpoint (default $STORAGE_EMULATOR_HOST_GRPC, else Google)')
     .option('--endpoint <url>', 'JSON API endpoint (default $STORAGE_EMULATOR_HOST, else https://storage.googleapis.com)')
     .option('--user-project <project>', 'project billed for a requester-pays bucket')
     .action(async (object: string, flags: CatFlags) => {

@@ -15,6 +15,8 @@ export {
   type GcsAppendableWritableEvents,
 } from './append/append-writable.js';
 export type { AppendableCheckpoint, GcsAppendStreamOptions, GrpcAuthClient } from './append/append-options.js';
+export { createGcsReadStream, GcsReadable, READ_HIGH_WATER_MARK, READ_RANGE_BYTES, type GcsReadableEvents } from './read/gcs-readable.js';
+export { DEFAULT_POLL_MS, type GcsReadStreamOptions } from './read/read-options.js';
 export { MemoryPool, type MemoryPoolOptions, type MemoryPoolStats } from './core/memory-pool.js';
 export type { GcsWriteStreamOptions, ObjectMetadata, Validation } from './core/options.js';
 export type { Preconditions } from './core/preconditions.js';
@@ -45,6 +47,9 @@ export {
   NetworkError,
   NoProgressError,
   ObjectFinalizedError,
+  ObjectGoneError,
+  type ObjectGoneReason,
+  ObjectNotFoundError,
   PermissionDeniedError,
   PreconditionFailedError,
   ProtocolError,

@@ -214,7 +214,7 @@ describe('a create whose first answer is lost', () => {
 describe('the local gRPC server refuses what GCS refuses', () => {
   /** A raw BidiWriteObject stream: sends `messages`, resolves with the status name it ended with. */
   async function raw(messages: object[]): Promise<string> {
-    const { loadStorageGrpc } = await import('../src/append/grpc-stack.js');
+    const { loadStorageGrpc } = await import('../src/grpc/grpc-stack.js');
     const { grpc, StorageClient } = loadStorageGrpc();
     const client = new StorageClient(ctx.server.grpc.address, grpc.credentials.createInsecure()) as unknown as {
       BidiWriteObject(): import('@grpc/grpc-js').ClientDuplexStream<object, object>;

@@ -1,6 +1,7 @@
 /**
- * `gcs-stream cat [--follow] gs://BUCKET/OBJECT`: prints an object; with --follow, prints an appendable object's
- * bytes as they are persisted, and exits once it is finalized with every byte printed exactly once.
+ * `gcs-stream cat [--follow [--json]] gs://BUCKET/OBJECT`: prints an object; with --follow, prints an appendable
+ * object's bytes as they are persisted (over gRPC BidiReadObject; with --json, by polling the JSON API), and exits once
+ * it is finalized with every byte printed exactly once.
  */
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -16,7 +17,7 @@ const CLI = join(ROOT, 'src', 'cli.ts');
 const ctx = useLocalAppendGcs();
 
 function catCli(args: string[]) {
-  return startTsx(CLI, ['cat', ...args, '--endpoint', ctx.server.url], { cwd: ROOT });
+  return startTsx(CLI, ['cat', ...args, '--endpoint', ctx.server.url, '--grpc-endpoint', ctx.server.grpc.address], { cwd: ROOT });
 }
 
 /** Log lines, ASCII so that the child's stdout, read as text, compares byte for byte. */
@@ -35,11 +36,11 @@ async function appendable(name: string, text: string) {
   return { stream, written: text };
 }
 
-/** `cat --follow` on a new unfinalized appendable object of 20 lines, once it has printed them all. */
-async function following(prefix: string) {
+/** `cat --follow` (`--json`: over the JSON API) on a new unfinalized appendable object of 20 lines, once it printed them. */
+async function following(prefix: string, json = false) {
   const name = uniqueName(prefix);
   const { stream, written } = await appendable(name, lines(0, 20));
-  const cli = catCli(['--follow', '--interval', '20ms', `gs://${BUCKET}/${name}`]);
+  const cli = catCli(['--follow', ...(json ? ['--json'] : []), '--interval', '20ms', `gs://${BUCKET}/${name}`]);
   await until(
     () => cli.stdout() === written,
     'the flushed bytes on stdout',
@@ -98,8 +99,36 @@ describe('cat', () => {
     }
   });
 
-  it('--follow stops with ERR_GCS_STREAM_GONE when the followed object is deleted, saying how many bytes it printed', async () => {
-    const { name, stream, written, cli } = await following('cat-deleted');
+  it('--follow stops with ERR_GCS_READ_OBJECT_GONE when the followed object is deleted, saying how many bytes it printed', async () => {
+    const { name, stream, written, cli } = await following('cat-grpc-deleted');
+    const generation = ctx.server.getObject(BUCKET, name)?.resource.generation;
+    expect(ctx.server.deleteObject(BUCKET, name)).toBe(true);
+    const exit = await cli.exited;
+    stream.destroy();
+    expect(exit.code, exit.stderr).toBe(1);
+    expect(exit.stdout).toBe(written);
+    expect(exit.stderr).toBe(
+      `gcs-stream: error: gs://${BUCKET}/${name} generation ${generation} was deleted while it was read, after ` +
+        `${written.length} bytes were delivered; nothing more can be read (ERR_GCS_READ_OBJECT_GONE)\n`,
+    );
+  });
+
+  it('--follow stops with ERR_GCS_READ_OBJECT_GONE when the followed object is replaced by a new generation', async () => {
+    const { name, stream, written, cli } = await following('cat-grpc-replaced');
+    const followed = ctx.server.getObject(BUCKET, name)?.resource.generation;
+    const replacement = ctx.server.putObject(BUCKET, name, Buffer.from('another object\n')).resource.generation;
+    const exit = await cli.exited;
+    stream.destroy();
+    expect(exit.code, exit.stderr).toBe(1);
+    expect(exit.stdout).toBe(written);
+    expect(exit.stderr).toBe(
+      `gcs-stream: error: gs://${BUCKET}/${name} generation ${followed} was replaced by generation ${replacement} while it ` +
+        `was read, after ${written.length} bytes were delivered; read the new generation from its start (ERR_GCS_READ_OBJECT_GONE)\n`,
+    );
+  });
+
+  it('--follow --json stops with ERR_GCS_STREAM_GONE when the followed object is deleted, saying how many bytes it printed', async () => {
+    const { name, stream, written, cli } = await following('cat-deleted', true);
     const generation = ctx.server.getObject(BUCKET, name)?.resource.generation;
     expect(ctx.server.deleteObject(BUCKET, name)).toBe(true);
     const exit = await cli.exited;
@@ -113,8 +142,8 @@ describe('cat', () => {
     );
   });
 
-  it('--follow stops with ERR_GCS_STREAM_GONE when the followed object is replaced by a new generation', async () => {
-    const { name, stream, written, cli } = await following('cat-replaced');
+  it('--follow --json stops with ERR_GCS_STREAM_GONE when the followed object is replaced by a new generation', async () => {
+    const { name, stream, written, cli } = await following('cat-replaced', true);
     const followed = ctx.server.getObject(BUCKET, name)?.resource.generation;
     const replacement = ctx.server.putObject(BUCKET, name, Buffer.from('another object\n')).resource.generation;
     const exit = await cli.exited;
@@ -128,10 +157,16 @@ describe('cat', () => {
   });
 
   it('a missing object exits 1 with a clear message; a bad URL exits 2', async () => {
-    const missing = await catCli(['--follow', `gs://${BUCKET}/${uniqueName('cat-missing')}`]).exited;
+    const missing = await catCli(['--follow', '--json', `gs://${BUCKET}/${uniqueName('cat-missing')}`]).exited;
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/gs:\/\/test-bucket\/.*cat-missing.* does not exist \(ERR_GCS_STREAM_NOT_FOUND\)/);
     expect(missing.stdout).toBe('');
+    const overGrpc = await catCli(['--follow', `gs://${BUCKET}/${uniqueName('cat-missing')}`]).exited;
+    expect(overGrpc.code).toBe(1);
+    expect(overGrpc.stderr).toMatch(
+      /gs:\/\/test-bucket\/.*cat-missing.* does not exist; nothing was read.*\(ERR_GCS_READ_OBJECT_NOT_FOUND\)\n$/,
+    );
+    expect(overGrpc.stdout).toBe('');
     const usage = await catCli(['not-a-url']).exited;
     expect(usage.code).toBe(2);
     expect(usage.stderr).toMatch(/"not-a-url" is not a source: use gs:\/\/BUCKET\/OBJECT/);
@@ -144,6 +179,31 @@ function faultsOn(name: string): string[] {
 }
 
 describe('cat retries', () => {
+  it('--follow over gRPC: read streams broken part-way resume where the output stopped', async () => {
+    const name = uniqueName('cat-grpc-break');
+    const { stream, written: first } = await appendable(name, lines(0, 10));
+    const cli = catCli(['--follow', '--interval', '20ms', `gs://${BUCKET}/${name}`]);
+    await until(
+      () => cli.stdout() === first,
+      'the first bytes on stdout',
+      [[cli.child.stdout, 'data']],
+      () => cli.stderr(),
+    );
+    ctx.server.grpc.inject({ match: { method: 'read', object: name, offset: first.length + 7 }, action: { type: 'break' } });
+    ctx.server.grpc.inject({
+      match: { method: 'read', object: name, offset: first.length + 9 },
+      action: { type: 'status', status: 'UNAVAILABLE' },
+    });
+    const rest = lines(10, 200);
+    stream.end(rest);
+    await new Promise<void>((resolve, reject) => stream.on('finish', resolve).on('error', reject));
+    const exit = await cli.exited;
+    expect(exit.code, exit.stderr).toBe(0);
+    expect(exit.stdout).toBe(first + rest);
+    const faults = ctx.server.grpc.reads.streams.filter((s) => s.object === name && s.fault !== undefined).map((s) => s.fault);
+    expect(faults).toEqual(['break', 'status UNAVAILABLE']);
+  });
+
   it('a media read reset part-way resumes from the first byte not printed: every byte is printed once', async () => {
     const name = uniqueName('cat-reset');
     const text = lines(0, 60_000); // ~3.5 MiB: two ranged reads
@@ -161,10 +221,10 @@ describe('cat retries', () => {
     expect(exit.stderr).toMatch(/reading gs:\/\/test-bucket\/.*cat-reset.* from byte 2097152 failed: ECONNRESET; retry 1 in/);
   });
 
-  it('--follow: a read of new bytes broken part-way resumes where the output stopped', async () => {
+  it('--follow --json: a read of new bytes broken part-way resumes where the output stopped', async () => {
     const name = uniqueName('cat-follow-reset');
     const { stream, written: first } = await appendable(name, lines(0, 10));
-    const cli = catCli(['--follow', '--interval', '20ms', `gs://${BUCKET}/${name}`]);
+    const cli = catCli(['--follow', '--json', '--interval', '20ms', `gs://${BUCKET}/${name}`]);
     await until(
       () => cli.stdout() === first,
       'the first bytes on stdout',
@@ -199,7 +259,7 @@ describe('cat retries', () => {
     const text = lines(0, 60_000);
     ctx.server.putObject(BUCKET, name, Buffer.from(text));
     ctx.server.inject({ match: { kind: 'media', object: name, nth: 1, times: Infinity }, action: { type: 'status', status: 403 } });
-    const exit = await catCli(['--follow', `gs://${BUCKET}/${name}`]).exited;
+    const exit = await catCli(['--follow', '--json', `gs://${BUCKET}/${name}`]).exited;
     expect(exit.code).toBe(1);
     expect(exit.stdout === text.slice(0, RANGE_BYTES)).toBe(true);
     expect(exit.stderr).toBe(

@@ -1,11 +1,11 @@
 /**
- * The storage v2 descriptor the package ships (src/append/storage-v2-descriptor.ts) is generated from the protos of
+ * The storage v2 descriptor the package ships (src/grpc/storage-v2-descriptor.ts) is generated from the protos of
  * the `google-proto-files` devDependency: it must be what the generator makes of them today.
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { DESCRIPTOR_MODULE, storageDescriptorModule } from '../scripts/generate-storage-descriptor.js';
-import { loadStorageGrpc } from '../src/append/grpc-stack.js';
+import { loadStorageGrpc } from '../src/grpc/grpc-stack.js';
 
 describe('the shipped storage v2 descriptor', () => {
   it('is up to date with the protos (else run npx tsx scripts/generate-storage-descriptor.ts)', async () => {

@@ -7,9 +7,15 @@ import { refuseUnknownKeys, type KnownKeys } from '../core/known-keys.js';
 import { normalizeMaxUncommitted, normalizeRetry } from '../core/options.js';
 import type { RetryOptions, RetrySettings } from '../core/retry.js';
 import { validateBucketName, validateObjectName } from '../core/validate.js';
+import {
+  normalizeRequestHeaders,
+  resolveGrpcEndpoint,
+  stringRecord,
+  validateGrpcAuthClient,
+  type GrpcAuthClient,
+} from '../grpc/grpc-connection.js';
 
-/** Google's gRPC endpoint for Cloud Storage. */
-export const DEFAULT_GRPC_ENDPOINT = 'storage.googleapis.com:443';
+export { DEFAULT_GRPC_ENDPOINT, type GrpcAuthClient } from '../grpc/grpc-connection.js';
 
 /** Where an appendable object stood after a persist: enough for another process to take it over and continue. */
 export interface AppendableCheckpoint {
@@ -25,11 +31,6 @@ export interface AppendableCheckpoint {
   crc32c: number;
   /** The write handle (base64), when the server gave one: it lets the next writer reopen the object faster. */
   writeHandle?: string;
-}
-
-/** Supplies credentials as request metadata; google-auth-library's `GoogleAuth` and `AuthClient` satisfy it. */
-export interface GrpcAuthClient {
-  getRequestHeaders(url?: string): Promise<Headers | Record<string, string>>;
 }
 
 /** Options of {@link createGcsAppendStream}. */
@@ -114,10 +115,6 @@ export interface NormalizedAppendOptions {
   readonly requestHeaders: Readonly<Record<string, string>>;
 }
 
-const ENDPOINT = /^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/;
-const LOOPBACK = /^(?:127\.\d+\.\d+\.\d+|localhost|\[::1\]):\d+$/;
-const GOOGLE_HOST = /^(?:[A-Za-z0-9-]+\.)*googleapis\.com:\d+$/i;
-
 /** Checks that `value` is an appendable checkpoint; throws `InvalidArgumentError` otherwise. */
 export function validateAppendableCheckpoint(value: unknown): AppendableCheckpoint {
   const c = value as Partial<AppendableCheckpoint> | null;
@@ -159,41 +156,17 @@ export function normalizeAppendOptions(given: GcsAppendStreamOptions, env: NodeJ
   const resume = given.resume === undefined ? undefined : validateAppendableCheckpoint(given.resume);
   const bucket = given.bucket ?? resume?.bucket;
   const name = given.name ?? resume?.name;
-  const fromEnv = given.grpcEndpoint === undefined ? env.STORAGE_EMULATOR_HOST_GRPC?.replace(/^https?:\/\//, '') || undefined : undefined;
-  const jsonEmulator = env.STORAGE_EMULATOR_HOST || undefined;
-  if (given.grpcEndpoint === undefined && fromEnv === undefined && jsonEmulator !== undefined) {
-    // Going to Google's endpoint with real credentials while the user runs against an emulator would be a surprise
-    // at best; guessing the emulator's gRPC port would be a wrong guess (storage-testbench serves gRPC apart).
-    throw new InvalidArgumentError(
-      `STORAGE_EMULATOR_HOST is set (${JSON.stringify(jsonEmulator.slice(0, 100))}), but append streams speak gRPC, which an emulator serves on a ` +
-        'port of its own: set STORAGE_EMULATOR_HOST_GRPC (or the grpcEndpoint option) to its gRPC host:port',
-    );
-  }
-  const grpcEndpoint = given.grpcEndpoint ?? fromEnv ?? DEFAULT_GRPC_ENDPOINT;
-  if (typeof grpcEndpoint !== 'string' || !ENDPOINT.test(grpcEndpoint)) {
-    throw new InvalidArgumentError(`grpcEndpoint must be host:port, got ${JSON.stringify(grpcEndpoint)}`);
-  }
-  // An emulator (from the environment, on loopback, or any host but Google's while an emulator variable is set) is
-  // reached in plain text and never asked for credentials, as the JSON path treats STORAGE_EMULATOR_HOST.
-  const emulating = jsonEmulator !== undefined || (env.STORAGE_EMULATOR_HOST_GRPC || undefined) !== undefined;
-  const insecure = fromEnv !== undefined || LOOPBACK.test(grpcEndpoint) || (emulating && !GOOGLE_HOST.test(grpcEndpoint));
+  const { grpcEndpoint, insecure } = resolveGrpcEndpoint(given.grpcEndpoint, env);
   validateBucketName(bucket, !insecure);
   validateObjectName(name);
   if (resume !== undefined && (resume.bucket !== bucket || resume.name !== name)) {
     throw new InvalidArgumentError(`resume: the checkpoint is for gs://${resume.bucket}/${resume.name}, not gs://${bucket}/${name}`);
   }
-  if (given.authClient !== undefined && typeof (given.authClient as Partial<GrpcAuthClient>).getRequestHeaders !== 'function') {
-    throw new InvalidArgumentError('authClient must have getRequestHeaders() (a google-auth-library client)');
-  }
+  const authClient = validateGrpcAuthClient(given.authClient);
   if (given.contentType !== undefined && typeof given.contentType !== 'string')
     throw new InvalidArgumentError('contentType must be a string');
   const metadata = given.metadata === undefined ? undefined : Object.freeze(stringRecord('metadata', given.metadata));
-  const requestHeaders = Object.freeze(stringRecord('requestHeaders', given.requestHeaders ?? {}));
-  for (const key of Object.keys(requestHeaders)) {
-    if (!/^[a-z0-9_.-]+$/i.test(key) || key.toLowerCase().endsWith('-bin') || key.toLowerCase().startsWith('grpc-')) {
-      throw new InvalidArgumentError(`requestHeaders: ${JSON.stringify(key)} is not a valid text metadata key`);
-    }
-  }
+  const requestHeaders = normalizeRequestHeaders(given.requestHeaders);
   let ifGenerationMatch: string | undefined;
   if (given.ifGenerationMatch !== undefined) {
     ifGenerationMatch = String(given.ifGenerationMatch);
@@ -212,7 +185,7 @@ export function normalizeAppendOptions(given: GcsAppendStreamOptions, env: NodeJ
     name,
     grpcEndpoint,
     insecure,
-    authClient: given.authClient,
+    authClient,
     contentType: given.contentType,
     metadata,
     ifGenerationMatch,
@@ -224,15 +197,4 @@ export function normalizeAppendOptions(given: GcsAppendStreamOptions, env: NodeJ
     signal: given.signal,
     requestHeaders,
   });
-}
-
-function stringRecord(field: string, value: unknown): Record<string, string> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value))
-    throw new InvalidArgumentError(`${field} must be an object of strings`);
-  const out: Record<string, string> = {};
-  for (const [key, v] of Object.entries(value)) {
-    if (typeof v !== 'string') throw new InvalidArgumentError(`${field}.${key} must be a string`);
-    out[key] = v;
-  }
-  return out;
 }

@@ -15,9 +15,9 @@ import {
   SupersededError,
   UploadAbortedError,
 } from '../core/errors.js';
-import { bytesOf, int64Of, int64TextOf } from './proto3.js';
-import { decodeRpcStatus, type WriteRedirect } from './status-details.js';
-import { grpcCodeName, type WireObject, type WireWriteRequest, type WireWriteResponse } from './wire-types.js';
+import { bytesOf, int64Of, int64TextOf } from '../grpc/proto3.js';
+import { decodeRpcStatus, type WriteRedirect } from '../grpc/status-details.js';
+import { grpcCodeName, type WireObject, type WireWriteRequest, type WireWriteResponse } from '../grpc/wire-types.js';
 
 /** The stream was redirected: reconnect with the routing token (and write handle); not a failure of the budget. */
 export class WriteRedirectedError extends GcsUploadError {

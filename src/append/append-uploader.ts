@@ -22,12 +22,18 @@ import {
   SourceMismatchError,
   UploadAbortedError,
 } from '../core/errors.js';
-import { isTransientStatus, RetryBudget, type RetryEvent } from '../core/retry.js';
-import type { AppendableCheckpoint, GrpcAuthClient, NormalizedAppendOptions } from './append-options.js';
+import { RetryBudget, type RetryEvent } from '../core/retry.js';
+import type { AppendableCheckpoint, NormalizedAppendOptions } from './append-options.js';
 import { AppendSession, WriteRedirectedError } from './append-session.js';
-import { loadStorageGrpc } from './grpc-stack.js';
-import { int64Of, int64TextOf } from './proto3.js';
-import { bucketResourceName, MAX_MESSAGE_CONTENT, type WireObject, type WireWriteRequest, type WireWriteResponse } from './wire-types.js';
+import { authorizeMetadata, createStorageClient, streamMetadata } from '../grpc/grpc-connection.js';
+import {
+  bucketResourceName,
+  MAX_MESSAGE_CONTENT,
+  type WireObject,
+  type WireWriteRequest,
+  type WireWriteResponse,
+} from '../grpc/wire-types.js';
+import { int64Of, int64TextOf } from '../grpc/proto3.js';
 
 /** Unpersisted bytes beyond which a write waits for a flush: bounds the replay buffer. */
 export const MAX_UNPERSISTED = 16 * 1024 * 1024;
@@ -336,15 +342,17 @@ export class AppendUploader {
     const current = this.#session;
     if (current?.failure !== undefined) throw current.failure;
     if (current !== undefined) return current;
-    const { grpc } = loadStorageGrpc();
-    const metadata = new grpc.Metadata();
-    for (const [key, value] of Object.entries(this.#options.requestHeaders)) metadata.set(key, value);
-    const params = new URLSearchParams({ bucket: bucketResourceName(this.#options.bucket) });
-    if (this.#routingToken !== undefined) params.set('routing_token', this.#routingToken);
-    metadata.set('x-goog-request-params', params.toString());
+    this.#client ??= createStorageClient(this.#options);
+    const client = this.#client;
+    const metadata = streamMetadata(this.#options, this.#options.bucket, this.#routingToken);
     // Credentials before the channel: a failure to obtain them sends nothing anywhere.
-    if (this.#options.authClient !== undefined || !this.#options.insecure) await this.#authorize(metadata);
-    const client = this.#grpcClient();
+    if (this.#options.authClient !== undefined || !this.#options.insecure) {
+      await authorizeMetadata(
+        this.#options,
+        metadata,
+        this.#generation === undefined ? `Creating appendable object ${this.#target}` : `Appending to ${this.#target}`,
+      );
+    }
     const first: WireWriteRequest =
       this.#generation === undefined
         ? {
@@ -411,40 +419,6 @@ export class AppendUploader {
     return session;
   }
 
-  /**
-   * Adds the auth client's headers to `metadata`. A failure to obtain them is reported as the JSON path reports it:
-   * network trouble on the way to a token endpoint, or its 429/5xx, is retried; anything else (no credentials found,
-   * a key file that cannot be read, a refused grant) is `AuthenticationError` ('unobtainable'), at once, with its
-   * cause.
-   */
-  async #authorize(metadata: Grpc.Metadata): Promise<void> {
-    const auth: GrpcAuthClient = this.#options.authClient ?? (await defaultGrpcAuth());
-    let headers: Headers | Record<string, string>;
-    try {
-      headers = await auth.getRequestHeaders(`https://${this.#options.grpcEndpoint.replace(/:\d+$/, '')}/`);
-    } catch (error) {
-      throw credentialsFailure(
-        this.#generation === undefined ? `Creating appendable object ${this.#target}` : `Appending to ${this.#target}`,
-        error,
-      );
-    }
-    const entries =
-      typeof (headers as Headers).forEach === 'function' && typeof (headers as Headers).get === 'function'
-        ? [...(headers as Headers).entries()]
-        : Object.entries(headers);
-    for (const [key, value] of entries) metadata.set(key.toLowerCase(), String(value));
-  }
-
-  #grpcClient(): Grpc.Client {
-    const { grpc, StorageClient } = loadStorageGrpc();
-    this.#client ??= new StorageClient(
-      this.#options.grpcEndpoint,
-      this.#options.insecure ? grpc.credentials.createInsecure() : grpc.credentials.createSsl(),
-      { 'grpc.max_send_message_length': 4 * 1024 * 1024 },
-    );
-    return this.#client;
-  }
-
   /** Runs `op`; after a failure follows a redirect or waits the backoff, then runs it again on a fresh stream. */
   async #withRetry<T>(op: () => Promise<T>): Promise<T> {
     let redirects = 0;
@@ -496,25 +470,4 @@ export class AppendUploader {
     this.#client?.close();
     this.#client = undefined;
   }
-}
-
-/** What a failed `getRequestHeaders()` becomes (see `#authorize`). */
-function credentialsFailure(what: string, error: unknown): GcsUploadError {
-  if (error instanceof GcsUploadError) return error;
-  const status = (error as { response?: { status?: unknown } } | null)?.response?.status;
-  if (typeof status === 'number' && isTransientStatus(status)) {
-    return new HttpStatusError(`${what}: obtaining credentials`, status, undefined, { transient: true });
-  }
-  if (typeof status !== 'number' && isNetworkFailure(error)) return new NetworkError(`${what}: obtaining credentials`, error);
-  return new AuthenticationError(what, { reason: 'unobtainable', cause: error });
-}
-
-let googleAuth: Promise<GrpcAuthClient> | undefined;
-
-/** google-auth-library's Application Default Credentials, loaded on first use. */
-function defaultGrpcAuth(): Promise<GrpcAuthClient> {
-  googleAuth ??= import('google-auth-library').then(
-    ({ GoogleAuth }) => new GoogleAuth({ scopes: ['https://www.googleapis.com/auth/devstorage.read_write'] }) as unknown as GrpcAuthClient,
-  );
-  return googleAuth;
 }

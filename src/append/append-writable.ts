@@ -8,8 +8,8 @@ import type { RetryEvent } from '../core/retry.js';
 import type { WritableEvents } from '../core/stream-events.js';
 import { normalizeAppendOptions, type AppendableCheckpoint, type GcsAppendStreamOptions } from './append-options.js';
 import { AppendUploader } from './append-uploader.js';
-import { int64Of, int64TextOf, stringOf } from './proto3.js';
-import type { WireObject } from './wire-types.js';
+import { int64Of, int64TextOf, stringOf } from '../grpc/proto3.js';
+import type { WireObject } from '../grpc/wire-types.js';
 
 /** The finalized object, as `object` after `finish`. */
 export interface AppendedObject {

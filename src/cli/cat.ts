@@ -1,12 +1,16 @@
 /**
  * `gcs-stream cat [--follow] gs://BUCKET/OBJECT`: prints an object on stdout through the JSON API, with the same
  * credentials rule as `cp` (the default client of `clientFor`: Application Default Credentials for Google, none for
- * an emulator). With `--follow` it keeps printing as an appendable object grows, polling its metadata every
- * `--interval`, until GCS reports it finalized (`timeFinalized`), like `tail -f` that knows when the file is done.
- * The reading and its retries are object-reader.ts's; this file prints, follows and handles signals.
+ * an emulator). With `--follow` it keeps printing as an appendable object grows until it is finalized, like `tail -f`
+ * that knows when the file is done: over gRPC with `createGcsReadStream({ follow: true })` (storage v2
+ * `BidiReadObject`, which reports the size of what is persisted; the JSON API's size of an unfinalized object lags
+ * or reads 0 on GCS), or with `--json` by polling the JSON metadata every `--interval`, for endpoints without gRPC.
+ * The JSON reading and its retries are object-reader.ts's; this file prints, follows and handles signals.
  */
 import { once } from 'node:events';
 import { oneLine } from '../core/error-text.js';
+import { createGcsReadStream } from '../read/gcs-readable.js';
+import { DEFAULT_POLL_MS } from '../read/read-options.js';
 import { resolveEndpoint } from '../core/options.js';
 import type { RetryEvent } from '../core/retry.js';
 import type { GsLocation } from './gs-url.js';
@@ -18,6 +22,10 @@ export interface CatFlags {
   /** `--interval`, in ms. */
   interval?: number;
   endpoint?: string;
+  /** `--grpc-endpoint` (host:port) of the gRPC follower. */
+  grpcEndpoint?: string;
+  /** `--json`: follow through the JSON API instead of gRPC. */
+  json?: boolean;
   userProject?: string;
 }
 
@@ -27,8 +35,11 @@ export type CatResult =
   | { readonly kind: 'failed'; readonly error: unknown }
   | { readonly kind: 'interrupted'; readonly signal: 'SIGINT' | 'SIGTERM' };
 
-/** Default `--interval`. */
+/** Default `--interval` with `--json`. */
 export const DEFAULT_FOLLOW_INTERVAL_MS = 1_000;
+
+/** Default `--interval` when following over gRPC (the reader's `pollMs`). */
+export const DEFAULT_GRPC_FOLLOW_INTERVAL_MS = DEFAULT_POLL_MS;
 
 /** One line on stderr per retry, as `cp` prints them (stdout carries the object). */
 function reportRetry({ attempt, delayMs, error }: RetryEvent): void {
@@ -48,8 +59,9 @@ function pause(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
-/** Prints `location` on stdout; with `--follow`, until it is finalized. */
+/** Prints `location` on stdout; with `--follow`, until it is finalized (over gRPC unless `--json`). */
 export async function cat(location: GsLocation, flags: CatFlags): Promise<CatResult> {
+  if (flags.follow === true && flags.json !== true) return followOverGrpc(location, flags);
   const endpoint = resolveEndpoint(flags.endpoint);
   const controller = new AbortController();
   const reader = new ObjectReader(endpoint, location, flags, { signal: controller.signal, onRetry: reportRetry });
@@ -77,6 +89,43 @@ export async function cat(location: GsLocation, flags: CatFlags): Promise<CatRes
       if (!flags.follow || (state.finalized && reader.printed >= state.size)) break;
       await pause(interval, controller.signal);
       if (controller.signal.aborted) break;
+    }
+  } catch (error) {
+    if (!controller.signal.aborted) return { kind: 'failed', error };
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    process.stdout.off('error', onStdoutError);
+  }
+  if (interrupted !== undefined) return { kind: 'interrupted', signal: interrupted };
+  return { kind: 'done' };
+}
+
+/** `cat --follow` over gRPC: the library's reader, printed as it delivers. */
+async function followOverGrpc(location: GsLocation, flags: CatFlags): Promise<CatResult> {
+  const controller = new AbortController();
+  let interrupted: 'SIGINT' | 'SIGTERM' | undefined;
+  const onSignal = (signal: 'SIGINT' | 'SIGTERM'): void => {
+    interrupted ??= signal;
+    controller.abort();
+  };
+  const onStdoutError = (): void => controller.abort();
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  process.stdout.on('error', onStdoutError);
+  try {
+    const reader = createGcsReadStream({
+      bucket: location.bucket,
+      name: location.name,
+      follow: true,
+      pollMs: flags.interval ?? DEFAULT_GRPC_FOLLOW_INTERVAL_MS,
+      ...(flags.grpcEndpoint === undefined ? {} : { grpcEndpoint: flags.grpcEndpoint }),
+      ...(flags.userProject === undefined ? {} : { requestHeaders: { 'x-goog-user-project': flags.userProject } }),
+      signal: controller.signal,
+    });
+    reader.on('retry', reportRetry);
+    for await (const bytes of reader) {
+      if (!process.stdout.write(bytes as Buffer)) await once(process.stdout, 'drain', { signal: controller.signal });
     }
   } catch (error) {
     if (!controller.signal.aborted) return { kind: 'failed', error };

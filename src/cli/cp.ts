@@ -99,7 +99,9 @@ async function resumableCp(
   upload.on('retry', ({ attempt, delayMs, error }) =>
     reporter.retried(`gcs-stream: ${cliText(error.message)} (${error.code}); retry ${attempt} in ${(delayMs / 1000).toFixed(1)}s`),
   );
-  upload.on('warning', (warning) => process.stderr.write(`gcs-stream: warning: ${cliText(warning.message)}: ${warning.leftovers.join(' ')}\n`));
+  upload.on('warning', (warning) =>
+    process.stderr.write(`gcs-stream: warning: ${cliText(warning.message)}: ${warning.leftovers.join(' ')}\n`),
+  );
   let checkpointError: Error | undefined;
   let lastCheckpoint: UploadCheckpoint | ParallelCheckpoint | undefined;
   const checkpointFile = flags.checkpoint;

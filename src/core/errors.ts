@@ -50,7 +50,10 @@ export type GcsErrorCode =
   | 'ERR_GCS_UPLOAD_OBJECT_FINALIZED'
   | 'ERR_GCS_UPLOAD_CREATE_UNCONFIRMED'
   | 'ERR_GCS_UPLOAD_REDIRECTED'
-  | 'ERR_GCS_UPLOAD_COMPOSE_SOURCE_NOT_FOUND';
+  | 'ERR_GCS_UPLOAD_COMPOSE_SOURCE_NOT_FOUND'
+  | 'ERR_GCS_READ_OBJECT_NOT_FOUND'
+  | 'ERR_GCS_READ_OBJECT_GONE'
+  | 'ERR_GCS_READ_REDIRECTED';
 
 /** Base class of every error this library throws or emits. */
 export class GcsUploadError extends Error {
@@ -292,6 +295,10 @@ export class SessionExpiredError extends GcsUploadError {
 
 /** The ways a server can break the resumable protocol (see {@link ProtocolError}). */
 export type ProtocolViolation =
+  /** A read stream's data did not start at the offset asked for (reads must be gapless and never repeat a byte). */
+  | { readonly kind: 'read-offset'; readonly expected: number; readonly got: number }
+  /** A read stream reported an object smaller than what was already delivered. */
+  | { readonly kind: 'read-shrank'; readonly size: number; readonly delivered: number }
   | { readonly kind: 'no-location' }
   | { readonly kind: 'bad-location' }
   | { readonly kind: 'foreign-origin'; readonly sessionOrigin: string; readonly endpointOrigin: string }
@@ -342,6 +349,10 @@ function describeViolation(v: ProtocolViolation, status: number | undefined): st
         (v.deleted ? `that ${what} was deleted` : `deleting that ${what} failed: delete ${v.target}#${v.generation ?? '?'} by hand`)
       );
     }
+    case 'read-offset':
+      return `a read stream sent data at offset ${v.got} where ${v.expected} was asked for`;
+    case 'read-shrank':
+      return `a read stream reported ${v.size} bytes after ${v.delivered} had been read`;
     case 'offset-backwards':
       return `the committed offset went backwards: the server now reports ${v.reported} bytes after confirming ${v.committed}`;
     case 'offset-beyond-sent':
@@ -389,7 +400,14 @@ export type ChecksumFailure =
       readonly mismatches: readonly Mismatch[];
       readonly target: string;
       readonly generation: string;
-    };
+    }
+  /**
+   * A read message's content does not match its `checksummed_data.crc32c` (corrupted on the wire): nothing of it
+   * was delivered, and the reader asks for those bytes again (retryable).
+   */
+  | { readonly kind: 'read-message'; readonly target: string; readonly offset: number; readonly expected: string; readonly actual: string }
+  /** A whole finalized object, read from byte 0, does not hash to the object's CRC32C; every byte was delivered. */
+  | { readonly kind: 'read-object'; readonly target: string; readonly bytes: number; readonly expected: string; readonly actual: string };
 
 function describeChecksumFailure(failure: ChecksumFailure): string {
   switch (failure.kind) {
@@ -409,6 +427,16 @@ function describeChecksumFailure(failure: ChecksumFailure): string {
         `(${describeMismatches(failure.mismatches)}, as GCS reported it); it was left as it is: read it to check, and ` +
         'delete that generation if it is wrong'
       );
+    case 'read-message':
+      return (
+        `Reading ${failure.target}: the message at offset ${failure.offset} has CRC32C ${failure.actual}, the server said ` +
+        `${failure.expected} (corrupted in transit); none of it was delivered, and the reader asks for it again`
+      );
+    case 'read-object':
+      return (
+        `Reading ${failure.target}: the ${failure.bytes} bytes delivered have CRC32C ${failure.actual}, the object's is ` +
+        `${failure.expected}; the data read is not the object's. Read it again`
+      );
   }
 }
 
@@ -417,7 +445,11 @@ export class ChecksumMismatchError extends GcsUploadError {
   /** What differed, and what became of it. */
   readonly failure: ChecksumFailure;
   constructor(failure: ChecksumFailure) {
-    super('ERR_GCS_UPLOAD_CHECKSUM_MISMATCH', describeChecksumFailure(failure), failure.kind === 'refused' ? { status: 400 } : {});
+    super(
+      'ERR_GCS_UPLOAD_CHECKSUM_MISMATCH',
+      describeChecksumFailure(failure),
+      failure.kind === 'refused' ? { status: 400 } : { retryable: failure.kind === 'read-message' },
+    );
     this.failure = failure;
   }
   protected override sessionUsable(): boolean {
@@ -649,5 +681,65 @@ export class ComposeSourceNotFoundError extends GcsUploadError {
     );
     this.bucket = bucket;
     this.sourceName = sourceName;
+  }
+}
+
+/**
+ * The object to read does not exist (or not in the generation asked for) when the read stream opens: nothing was
+ * delivered.
+ */
+export class ObjectNotFoundError extends GcsUploadError {
+  /** The bucket read from. */
+  readonly bucket: string;
+  /** The object name (`name` is the error class's, as on every error). */
+  readonly objectName: string;
+  /** The generation asked for, if one was. */
+  readonly generation: string | undefined;
+  constructor(bucket: string, name: string, generation: string | undefined, serverMessage?: string) {
+    const which = generation === undefined ? '' : ` in generation ${generation}`;
+    super(
+      'ERR_GCS_READ_OBJECT_NOT_FOUND',
+      `gs://${bucket}/${name} does not exist${which}${suffix(serverMessage)}; nothing was read. Check the name, or wait for ` +
+        'its writer to create it',
+      { status: 404 },
+    );
+    this.bucket = bucket;
+    this.objectName = name;
+    this.generation = generation;
+  }
+}
+
+/** Why an object went away while it was read (see {@link ObjectGoneError}). */
+export type ObjectGoneReason = 'deleted' | 'replaced';
+
+/**
+ * The generation being read was deleted, or (for a reader that took the live generation at open) replaced by
+ * another generation, while it was read or followed: the stream stops after `bytesRead` bytes, all of them the old
+ * generation's.
+ */
+export class ObjectGoneError extends GcsUploadError {
+  /** `deleted`: no live generation remains; `replaced`: another generation is live now. */
+  readonly reason: ObjectGoneReason;
+  /** Bytes the stream delivered (from its `start`), all of them the generation it read. */
+  readonly bytesRead: number;
+  /** The generation that was read. */
+  readonly generation: string;
+  /** The live generation that replaced it (reason `replaced`). */
+  readonly liveGeneration: string | undefined;
+  constructor(
+    target: string,
+    gone: { reason: ObjectGoneReason; bytesRead: number; generation: string; liveGeneration?: string | undefined },
+  ) {
+    const what = gone.reason === 'deleted' ? 'was deleted' : `was replaced by generation ${gone.liveGeneration ?? '?'}`;
+    super(
+      'ERR_GCS_READ_OBJECT_GONE',
+      `${target} generation ${gone.generation} ${what} while it was read, after ${gone.bytesRead} bytes were delivered; ` +
+        (gone.reason === 'replaced' ? 'read the new generation from its start' : 'nothing more can be read'),
+      { status: 404 },
+    );
+    this.reason = gone.reason;
+    this.bytesRead = gone.bytesRead;
+    this.generation = gone.generation;
+    this.liveGeneration = gone.liveGeneration;
   }
 }

@@ -1,6 +1,7 @@
 /**
- * Scripted faults of the local server's gRPC side (`BidiWriteObject` streams), the counterpart of the JSON side's
- * rules: break a stream once it carries an object past some offset, answer a status, stall, or redirect the writer.
+ * Scripted faults of the local server's gRPC side (`BidiWriteObject` and, with `match.method: 'read'`,
+ * `BidiReadObject` streams), the counterpart of the JSON side's rules: break a stream once it carries an object past
+ * some offset, answer a status, stall, redirect, or (reads) corrupt a message's bytes.
  */
 
 /** gRPC status names a `status` fault may answer with. */
@@ -38,13 +39,25 @@ export type GrpcFaultAction =
    * The stream fails with ABORTED and a `BidiWriteObjectRedirectedError` in its status details (routing token,
    * write handle, generation); the object's next stream must carry the routing token.
    */
-  | { readonly type: 'redirect'; readonly routingToken?: string };
+  | { readonly type: 'redirect'; readonly routingToken?: string }
+  /**
+   * Reads only: the matched data message goes out with one byte of its content flipped and its original
+   * `checksummed_data.crc32c` (corruption in transit): a reader must notice and ask for those bytes again.
+   */
+  | { readonly type: 'corrupt' };
 
 /** Which message a gRPC fault fires on. */
 export interface GrpcFaultMatch {
+  /**
+   * The kind of stream: `write` (`BidiWriteObject`, the default) or `read` (`BidiReadObject`). On a read stream, `break`
+   * and `stall` fire once the server has sent the object's bytes up to `offset` (a break then fails the stream with
+   * UNAVAILABLE), `status` fails it before the matched message goes out, `redirect` fails it with ABORTED and a
+   * `BidiReadObjectRedirectedError` (routing token, read handle).
+   */
+  method?: 'write' | 'read';
   bucket?: string;
   object?: string;
-  /** The n-th `BidiWriteObject` stream the server received (1-based). */
+  /** The n-th stream of `method` the server received (1-based). */
   stream?: number;
   /**
    * Fires on the first data message that carries the object past this offset (its bytes end beyond it); without
@@ -63,6 +76,8 @@ export interface GrpcFaultRule {
 
 /** Where a message stands, for matching. */
 export interface GrpcFaultContext {
+  /** The kind of stream; default `write`. */
+  method?: 'write' | 'read';
   bucket: string | undefined;
   object: string | undefined;
   stream: number;
@@ -80,8 +95,10 @@ export class GrpcFaultRules {
   /** Adds a rule after the existing ones; throws on a malformed rule. */
   add(rule: GrpcFaultRule): void {
     const type = (rule.action as { type?: unknown } | undefined)?.type;
-    if (type !== 'break' && type !== 'status' && type !== 'stall' && type !== 'redirect')
+    if (type !== 'break' && type !== 'status' && type !== 'stall' && type !== 'redirect' && type !== 'corrupt')
       throw new TypeError(`unknown gRPC fault type ${String(type)}`);
+    if (type === 'corrupt' && (rule.match?.method !== 'read' || rule.match.offset === undefined))
+      throw new TypeError("a 'corrupt' fault applies to read streams (method: 'read') at an offset (0: the first data message)");
     const times = rule.times ?? 1;
     if (!Number.isInteger(times) || times < 1) throw new RangeError(`times must be a positive integer, got ${times}`);
     this.#rules.push({ rule, left: times });
@@ -114,6 +131,7 @@ export class GrpcFaultRules {
     for (const entry of this.#rules) {
       if (entry.left === 0) continue;
       const match = entry.rule.match ?? {};
+      if ((match.method ?? 'write') !== (context.method ?? 'write')) continue;
       if (match.bucket !== undefined && match.bucket !== context.bucket) continue;
       if (match.object !== undefined && match.object !== context.object) continue;
       if (match.stream !== undefined && match.stream !== context.stream) continue;

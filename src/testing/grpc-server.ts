@@ -6,13 +6,14 @@
  * `finish_write` finalizes, checking `object_checksums`; `append_object_spec` takes the object over (the previous
  * writer's stream fails with FAILED_PRECONDITION and its write handle stops working); a bad `checksummed_data.crc32c`
  * is INVALID_ARGUMENT. Bytes a stream sent but that were not persisted when it broke are lost, as they may be on GCS.
+ * `BidiReadObject` is grpc-read.ts's.
  */
 import type { EventEmitter } from 'node:events';
 import type * as Grpc from '@grpc/grpc-js';
 import { crc32c } from '@node-rs/crc32';
-import { loadStorageGrpc } from '../append/grpc-stack.js';
-import { boolOf, bytesOf, int64Of, int64TextOf, stringOf } from '../append/proto3.js';
-import { encodeRpcStatus, type WriteRedirect } from '../append/status-details.js';
+import { loadStorageGrpc } from '../grpc/grpc-stack.js';
+import { boolOf, bytesOf, int64Of, int64TextOf, stringOf } from '../grpc/proto3.js';
+import { encodeRpcStatus, type WriteRedirect } from '../grpc/status-details.js';
 import {
   bucketIdOf,
   bucketResourceName,
@@ -22,10 +23,11 @@ import {
   type WireObject,
   type WireWriteRequest,
   type WireWriteResponse,
-} from '../append/wire-types.js';
+} from '../grpc/wire-types.js';
 import { AppendableStore, type AppendableObject, type AppendableWriter } from './appendable-store.js';
 import { GrpcFaultRules, type GrpcFaultContext, type GrpcFaultRule } from './grpc-faults.js';
 import { withoutDefaultsOnTheWire } from './omit-defaults.js';
+import { LocalGcsReads } from './grpc-read.js';
 import { objectNameProblem, type ObjectStore } from './object-store.js';
 
 /** One `BidiWriteObject` stream, as the local server saw it. */
@@ -193,6 +195,7 @@ export class LocalGcsGrpc {
   readonly #rules = new GrpcFaultRules();
   readonly #records: GrpcStreamRecord[] = [];
   readonly #open = new Set<WriteStream>();
+  readonly #reads: LocalGcsReads;
   #address = '';
   #faultsInjected = 0;
 
@@ -202,8 +205,10 @@ export class LocalGcsGrpc {
     this.#appendables = new AppendableStore(store);
     this.#activity = activity;
     this.#server = new grpc.Server();
+    this.#reads = new LocalGcsReads(store, this.#rules, () => this.changed());
     const handlers: Grpc.UntypedServiceImplementation = {
       BidiWriteObject: (call: Call) => this.#onStream(call),
+      BidiReadObject: (call: Parameters<LocalGcsReads['serve']>[0]) => this.#reads.serve(call),
     };
     // Answers leave out default values, as GCS's do: see omit-defaults.ts.
     this.#server.addService(withoutDefaultsOnTheWire(storageService, descriptor, 'google.storage.v2.Storage'), handlers);
@@ -232,8 +237,13 @@ export class LocalGcsGrpc {
     return this.#records;
   }
 
+  /** The read side (`BidiReadObject`): its streams, bytes sent, and how it serves and cuts streams. */
+  get reads(): LocalGcsReads {
+    return this.#reads;
+  }
+
   get faultsInjected(): number {
-    return this.#faultsInjected;
+    return this.#faultsInjected + this.#reads.faultsInjected;
   }
 
   get pendingFaults(): number {
@@ -257,6 +267,7 @@ export class LocalGcsGrpc {
   /** Stops the server at once: open streams are cut. */
   async close(): Promise<void> {
     for (const stream of this.#open) stream.cancelled();
+    this.#reads.close();
     this.#server.forceShutdown();
     await Promise.resolve();
   }
@@ -381,6 +392,7 @@ export class LocalGcsGrpc {
       if (action.type === 'status') {
         throw new StatusFailure(GrpcCode[action.status], `Injected ${action.status}.`);
       }
+      if (action.type === 'corrupt') throw new StatusFailure(GrpcCode.INTERNAL, 'A corrupt fault applies to read streams only.');
       const token = action.routingToken ?? `route-${stream.record.index}`;
       object.routingToken = token;
       throw new StatusFailure(GrpcCode.ABORTED, 'The write must be retried elsewhere (redirect).', {

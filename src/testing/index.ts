@@ -26,3 +26,5 @@ export type { SessionInfo, SessionState } from './sessions.js';
 export { LocalGcsGrpc } from './grpc-server.js';
 export type { GrpcStreamRecord } from './grpc-server.js';
 export type { GrpcFaultAction, GrpcFaultMatch, GrpcFaultRule, GrpcFaultStatus } from './grpc-faults.js';
+export { LocalGcsReads } from './grpc-read.js';
+export type { LocalReadOptions, ReadStreamRecord } from './grpc-read.js';

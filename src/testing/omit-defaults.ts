@@ -7,7 +7,7 @@
  * every field. Fields with presence (proto3 `optional`, oneof members, messages) are sent whatever they hold.
  */
 import type * as Grpc from '@grpc/grpc-js';
-import type { ProtoDescriptor } from '../append/grpc-stack.js';
+import type { ProtoDescriptor } from '../grpc/grpc-stack.js';
 
 /** A node of a protobufjs JSON descriptor: a namespace, message type, enum or service. */
 interface DescriptorNode {

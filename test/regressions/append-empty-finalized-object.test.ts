@@ -1,8 +1,8 @@
 import * as grpc from '@grpc/grpc-js';
 import { describe, expect, it } from 'vitest';
 import { ChecksumMismatchError, createGcsAppendStream, type AppendableCheckpoint } from '../../src/index.js';
-import { loadStorageGrpc } from '../../src/append/grpc-stack.js';
-import { STORAGE_V2_DESCRIPTOR } from '../../src/append/storage-v2-descriptor.js';
+import { loadStorageGrpc } from '../../src/grpc/grpc-stack.js';
+import { STORAGE_V2_DESCRIPTOR } from '../../src/grpc/storage-v2-descriptor.js';
 import { APPEND_BUCKET, contentAt, ended, useLocalAppendGcs, written } from '../helpers.js';
 
 // Issue 22, item 1. Before the fix, `createGcsAppendStream` with nothing written and `finalize: true` failed on

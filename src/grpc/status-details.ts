@@ -1,6 +1,6 @@
 /**
  * `grpc-status-details-bin`: a `google.rpc.Status` whose `details` may hold a
- * `google.storage.v2.BidiWriteObjectRedirectedError`. Encoded and decoded by hand (protobuf's wire format for these
+ * `google.storage.v2.BidiWriteObjectRedirectedError` or a `BidiReadObjectRedirectedError`. Encoded and decoded by hand (protobuf's wire format for these
  * three small messages is a few varints and length-delimited fields), so that neither side has to load
  * `google/rpc/status.proto` into a second schema just to read one error detail.
  */
@@ -16,11 +16,22 @@ export interface WriteRedirect {
   generation?: string | undefined;
 }
 
+/** The type URL of a read stream's redirect detail. */
+export const READ_REDIRECT_TYPE_URL = 'type.googleapis.com/google.storage.v2.BidiReadObjectRedirectedError';
+
+/** The fields of a `BidiReadObjectRedirectedError`. */
+export interface ReadRedirect {
+  routingToken?: string | undefined;
+  readHandle?: Buffer | undefined;
+}
+
 /** A decoded `google.rpc.Status`, with the redirect detail if it carried one. */
 export interface RpcStatus {
   code: number;
   message: string;
   redirect: WriteRedirect | undefined;
+  /** A read stream's redirect, when the detail was a `BidiReadObjectRedirectedError`. */
+  readRedirect?: ReadRedirect | undefined;
 }
 
 function varint(value: bigint): Buffer {
@@ -54,6 +65,15 @@ export function encodeRpcStatus(code: number, message: string, redirect?: WriteR
     parts.push(field(3, Buffer.concat([field(1, Buffer.from(REDIRECT_TYPE_URL, 'utf8')), field(2, Buffer.concat(detail))])));
   }
   return Buffer.concat(parts);
+}
+
+/** Encodes a `google.rpc.Status` carrying a `BidiReadObjectRedirectedError` as its only detail. */
+export function encodeReadRedirectStatus(code: number, message: string, redirect: ReadRedirect): Buffer {
+  const detail: Buffer[] = [];
+  if (redirect.readHandle !== undefined) detail.push(field(1, field(1, redirect.readHandle)));
+  if (redirect.routingToken !== undefined) detail.push(field(2, Buffer.from(redirect.routingToken, 'utf8')));
+  const any = Buffer.concat([field(1, Buffer.from(READ_REDIRECT_TYPE_URL, 'utf8')), field(2, Buffer.concat(detail))]);
+  return Buffer.concat([varintField(1, BigInt(code)), field(2, Buffer.from(message, 'utf8')), field(3, any)]);
 }
 
 /** One field of a message: its number and either a varint or a length-delimited payload. */
@@ -100,6 +120,17 @@ function decodeRedirect(value: Buffer): WriteRedirect {
   return redirect;
 }
 
+function decodeReadRedirect(value: Buffer): ReadRedirect {
+  const redirect: ReadRedirect = {};
+  for (const f of fields(value)) {
+    if (f.number === 1 && f.bytes !== undefined) {
+      for (const inner of fields(f.bytes))
+        if (inner.number === 1 && inner.bytes !== undefined) redirect.readHandle = Buffer.from(inner.bytes);
+    } else if (f.number === 2 && f.bytes !== undefined) redirect.routingToken = f.bytes.toString('utf8');
+  }
+  return redirect;
+}
+
 /** Decodes `grpc-status-details-bin`; undefined when it is not a well-formed `google.rpc.Status`. */
 export function decodeRpcStatus(buffer: Buffer): RpcStatus | undefined {
   try {
@@ -115,6 +146,7 @@ export function decodeRpcStatus(buffer: Buffer): RpcStatus | undefined {
           else if (inner.number === 2 && inner.bytes !== undefined) value = inner.bytes;
         }
         if (typeUrl === REDIRECT_TYPE_URL) status.redirect = decodeRedirect(value);
+        else if (typeUrl === READ_REDIRECT_TYPE_URL) status.readRedirect = decodeReadRedirect(value);
       }
     }
     return status;
