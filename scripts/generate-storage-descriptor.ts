@@ -19,7 +19,7 @@ const require = createRequire(import.meta.url);
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 /** Where the generated module lives. */
-export const DESCRIPTOR_MODULE = join(ROOT, 'src', 'append', 'storage-v2-descriptor.ts');
+export const DESCRIPTOR_MODULE = join(ROOT, 'src', 'grpc', 'storage-v2-descriptor.ts');
 
 const SERVICE = 'google.storage.v2.Storage';
 /** Field options that change the wire format or presence; every other option is documentation for code generators. */

@@ -18,7 +18,8 @@ const README = readFileSync(join(ROOT, 'README.md'), 'utf8');
 const ASSUMED = `
 import type { Readable } from 'node:stream';
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
-import type { AppendableCheckpoint, GcsWriteStreamOptions, UploadCheckpoint } from 'gcs-resumable-stream';
+import type { AppendableCheckpoint, GcsWriteStreamOptions, ParallelCheckpoint, UploadCheckpoint } from 'gcs-resumable-stream';
+import type { LocalGcs } from 'gcs-resumable-stream/testing';
 declare global {
   /** Your bucket and object name. */
   const bucket: string;
@@ -32,11 +33,13 @@ declare global {
   /** Your metrics client. */
   const metrics: { gauge(name: string, value: number): void };
   /** Where you keep checkpoints. */
-  function saveCheckpoint(checkpoint: UploadCheckpoint): void;
+  function saveCheckpoint(checkpoint: UploadCheckpoint | ParallelCheckpoint): void;
   function saveSomewhere(checkpoint: AppendableCheckpoint): void;
   /** Your upload code under test, and its input. */
   function archiveLines(lines: string[], options: Partial<GcsWriteStreamOptions>): Promise<void>;
   const lines: string[];
+  /** A local server your test started. */
+  const server: LocalGcs;
 }
 export {};
 `;
