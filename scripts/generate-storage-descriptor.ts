@@ -120,7 +120,7 @@ export async function storageDescriptorModule(): Promise<string> {
     " * `@grpc/proto-loader`'s `fromJSON`), without options or comments. Text, parsed on first use: a process that never",
     ' * opens a gRPC stream never builds it.',
     ' */',
-    `export const STORAGE_V2_DESCRIPTOR = '${json.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}';`,
+    `export const STORAGE_V2_DESCRIPTOR: string = '${json.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}';`,
     '',
   ].join('\n');
   const config = await prettier.resolveConfig(DESCRIPTOR_MODULE);
