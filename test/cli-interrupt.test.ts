@@ -94,6 +94,23 @@ describe('gcs-stream cp: interrupts', () => {
     expect(exit.stderr).not.toContain('cancel');
     expect(ctx.server.getObject(BUCKET, name)).toBeUndefined();
 
+    // A resumed run interrupted before its first commit keeps the session too (the stream reports no checkpoint
+    // before then: the one it resumed is what the file keeps).
+    const queries = (): number => ctx.server.requests.filter((r) => r.object === name && r.kind === 'query').length;
+    const queriesBefore = queries();
+    const again = startCli(commandArgs(exit.stderr.split('\n').find((l) => l.includes('resume with'))!));
+    await until(
+      () => queries() > queriesBefore,
+      "the resumed run's status query",
+      [[ctx.server.activity, 'change']],
+      () => again.stderr(),
+    );
+    again.child.kill('SIGINT');
+    const againExit = await again.exited;
+    expect(againExit.code, againExit.stderr).toBe(130);
+    expect(ctx.server.listSessions().find((s) => s.name === name)?.state).toBe('active');
+    expect(readCheckpoint(file)?.bytesCommitted).toBe(checkpoint.bytesCommitted);
+
     const resumed = await runResume(exit.stderr, DATA.subarray(checkpoint.bytesCommitted));
     expect(resumed.code, resumed.stderr).toBe(0);
     expect(ctx.server.getObject(BUCKET, name)?.data.equals(DATA)).toBe(true);

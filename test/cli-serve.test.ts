@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -44,6 +44,12 @@ describe('gcs-stream serve', () => {
       const appended = await run(['cp', '-', 'gs://any-bucket/appended', '--appendable', '-q'], env, Buffer.from('live log\n'));
       expect(appended.code, appended.stderr).toBe(0);
 
+      // --port is honoured: a second server on this one's port cannot start.
+      const port = new URL(json!).port;
+      const taken = await run(['serve', '--port', port], {});
+      expect(taken.code, taken.stderr).toBe(1);
+      expect(taken.stderr).toContain('cannot start the local server: the port is in use');
+
       const [read, readAppended] = await Promise.all([
         run(['cat', 'gs://any-bucket/from-file'], env),
         run(['cat', 'gs://any-bucket/appended'], env),
@@ -64,5 +70,14 @@ describe('gcs-stream serve', () => {
     const exit = await run(['serve', '--port', '70000'], {});
     expect(exit.code).toBe(2);
     expect(exit.stderr).toMatch(/"70000" is not a port: use 0-65535/);
+  });
+
+  it('is the only command that loads the testing server, through a dynamic import', () => {
+    const files = [join(ROOT, 'src', 'cli.ts'), ...readdirSync(join(ROOT, 'src', 'cli')).map((file) => join(ROOT, 'src', 'cli', file))];
+    for (const file of files) {
+      const text = readFileSync(file, 'utf8');
+      expect(text, file).not.toMatch(/^import [^;]*from '\.\.?\/(?:\.\.\/)?testing\//m);
+    }
+    expect(readFileSync(join(ROOT, 'src', 'cli', 'serve.ts'), 'utf8')).toContain("await import('../testing/index.js')");
   });
 });
