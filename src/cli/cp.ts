@@ -103,8 +103,10 @@ async function resumableCp(
     process.stderr.write(`gcs-stream: warning: ${cliText(warning.message)}: ${warning.leftovers.join(' ')}\n`),
   );
   let checkpointError: Error | undefined;
-  let lastCheckpoint: UploadCheckpoint | ParallelCheckpoint | undefined;
   const checkpointFile = flags.checkpoint;
+  // The state an interrupt leaves the session in. A resumed session has one from the start (the stream reports
+  // none until its first commit): interrupting it before then must not cancel what --resume brought back.
+  let lastCheckpoint: UploadCheckpoint | ParallelCheckpoint | undefined = checkpointFile === undefined ? undefined : checkpoint;
   if (checkpointFile !== undefined) {
     upload.on('checkpoint', (value) => {
       try {
@@ -256,6 +258,12 @@ async function resumableCp(
       process.exit(EXIT_SIGNAL[signal]);
     }
     const saved = lastCheckpoint!;
+    try {
+      // Written again (atomically, the same state or the resumed one): the file holds what the session was left at.
+      writeCheckpointFile(checkpointFile!, saved);
+    } catch (error) {
+      process.stderr.write(`gcs-stream: warning: cannot write the checkpoint file ${checkpointFile!} (${codeOf(error)})\n`);
+    }
     const still = upload.writableEnded
       ? '; its input had ended, so a request in flight may still complete the object (resuming then confirms it)'
       : '';
