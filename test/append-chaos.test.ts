@@ -12,7 +12,7 @@ const CONCURRENCY = 4;
 describe('appendable objects under chaos', () => {
   it(
     `${UPLOADS} seeded random append uploads with gRPC faults, flushes and aborts: none corrupt, hung or failing with the wrong error`,
-    { timeout: 60_000 },
+    { timeout: 300_000 },
     async () => {
       const summary = await runAppendChaos({ seed: SEED, uploads: UPLOADS, concurrency: CONCURRENCY });
       console.log(summaryLine(summary, 'append-chaos'));

@@ -38,11 +38,13 @@ describe('append stream stall timeout', () => {
     const whole = Buffer.concat([a, b]);
     expect(ctx.server.getObject(BUCKET, 'silent-flush.bin')?.data.equals(whole)).toBe(true);
     expect(stream.object?.size).toBe(whole.length);
-    expect(streamsOf('silent-flush.bin')).toEqual([
-      ['create', 'cancelled', 'stall'],
-      ['append', 'OK', undefined],
-    ]);
-    expect(retries.map((r) => r.error.code)).toEqual(['ERR_GCS_UPLOAD_REQUEST_TIMEOUT']);
+    // The stalled stream first, the finishing one last. A loaded machine can stretch an ordinary answer past the
+    // 300 ms stall timeout too: such streams are cancelled without a fault and retried the same way.
+    const streams = streamsOf('silent-flush.bin');
+    expect(streams[0]).toEqual(['create', 'cancelled', 'stall']);
+    expect(streams.at(-1)).toEqual(['append', 'OK', undefined]);
+    expect(streams.slice(1, -1).every(([kind, , fault]) => kind === 'append' && fault === undefined)).toBe(true);
+    expect(new Set(retries.map((r) => r.error.code))).toEqual(new Set(['ERR_GCS_UPLOAD_REQUEST_TIMEOUT']));
   });
 
   it("recovers when the finish's answer never comes", async () => {

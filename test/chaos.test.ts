@@ -14,7 +14,7 @@ const CONCURRENCY = 4;
 describe('proof under chaos', () => {
   it(
     `${UPLOADS} seeded random uploads with faults and aborts: none corrupt, hung or failing with the wrong error`,
-    { timeout: 110_000 },
+    { timeout: 400_000 },
     async () => {
       const summary = await runChaos({ seed: SEED, uploads: UPLOADS, concurrency: CONCURRENCY });
       console.log(summaryLine(summary));
@@ -24,7 +24,7 @@ describe('proof under chaos', () => {
 
   it(
     '100 seeded uploads sharing a 2 MiB memory pool: none corrupt, hung or failing with the wrong error, ceiling held',
-    { timeout: 110_000 },
+    { timeout: 400_000 },
     async () => {
       const memory = new MemoryPool({ maxBytes: 2 * 1024 * 1024 });
       const summary = await runChaos({ seed: SEED + 10_000, uploads: 100, concurrency: CONCURRENCY, memory });
@@ -41,7 +41,7 @@ describe('proof under chaos', () => {
 describe('trickling sources with the time bound on, under chaos', () => {
   it(
     '24 uploads fed in small writes with maxUncommittedMs 15: each object byte-identical or absent with a typed error',
-    { timeout: 60_000 },
+    { timeout: 300_000 },
     async () => {
       const server = await startLocalGcs();
       try {

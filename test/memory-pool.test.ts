@@ -55,7 +55,9 @@ describe('MemoryPool', () => {
     const pool = new MemoryPool({ maxBytes: 8 * K256 });
     const size = K256 + 1000;
     const names = Array.from({ length: 200 }, (_, i) => uniqueName(`crowd-${i}`));
-    await Promise.all(names.map((name) => pipeline(source(size, 48 * KiB), createGcsWriteStream(pooled(name, pool)))));
+    // The default stall timeout: 200 streams on a loaded machine can wait seconds for an answer, which is no stall.
+    const retry = { stallTimeoutMs: 60_000 };
+    await Promise.all(names.map((name) => pipeline(source(size, 48 * KiB), createGcsWriteStream(pooled(name, pool, { retry })))));
     for (const name of names) expect(storedDigest(ctx.server, name)).toBe(expectedDigest(size));
     expect(pool.stats().peakBytesHeld).toBeLessThanOrEqual(8 * K256);
   });

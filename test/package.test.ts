@@ -24,7 +24,7 @@ function npmEnv(): NodeJS.ProcessEnv {
   return Object.fromEntries(Object.entries(process.env).filter(([key]) => !/^npm_/i.test(key) || keep.test(key)));
 }
 
-async function sh(file: string, args: string[], cwd: string, timeoutMs = 60_000): Promise<{ stdout: string; stderr: string }> {
+async function sh(file: string, args: string[], cwd: string, timeoutMs = 240_000): Promise<{ stdout: string; stderr: string }> {
   try {
     return await run(file, args, { cwd, env: npmEnv(), timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 });
   } catch (error) {
@@ -140,12 +140,14 @@ function tsconfig(module: string, moduleResolution: string, files: string[]): st
   });
 }
 
+// The time limits here are hang guards only: a build, an install and three type checks can take minutes on a
+// loaded two-core machine.
 beforeAll(async () => {
   const packDir = join(TMP, 'pack');
   mkdirSync(packDir);
   mkdirSync(PROJECT);
   // `npm pack` runs `prepack`, i.e. the tsup build, exactly as `npm publish` would.
-  await sh('npm', ['pack', '--pack-destination', packDir, '--loglevel=error'], ROOT, 120_000);
+  await sh('npm', ['pack', '--pack-destination', packDir, '--loglevel=error'], ROOT, 400_000);
   const tarball = readdirSync(packDir).find((file) => file.endsWith('.tgz'));
   if (tarball === undefined) throw new Error('npm pack produced no tarball');
   writeFileSync(join(PROJECT, 'package.json'), JSON.stringify({ name: 'consumer', version: '1.0.0', private: true, type: 'module' }));
@@ -153,7 +155,7 @@ beforeAll(async () => {
     'npm',
     ['install', join(packDir, tarball), '--prefer-offline', '--no-audit', '--no-fund', '--no-package-lock', '--loglevel=error'],
     PROJECT,
-    120_000,
+    400_000,
   );
   writeFileSync(join(PROJECT, 'check.cjs'), CJS_CHECK);
   writeFileSync(join(PROJECT, 'check.mjs'), ESM_CHECK);
@@ -164,7 +166,7 @@ beforeAll(async () => {
   // node10 resolution ignores `exports`: `main`/`types` and `typesVersions` (for /testing) must lead to the types.
   writeFileSync(join(PROJECT, 'types-node10.ts'), TYPES_CJS);
   writeFileSync(join(PROJECT, 'tsconfig.node10.json'), tsconfig('commonjs', 'node10', ['types-node10.ts']));
-}, 180_000);
+}, 900_000);
 
 afterAll(() => rmSync(TMP, { recursive: true, force: true }));
 

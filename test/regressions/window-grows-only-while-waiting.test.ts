@@ -4,8 +4,10 @@
  * process with other work) gains nothing from a larger window, and used to grow it all the same: the session open's
  * answer time read as a long fixed latency (+96 to +133 MiB of RSS on loopback, at the throughput of two chunks).
  *
- * Here every answer is 25 ms late and the source fills a chunk in one write, so the latency alone says "grow"; in
- * the second case another task keeps the event loop busy, which no machine load can make idle.
+ * Here every answer is 25 ms late and the source fills a chunk in one write, so the latency alone says "grow", while
+ * another task keeps the event loop busy, which no machine load can make idle. (That the window does grow while the
+ * loop waits is the pacer's unit test in adaptive.test.ts: end to end it would depend on the machine's load, which
+ * makes the loop busy too.)
  */
 import { pipeline } from 'node:stream/promises';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -32,10 +34,6 @@ async function largestTarget(name: string, size: number): Promise<number> {
   expect(storedDigest(server, name)).toBe(expectedDigest(size));
   return largest;
 }
-
-it('grows towards bandwidth x latency while the thread waits for slow answers', async () => {
-  expect(await largestTarget(uniqueName('grow-idle'), 12 * MiB)).toBeGreaterThan(2 * K256);
-});
 
 it('stays at two requests while the event loop is busy between answers, however long they take', async () => {
   let spinning = true;
