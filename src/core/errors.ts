@@ -150,7 +150,7 @@ export class NetworkError extends GcsUploadError {
     const message = refused
       ? `${what} failed: nothing accepts connections at ${target.host} (ECONNREFUSED). Check the endpoint ` +
         '(apiEndpoint, STORAGE_EMULATOR_HOST or --endpoint) and that the server there is running; not retried'
-      : `${what} failed: ${code}${target === undefined ? '' : ` (connecting to ${target.host})`}`;
+      : `${what} failed: ${code}${target === undefined ? '' : ` (connection to ${target.host})`}`;
     super('ERR_GCS_UPLOAD_NETWORK', message, { cause: sanitizeCause(cause), retryable: !refused });
     this.host = target?.host;
   }
