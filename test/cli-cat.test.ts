@@ -218,7 +218,9 @@ describe('cat retries', () => {
     expect(faultsOn(name)).toEqual(['reset', 'reset after 100000', 'reset after 1']);
     // Each failure came after progress: every retry is the first of its streak.
     expect(exit.stderr.match(/; retry 1 in /g)?.length, exit.stderr).toBe(3);
-    expect(exit.stderr).toMatch(/reading gs:\/\/test-bucket\/.*cat-reset.* from byte 2097152 failed: ECONNRESET \(connection to 127\.0\.0\.1:\d+\); retry 1 in/);
+    expect(exit.stderr).toMatch(
+      /reading gs:\/\/test-bucket\/.*cat-reset.* from byte 2097152 failed: ECONNRESET \(connection to 127\.0\.0\.1:\d+\); retry 1 in/,
+    );
   });
 
   it('--follow --json: a read of new bytes broken part-way resumes where the output stopped', async () => {

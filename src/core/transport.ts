@@ -124,7 +124,10 @@ const keepAliveHints = new WeakMap<object, number>();
  * hint, a second below it, applies only with an agent-wide `timeout`, which would also time requests.)
  */
 function closingIdleSockets<A extends http.Agent>(agent: A): A {
-  const keep = agent.keepSocketAlive.bind(agent) as (socket: Duplex) => boolean | void;
+  // Called with the agent as `this` below.
+  // eslint-disable-next-line @typescript-eslint/unbound-method
+  const original = agent.keepSocketAlive;
+  const keep = (socket: Duplex): boolean | void => original.call(agent, socket);
   // Node documents the return value (false: destroy the socket instead of keeping it); @types/node says void.
   (agent as unknown as { keepSocketAlive: (socket: Duplex) => boolean }).keepSocketAlive = (socket) => {
     if (keep(socket) === false) return false;

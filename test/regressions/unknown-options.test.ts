@@ -1,12 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  createGcsAppendStream,
-  createGcsWriteStream,
-  InvalidArgumentError,
-  type GcsAppendStreamOptions,
-  type GcsWriteStreamOptions,
-  type UploadCheckpoint,
-} from '../../src/index.js';
+import { createGcsAppendStream, createGcsWriteStream, InvalidArgumentError, type UploadCheckpoint } from '../../src/index.js';
 import { BUCKET, expectedDigest, K256, KiB, storedDigest, uniqueName, upload, useLocalGcs } from '../helpers.js';
 
 // Issue 22, item 6: in plain JavaScript a misspelled option (`chunksize`, `contentTye`, `retry.bogus`) was ignored,
@@ -17,7 +10,7 @@ const ctx = useLocalGcs();
 
 /** What a JavaScript caller can pass: anything. */
 function writeStream(options: Record<string, unknown>): unknown {
-  return createGcsWriteStream({ bucket: BUCKET, name: 'x', apiEndpoint: ctx.server.url, ...options } as unknown as GcsWriteStreamOptions);
+  return createGcsWriteStream({ bucket: BUCKET, name: 'x', apiEndpoint: ctx.server.url, ...options });
 }
 
 describe('an unknown option is refused, naming the closest known one', () => {
@@ -50,8 +43,7 @@ describe('an unknown option is refused, naming the closest known one', () => {
 
   it('createGcsAppendStream refuses them too (and in its retry options)', () => {
     const base = { bucket: 'zonal-bucket', name: 'x', grpcEndpoint: '127.0.0.1:1' };
-    const append = (options: Record<string, unknown>): unknown =>
-      createGcsAppendStream({ ...base, ...options } as unknown as GcsAppendStreamOptions);
+    const append = (options: Record<string, unknown>): unknown => createGcsAppendStream({ ...base, ...options });
     expect(() => append({ finalise: false })).toThrow(InvalidArgumentError);
     expect(() => append({ finalise: false })).toThrow("unknown option 'finalise': did you mean 'finalize'?");
     expect(() => append({ retry: { stallTimeout: 5 } })).toThrow(
