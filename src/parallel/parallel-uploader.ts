@@ -137,7 +137,7 @@ export class ParallelUploader implements UploadStrategy, WriteWindow {
     return this.#uploadId;
   }
 
-  /** Temporary objects left after a successful upload (deletes that failed). */
+  /** Temporary objects left in the bucket (deletes that failed), after a success or a failure. */
   get leftovers(): string[] {
     return [...this.#leftovers];
   }
@@ -410,7 +410,8 @@ export class ParallelUploader implements UploadStrategy, WriteWindow {
       // Every part's upload has settled (its session cancelled, or its object known) before cleanup.
       await Promise.allSettled([...this.#results, ...(this.#small ? [this.#small.start()] : [])]);
       for (const part of this.#parts.values()) part.window.dispose();
-      failure.leftovers = await this.#deleteTemporaries();
+      this.#leftovers = await this.#deleteTemporaries();
+      failure.leftovers = [...this.#leftovers];
       throw failure.attachContext({
         bucket: this.#options.bucket,
         name: this.#options.name,
