@@ -30,7 +30,6 @@ import {
   type AuthorizedClient,
   type GcsResumableWritable,
   type HttpRequest,
-  type HttpResponse,
   type RetryOptions,
 } from '../../src/index.js';
 import {
