@@ -30,6 +30,10 @@ export interface ContenderRunOptions {
    * `maxUncommittedMs`). Absent: the contender's default.
    */
   maxUncommittedMs?: number;
+  /** Part uploads in flight at once, for contenders that upload in parallel parts (issue 23). Absent: one stream. */
+  parallel?: number;
+  /** Bytes per part, with `parallel`. */
+  partSize?: number;
 }
 
 /** What a contender tells the harness while it runs (issue 15: the data at risk). */

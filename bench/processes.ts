@@ -91,8 +91,9 @@ export class ServerProcess {
   }
 
   /** Starts a server and waits for its URL. */
-  static async start(latencyMs: number, timeoutMs = 30_000): Promise<ServerProcess> {
-    const child = startNode(['--import', 'tsx', join(BENCH_DIR, 'server.ts'), '--latency-ms', String(latencyMs)]);
+  static async start(latencyMs: number, connectionBytesPerSecond?: number, timeoutMs = 30_000): Promise<ServerProcess> {
+    const limit = connectionBytesPerSecond === undefined ? [] : ['--connection-bytes-per-second', String(connectionBytesPerSecond)];
+    const child = startNode(['--import', 'tsx', join(BENCH_DIR, 'server.ts'), '--latency-ms', String(latencyMs), ...limit]);
     const stderr = tail(child.stderr);
     if (child.stdout === null) throw new Error('the server has no stdout');
     const lines = createInterface({ input: child.stdout });

@@ -5,7 +5,18 @@
  */
 import type { ChartBar, ChartInput } from './chart.js';
 import type { ChildResult } from './child.js';
-import { BASELINE, INCUMBENT, KiB, MiB, OURS, SCENARIOS, describeScenario, formatBytes, type Scenario } from './scenarios.js';
+import {
+  BASELINE,
+  INCUMBENT,
+  KiB,
+  MiB,
+  OURS,
+  OURS_PARALLEL,
+  SCENARIOS,
+  describeScenario,
+  formatBytes,
+  type Scenario,
+} from './scenarios.js';
 import type { ServerStats } from './server.js';
 
 /** One run of one contender in one scenario. */
@@ -488,7 +499,46 @@ export function evaluateTargets(cells: readonly Cell[]): TargetResult[] {
       pass: Math.abs(change) <= 10,
     };
   });
+  results.push(...parallelTargets(cells));
   results.push(...concurrentTargets(cells));
+  return results;
+}
+
+/**
+ * Issue 23's targets (scenarios 10 and 11): parallel parts against one raw PUT where each connection is capped, and
+ * beside the single session where nothing is (with the memory bound of `(parallel + 1) × partSize + 32 MiB`).
+ */
+function parallelTargets(cells: readonly Cell[]): TargetResult[] {
+  const results: TargetResult[] = [];
+  const parallel = (id: number): Measurement | undefined => medianOf(cells, id, OURS_PARALLEL);
+  const ratio = (a: Measurement, b: Measurement): string =>
+    `${(a.mibPerSecond / b.mibPerSecond).toFixed(2)} x (${a.mibPerSecond.toFixed(1)} vs ${b.mibPerSecond.toFixed(1)} MiB/s)`;
+  const limited = [parallel(10), medianOf(cells, 10, BASELINE)] as const;
+  const [p10, raw10] = limited;
+  const target10 = 'S10 throughput, 64 MiB/s per connection and +20 ms: parallel 8 × 16 MiB vs raw-put';
+  if (p10 === undefined || raw10 === undefined)
+    results.push({ target: target10, threshold: '>= 5 x', measured: 'not measured', pass: undefined });
+  else
+    results.push({ target: target10, threshold: '>= 5 x', measured: ratio(p10, raw10), pass: p10.mibPerSecond / raw10.mibPerSecond >= 5 });
+  const [p11, ours11] = [parallel(11), medianOf(cells, 11, OURS)];
+  const target11 = 'S11 throughput, no limit: parallel 8 × 16 MiB beside the single session';
+  if (p11 === undefined || ours11 === undefined)
+    results.push({ target: target11, threshold: 'reported', measured: 'not measured', pass: undefined });
+  else results.push({ target: target11, threshold: 'reported', measured: ratio(p11, ours11), pass: true });
+  const parts = SCENARIOS.find((s) => s.id === 11)?.parts;
+  const bound = parts === undefined ? Number.NaN : ((parts.parallel + 1) * parts.partSize) / MiB + 32;
+  const target11m = 'S11 memory growth (peak RSS minus RSS before the run): parallel';
+  if (p11 === undefined)
+    results.push({ target: target11m, threshold: `<= ${bound.toFixed(0)} MiB`, measured: 'not measured', pass: undefined });
+  else {
+    const growth = p11.peakRssMiB - p11.baselineRssMiB;
+    results.push({
+      target: target11m,
+      threshold: `<= ${bound.toFixed(0)} MiB`,
+      measured: `${growth.toFixed(1)} MiB`,
+      pass: growth <= bound,
+    });
+  }
   return results;
 }
 

@@ -31,6 +31,7 @@ import {
   INCUMBENT,
   MiB,
   OURS,
+  OURS_PARALLEL,
   QUICK_DIVISOR,
   SCENARIOS,
   describeScenario,
@@ -239,6 +240,8 @@ async function runOnce(server: ServerProcess, childScript: string, cell: Cell, r
     chunkSize: scenario.chunkSize,
     memoryLimit: concurrency?.memoryLimit,
     maxUncommittedMs: scenario.maxUncommittedMs,
+    parallel: scenario.parts?.parallel,
+    partSize: scenario.parts?.partSize,
     concurrency: concurrency === undefined ? undefined : { streams: concurrency.streams, bytesPerSecond: concurrency.bytesPerSecond },
   };
   const result = await runChild(childScript, request, timeoutMs);
@@ -399,18 +402,21 @@ async function main(): Promise<void> {
   const tree = buildTree(ROOT_DIR);
   process.once('exit', tree.remove);
   const childScript = tree.benchFile('child.js');
-  const servers = new Map<number, ServerProcess>();
-  const serverFor = async (latencyMs: number): Promise<ServerProcess> => {
-    let server = servers.get(latencyMs);
+  // One server per latency and connection limit: both are the server process's options.
+  const servers = new Map<string, ServerProcess>();
+  const serverFor = async (latencyMs: number, connectionBytesPerSecond?: number): Promise<ServerProcess> => {
+    const key = `${latencyMs}/${connectionBytesPerSecond ?? 'unlimited'}`;
+    let server = servers.get(key);
     if (server !== undefined && !server.alive) {
       process.stdout.write(`warning: the server at ${server.url} died; starting another\n`);
       server = undefined;
     }
     if (server === undefined) {
-      server = await ServerProcess.start(latencyMs);
-      servers.set(latencyMs, server);
+      server = await ServerProcess.start(latencyMs, connectionBytesPerSecond);
+      servers.set(key, server);
+      const limit = connectionBytesPerSecond === undefined ? '' : `, ${formatBytes(connectionBytesPerSecond)}/s per connection`;
       process.stdout.write(
-        `\nstarted a server${latencyMs > 0 ? ` with +${latencyMs} ms per response` : ''} at ${server.url}; warming it up\n`,
+        `\nstarted a server${latencyMs > 0 ? ` with +${latencyMs} ms per response` : ''}${limit} at ${server.url}; warming it up\n`,
       );
       await warmUp(server, childScript, [...settings.contenders.keys()]);
     }
@@ -422,9 +428,12 @@ async function main(): Promise<void> {
   try {
     for (const scenario of settings.scenarios) {
       const size = settings.quick ? scenario.size / QUICK_DIVISOR : scenario.size;
-      const ids = [...settings.contenders.keys()].filter((id) => scenario.contenders === undefined || scenario.contenders.includes(id));
+      // The parallel contender runs only where a scenario names it: elsewhere it would be the single session again.
+      const ids = [...settings.contenders.keys()].filter((id) =>
+        scenario.contenders === undefined ? id !== OURS_PARALLEL : scenario.contenders.includes(id),
+      );
       if (ids.length === 0) continue;
-      await serverFor(scenario.latencyMs);
+      await serverFor(scenario.latencyMs, scenario.connectionBytesPerSecond);
       const timeoutMs = (settings.timeoutSeconds ?? defaultTimeoutSeconds(scenario, size)) * 1000;
       process.stdout.write(`\nS${scenario.id}: ${describeScenario(scenario, size)} (${scenario.purpose})\n`);
       const scenarioCells = new Map<string, Cell>();
@@ -437,7 +446,7 @@ async function main(): Promise<void> {
         for (const id of runOrder(ids, rep)) {
           const cell = scenarioCells.get(id);
           if (cell === undefined) continue;
-          const server = await serverFor(scenario.latencyMs);
+          const server = await serverFor(scenario.latencyMs, scenario.connectionBytesPerSecond);
           const run = await runOnce(server, childScript, cell, rep, timeoutMs);
           if (runError(run) !== undefined) failures += 1;
           cell.runs.push(run);

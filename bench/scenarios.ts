@@ -1,6 +1,7 @@
 /**
- * The matrix of issues 4, 14 and 15: each scenario runs every contender (unless it names its own), each run in a
- * fresh process. Scenarios 1 to 5 upload one object per process; 6 to 9 many at once in one process (`concurrency`).
+ * The matrix of issues 4, 14, 15 and 23: each scenario runs every contender (unless it names its own), each run in a
+ * fresh process. Scenarios 1 to 5 and 10, 11 upload one object per process; 6 to 9 many at once in one process
+ * (`concurrency`). 10 and 11 compare parallel composite uploads with one session and one raw PUT.
  */
 
 export const KiB = 1024;
@@ -11,6 +12,16 @@ export const GiB = 1024 * MiB;
 export const OURS = 'gcs-resumable-stream';
 export const BASELINE = 'raw-put';
 export const INCUMBENT = 'google-cloud-storage';
+/** This library with parallel composite uploads (`parallel`, `partSize`): scenarios 10 and 11 only. */
+export const OURS_PARALLEL = 'gcs-resumable-stream-parallel';
+
+/** Parallel composite uploads, for contenders that do them (ours: `createGcsWriteStream({ parallel, partSize })`). */
+export interface ParallelParts {
+  /** Part uploads in flight at once. */
+  parallel: number;
+  /** Bytes per part. */
+  partSize: number;
+}
 
 /**
  * Many streams in one process (issue 14), all started together: what a server uploading many slow producers at
@@ -46,6 +57,13 @@ export interface Scenario {
   concurrency?: Concurrency;
   /** The bound on uncommitted data (ms) for contenders that have one (ours); absent: their default. */
   maxUncommittedMs?: number;
+  /**
+   * The server reads each connection's request bodies no faster than this (`startLocalGcs({ connectionBytesPerSecond })`,
+   * a separate server process): GCS's per-stream cap, which loopback does not have. Absent: no limit.
+   */
+  connectionBytesPerSecond?: number;
+  /** Parallel parts for contenders that upload that way; absent: they do not run the scenario in parallel. */
+  parts?: ParallelParts;
   /** What it shows. */
   purpose: string;
 }
@@ -123,6 +141,31 @@ export const SCENARIOS: readonly Scenario[] = [
     purpose:
       'data at risk: 100 streams at 64 KiB/s for 40 s, ours with maxUncommittedMs 2000; the most bytes written but not confirmed, per stream',
   },
+  // Issue 23. One connection to GCS carries only so much: with each connection limited to 64 MiB/s and every answer
+  // 20 ms late, eight parts in flight should reach >= 5x one raw PUT of the same bytes (a single session at most 1x).
+  {
+    id: 10,
+    size: 1 * GiB,
+    writeSize: 64 * KiB,
+    chunkSize: 8 * MiB,
+    latencyMs: 20,
+    connectionBytesPerSecond: 64 * MiB,
+    parts: { parallel: 8, partSize: 16 * MiB },
+    contenders: [OURS_PARALLEL, BASELINE, OURS],
+    purpose:
+      'parallel composite upload where each connection is capped (64 MiB/s) and answers are 20 ms late: parallel 8 × 16 MiB parts vs one raw PUT',
+  },
+  // The same without limit or latency: a link one connection fills, where parts can only show what they cost.
+  {
+    id: 11,
+    size: 1 * GiB,
+    writeSize: 64 * KiB,
+    chunkSize: 8 * MiB,
+    latencyMs: 0,
+    parts: { parallel: 8, partSize: 16 * MiB },
+    contenders: [OURS_PARALLEL, OURS],
+    purpose: 'the cost of composition on a link one connection can fill: parallel 8 × 16 MiB parts beside the single session',
+  },
 ];
 
 /**
@@ -171,7 +214,10 @@ export function describeStreams(scenario: Scenario, size: number): string {
 
 /** `1 GiB, 64 KiB writes, 8 MiB chunks, +20 ms`; `100 × 256 KiB/s for 70 s, 17.5 MiB each, ...` for many streams. */
 export function describeScenario(scenario: Scenario, size: number): string {
-  const latency = scenario.latencyMs > 0 ? `, +${scenario.latencyMs} ms per response` : '';
+  const latency =
+    (scenario.latencyMs > 0 ? `, +${scenario.latencyMs} ms per response` : '') +
+    (scenario.connectionBytesPerSecond === undefined ? '' : `, ${formatBytes(scenario.connectionBytesPerSecond)}/s per connection`) +
+    (scenario.parts === undefined ? '' : `, parallel ${scenario.parts.parallel} × ${formatBytes(scenario.parts.partSize)} parts (ours)`);
   const streams = scenario.concurrency === undefined ? '' : `${describeStreams(scenario, size)}, each `;
   const bound = scenario.maxUncommittedMs === undefined ? '' : `, maxUncommittedMs ${scenario.maxUncommittedMs} (ours)`;
   return `${streams}${formatBytes(size)}, ${formatBytes(scenario.writeSize)} writes, ${describeChunk(scenario.chunkSize)}${latency}${bound}`;

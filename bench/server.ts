@@ -1,6 +1,7 @@
 /**
  * The local GCS server of the benchmark, in its own process so that its CPU and memory never count against a
- * client: `node --import tsx bench/server.ts [--latency-ms N]`.
+ * client: `node --import tsx bench/server.ts [--latency-ms N] [--connection-bytes-per-second N]` (issue 23: each
+ * connection's request bodies read no faster than N bytes per second, GCS's per-stream cap).
  *
  * It keeps only sizes and CRC32Cs (`discardData: true`) and computes no MD5 (`computeMd5: false`). It still reads
  * every request body whole before answering, so while a `raw-put` runs it holds that object in memory (1 GiB in
@@ -46,9 +47,17 @@ export interface ServerStats {
   peakRss: number;
 }
 
-const { values } = parseArgs({ options: { 'latency-ms': { type: 'string', default: '0' } } });
+const { values } = parseArgs({
+  options: { 'latency-ms': { type: 'string', default: '0' }, 'connection-bytes-per-second': { type: 'string' } },
+});
 const latencyMs = Number(values['latency-ms']);
-const server = await startLocalGcs({ latencyMs, discardData: true, computeMd5: false });
+const limit = values['connection-bytes-per-second'];
+const server = await startLocalGcs({
+  latencyMs,
+  discardData: true,
+  computeMd5: false,
+  ...(limit === undefined ? {} : { connectionBytesPerSecond: Number(limit) }),
+});
 process.stdout.write(`${server.url}\n`);
 
 let scanned = 0;

@@ -7,6 +7,8 @@
  * object as it grows, until it is finalized, retrying transient failures as uploads do (exit 0; 1 when it does not
  * exist, disappears or cannot be read; 130 / 143 on a signal).
  *
+ * `gcs-stream cleanup gs://BUCKET[/PREFIX]` deletes temporary part objects left by parallel uploads (cli/cleanup.ts).
+ *
  * Exit codes: 0 uploaded (and the --checkpoint file removed); 1 the upload failed; 2 usage error (bad arguments or option values, nothing uploaded);
  * 130 / 143 interrupted by SIGINT / SIGTERM (the session was cancelled, no object was created).
  */
@@ -16,6 +18,7 @@ import { pipeline } from 'node:stream/promises';
 import { Command, CommanderError, InvalidArgumentError as OptionValueError, Option } from 'commander';
 import { appendCp, checkResumableFlags, type AppendCpFlags } from './cli/append-cp.js';
 import { cat, type CatFlags } from './cli/cat.js';
+import { addCleanupCommand } from './cli/cleanup.js';
 import { checkCheckpointTarget, readCheckpointFile, removeCheckpointFile, writeCheckpointFile } from './cli/checkpoint-file.js';
 import { parseGsUrl } from './cli/gs-url.js';
 import { parseDuration, parseSize } from './cli/parse-size.js';
@@ -301,6 +304,8 @@ async function main(argv: readonly string[]): Promise<number> {
     .action(async (object: string, flags: CatFlags) => {
       exitCode = await catCommand(object, flags);
     });
+
+  addCleanupCommand(program, (code) => (exitCode = code), printError);
 
   try {
     await program.parseAsync([...argv]);
