@@ -5,6 +5,7 @@ import { createGcsWriteStream, GcsUploadError, MemoryPool } from '../src/index.j
 import { startLocalGcs, type LocalGcs, type ScopedChaosOptions } from '../src/testing/index.js';
 import { bugLines, BUCKET, contentAt, contentDigest, runChaos, sha256, summaryLine } from './soak/chaos-upload.js';
 import { expectSoundChaos } from './helpers.js';
+import { parallelBugLines, runParallelChaos } from './soak/chaos-parallel.js';
 
 // A fixed base seed: upload i has seed SEED + i, so a failure here replays with `npm run soak -- --uploads 1 --seed X`.
 const SEED = 20_240_601;
@@ -142,4 +143,16 @@ describe('chaos scoped to an upload replays from its seed whatever else the serv
       await Promise.all([quiet.close(), busy.close()]);
     }
   });
+});
+
+describe('parallel composite uploads under chaos', () => {
+  it(
+    '30 seeded parallel uploads (faults on parts, composes and deletes; aborts while writing, composing and deleting): none corrupt, hung, wrong',
+    { timeout: 110_000 },
+    async () => {
+      const summary = await runParallelChaos({ seed: SEED + 20_000, uploads: 30, concurrency: CONCURRENCY });
+      console.log(summaryLine(summary, 'parallel-chaos'));
+      expectSoundChaos(summary, parallelBugLines(summary), 30);
+    },
+  );
 });

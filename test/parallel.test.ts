@@ -233,3 +233,18 @@ describe('parallel uploads: faults and aborts while parts upload', () => {
     expect(temporaries()).toEqual([]);
   });
 });
+
+describe('parallel uploads: a pool smaller than a part', () => {
+  it('a held first part that waits for the pool is uploaded as a temporary part, so that the stream never waits forever', async () => {
+    // 1 MiB of pool, 2 MiB parts: the first part cannot be held whole.
+    for (const size of [3 * 512 * 1024, 5 * 1024 * 1024 + 3]) {
+      const name = uniqueName(`small-pool-${size}`);
+      const memory = new MemoryPool({ maxBytes: 1024 * 1024 });
+      const stream = createGcsWriteStream(parallelOptions(name, { parallel: 2, partSize: 8 * K256, memory }));
+      expect(await outcome(stream, size)).toBeUndefined();
+      expectStored(name, size);
+      expect(temporaries()).toEqual([]);
+      expect(memory.stats().bytesLent).toBe(0);
+    }
+  });
+});

@@ -137,7 +137,7 @@ export class ParallelUploader implements UploadStrategy, WriteWindow {
     return this.#uploadId;
   }
 
-  /** Temporary objects left after a successful upload (deletes that failed). */
+  /** Temporary objects left in the bucket (deletes that failed), after a success or a failure. */
   get leftovers(): string[] {
     return [...this.#leftovers];
   }
@@ -212,7 +212,14 @@ export class ParallelUploader implements UploadStrategy, WriteWindow {
       const copied = part.window.write(at === 0 && wanted === src.length ? src : src.subarray(at, at + wanted));
       this.#accepted += copied;
       at += copied;
-      if (copied < wanted) break;
+      if (copied < wanted) {
+        // A held first part short of its size waits for the pool, and nothing of it can be sent to free a block:
+        // with every block of the pool held so (a small pool, or many streams in their first part) no stream
+        // could ever go on. It is uploaded as a temporary part from here; a source that then ends within it is
+        // composed from that one part.
+        if (!part.started) this.#startPart(part);
+        break;
+      }
     }
     return at - from;
   }
@@ -410,7 +417,8 @@ export class ParallelUploader implements UploadStrategy, WriteWindow {
       // Every part's upload has settled (its session cancelled, or its object known) before cleanup.
       await Promise.allSettled([...this.#results, ...(this.#small ? [this.#small.start()] : [])]);
       for (const part of this.#parts.values()) part.window.dispose();
-      failure.leftovers = await this.#deleteTemporaries();
+      this.#leftovers = await this.#deleteTemporaries();
+      failure.leftovers = [...this.#leftovers];
       throw failure.attachContext({
         bucket: this.#options.bucket,
         name: this.#options.name,

@@ -147,8 +147,9 @@ export class GcsResumableWritable extends Writable {
   }
 
   /**
-   * With `parallel > 1`: temporary objects that could not be deleted after the object was composed (a `warning`
-   * event said so); empty otherwise. After a failure, the error's `leftovers` lists them instead.
+   * With `parallel > 1`: temporary objects that could not be deleted, after the object was composed (a `warning`
+   * event said so) or after a failure (the error's `leftovers` lists them too; a `destroy()` without an error
+   * has only this); empty otherwise.
    */
   get leftovers(): string[] {
     return this.#uploader instanceof ParallelUploader ? this.#uploader.leftovers : [];

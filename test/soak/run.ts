@@ -1,17 +1,19 @@
 /**
- * Long chaos runs: `npm run soak -- [--append] --uploads N --seed S [--concurrency K] [--time-limit-ms T]`.
+ * Long chaos runs: `npm run soak -- [--append | --parallel] --uploads N --seed S [--concurrency K] [--time-limit-ms T]`.
  *
  * Runs N seeded random uploads (upload i has seed S + i) against local servers that inject faults, K at a time,
  * prints progress and the same summary line as `test/chaos.test.ts` (with `--append`: appendable objects over gRPC,
- * as `test/append-chaos.test.ts`), and exits with 1 if any upload ended in a bug outcome (corrupt, hung, wrong
+ * as `test/append-chaos.test.ts`; with `--parallel`: parallel composite uploads, faults on parts, composes and
+ * deletes, aborts in every phase), and exits with 1 if any upload ended in a bug outcome (corrupt, hung, wrong
  * error), printing each such seed with the command that replays it.
  */
 import { parseArgs } from 'node:util';
 import { appendBugLines, DEFAULT_APPEND_TIME_LIMIT_MS, runAppendChaos } from './chaos-append.js';
 import { bugLines, DEFAULT_TIME_LIMIT_MS, runChaos } from './chaos-upload.js';
+import { DEFAULT_PARALLEL_TIME_LIMIT_MS, parallelBugLines, runParallelChaos } from './chaos-parallel.js';
 import { summaryLine, type ChaosSummary, type SeededReport } from './chaos-runner.js';
 
-const USAGE = 'usage: npm run soak -- [--append] --uploads N --seed S [--concurrency K] [--time-limit-ms T]';
+const USAGE = 'usage: npm run soak -- [--append | --parallel] --uploads N --seed S [--concurrency K] [--time-limit-ms T]';
 
 function integer(name: string, text: string | undefined, fallback: number | undefined, min: number): number {
   if (text === undefined) {
@@ -31,6 +33,7 @@ async function main(): Promise<number> {
       concurrency: { type: 'string' },
       'time-limit-ms': { type: 'string' },
       append: { type: 'boolean', default: false },
+      parallel: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -43,10 +46,17 @@ async function main(): Promise<number> {
   const seed = integer('seed', values.seed, Date.now() % 1_000_000_000, 0);
   const concurrency = integer('concurrency', values.concurrency, 4, 1);
   const append = values.append === true;
-  const timeLimitMs = integer('time-limit-ms', values['time-limit-ms'], append ? DEFAULT_APPEND_TIME_LIMIT_MS : DEFAULT_TIME_LIMIT_MS, 1);
-  const replay = `npm run soak --${append ? ' --append' : ''} --uploads 1 --seed`;
+  const parallel = values.parallel === true;
+  if (append && parallel) throw new Error(`--append and --parallel exclude each other\n${USAGE}`);
+  const timeLimitMs = integer(
+    'time-limit-ms',
+    values['time-limit-ms'],
+    append ? DEFAULT_APPEND_TIME_LIMIT_MS : parallel ? DEFAULT_PARALLEL_TIME_LIMIT_MS : DEFAULT_TIME_LIMIT_MS,
+    1,
+  );
+  const replay = `npm run soak --${append ? ' --append' : parallel ? ' --parallel' : ''} --uploads 1 --seed`;
   console.log(
-    `soak${append ? ' (append)' : ''}: uploads=${uploads} seed=${seed} concurrency=${concurrency} (replay one: ${replay} <seed>)`,
+    `soak${append ? ' (append)' : parallel ? ' (parallel)' : ''}: uploads=${uploads} seed=${seed} concurrency=${concurrency} (replay one: ${replay} <seed>)`,
   );
 
   const every = Math.max(1, Math.min(100, Math.ceil(uploads / 20)));
@@ -74,11 +84,14 @@ async function main(): Promise<number> {
   if (append) {
     const result = await runAppendChaos(run);
     [summary, lines] = [result, appendBugLines(result)];
+  } else if (parallel) {
+    const result = await runParallelChaos(run);
+    [summary, lines] = [result, parallelBugLines(result)];
   } else {
     const result = await runChaos(run);
     [summary, lines] = [result, bugLines(result)];
   }
-  console.log(summaryLine(summary, append ? 'append-chaos' : 'chaos'));
+  console.log(summaryLine(summary, append ? 'append-chaos' : parallel ? 'parallel-chaos' : 'chaos'));
   if (summary.bugs.length === 0) return 0;
   console.log(`${summary.bugs.length} upload(s) ended in a bug outcome:`);
   for (const line of lines) console.log(line);
