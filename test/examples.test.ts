@@ -116,7 +116,7 @@ describe('examples', () => {
     expect(existsSync(`${path}.checkpoint.json`)).toBe(false);
   });
 
-  it('demo-append.ts (npm run demo:append) reads a live appendable log back while it is written, then finalizes it', async () => {
+  it('demo-append.ts (npm run demo:append): a second process follows the live appendable log with createGcsReadStream, to its finalization', async () => {
     const exit = await runExample('demo-append.ts', ['--lines', '30', '--flush-every', '10']);
     expect(exit.code, exit.stderr).toBe(0);
     expect(exit.stdout.match(/finalized: false/g)).toHaveLength(3);

@@ -6,7 +6,15 @@
 import { randomBytes } from 'node:crypto';
 
 import { describe, expect, it } from 'vitest';
-import { createGcsAppendStream, ObjectNotFoundError, type GcsReadable, type GcsReadStreamOptions } from '../src/index.js';
+import {
+  createGcsAppendStream,
+  createGcsReadStream,
+  InvalidArgumentError,
+  ObjectNotFoundError,
+  UploadAbortedError,
+  type GcsReadable,
+  type GcsReadStreamOptions,
+} from '../src/index.js';
 import { APPEND_BUCKET, ended, MiB, useLocalAppendGcs, written } from './helpers.js';
 import { collect, openReader, readAll } from './read-helpers.js';
 
@@ -82,5 +90,27 @@ describe('createGcsReadStream', () => {
     expect(seen.data().equals(expected)).toBe(true);
     expect(follower.finalized).toBe(true);
     expect(follower.bytesRead).toBe(expected.length);
+  });
+
+  it('stops with UploadAbortedError when its signal aborts while following', async () => {
+    const writer = createGcsAppendStream({ bucket: APPEND_BUCKET, name: 'aborted.log', grpcEndpoint: ctx.server.grpc.address });
+    await written(writer, Buffer.from('abc'));
+    await writer.flush();
+    const controller = new AbortController();
+    const follower = reader('aborted.log', { follow: true, pollMs: 2, signal: controller.signal });
+    const seen = collect(follower);
+    await seen.until(3);
+    controller.abort();
+    await expect(seen.done).rejects.toBeInstanceOf(UploadAbortedError);
+    expect(follower.bytesRead).toBe(3);
+    writer.destroy();
+  });
+
+  it('refuses invalid options before connecting', () => {
+    const base = { bucket: APPEND_BUCKET, name: 'x', grpcEndpoint: '127.0.0.1:1' };
+    expect(() => createGcsReadStream({ ...base, start: -1 })).toThrow(InvalidArgumentError);
+    expect(() => createGcsReadStream({ ...base, generation: 'abc' })).toThrow(/generation must be a generation number/);
+    expect(() => createGcsReadStream({ ...base, pollMs: Number.NaN })).toThrow(/pollMs/);
+    expect(() => createGcsReadStream({ ...base, grpcEndpoint: 'no port' })).toThrow(/grpcEndpoint must be host:port/);
   });
 });
