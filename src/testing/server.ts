@@ -82,7 +82,9 @@ export interface ConnectionStats {
 /** GCS's front ends close an idle client connection after 610 s (see IDLE_SOCKET_TIMEOUT_MS in core/transport.ts). */
 const DEFAULT_KEEP_ALIVE_TIMEOUT_MS = 610_000;
 
-type NormalizedOptions = Readonly<Required<Omit<LocalGcsOptions, 'chaos' | 'grpc' | 'buckets' | 'port' | 'grpcPort' | 'connectionBytesPerSecond'>>>;
+type NormalizedOptions = Readonly<
+  Required<Omit<LocalGcsOptions, 'chaos' | 'grpc' | 'buckets' | 'port' | 'grpcPort' | 'connectionBytesPerSecond'>>
+>;
 
 /** `port` if it is a TCP port number (0: any free one); throws RangeError otherwise. */
 function portOf(name: string, port: number | undefined): number {

@@ -54,7 +54,9 @@ describe('an unknown option is refused, naming the closest known one', () => {
   it('a checkpoint with fields this version does not know is still accepted (checkpoints must stay forward-compatible)', async () => {
     const name = uniqueName('checkpoint-extra-field');
     const first = createGcsWriteStream({ bucket: BUCKET, name, apiEndpoint: ctx.server.url, chunkSize: K256 });
-    const checkpoint = await new Promise<UploadCheckpoint>((resolve) => first.once('checkpoint', (value) => resolve(value as UploadCheckpoint)));
+    const checkpoint = await new Promise<UploadCheckpoint>((resolve) =>
+      first.once('checkpoint', (value) => resolve(value as UploadCheckpoint)),
+    );
     first.destroy();
     // Only the shape matters: a later version's extra field must not make the checkpoint unreadable.
     expect(() => writeStream({ name, resume: { ...checkpoint, addedByALaterVersion: 1 } })).not.toThrow(/unknown option/);
