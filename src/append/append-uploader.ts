@@ -9,15 +9,11 @@
  */
 import type * as Grpc from '@grpc/grpc-js';
 import { continueCrc32c, crc32cToBase64 } from '../core/checksum.js';
-import { isNetworkFailure } from '../core/error-text.js';
 import {
-  AuthenticationError,
   ChecksumMismatchError,
   CreateUnconfirmedError,
   GcsUploadError,
   GrpcStatusError,
-  HttpStatusError,
-  NetworkError,
   ProtocolError,
   SourceMismatchError,
   UploadAbortedError,
