@@ -64,7 +64,7 @@ describe('gcs-stream messages', () => {
         run(['cat', `gs://${BUCKET}`, ...endpoint]),
         run(['cat', '--follow', '--interval', 'soon', `gs://${BUCKET}/o`, ...endpoint]),
         run(['cat', '--follow', '--interval', 'off', `gs://${BUCKET}/o`, ...endpoint]),
-        run(['cat', '--follow', '--interval', '1m', `gs://${BUCKET}/missing`, ...endpoint]),
+        run(['cat', '--follow', '--json', '--interval', '1m', `gs://${BUCKET}/missing`, ...endpoint]),
       ]);
       expect(bucket.code).toBe(2);
       expect(bucket.stderr).toContain(`"gs://${BUCKET}" names the bucket ${BUCKET}, not an object: use gs://BUCKET/OBJECT`);
