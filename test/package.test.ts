@@ -93,13 +93,13 @@ console.log('esm ok');
 const TYPES_ESM = `
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
-import { createGcsWriteStream, GcsUploadError, type GcsWriteStreamOptions, type UploadCheckpoint } from 'gcs-resumable-stream';
+import { createGcsWriteStream, GcsUploadError, type GcsWriteStreamOptions, type ParallelCheckpoint, type UploadCheckpoint } from 'gcs-resumable-stream';
 import { startLocalGcs, type LocalGcs } from 'gcs-resumable-stream/testing';
 
 export async function upload(server: LocalGcs, data: Buffer): Promise<string | undefined> {
   const options: GcsWriteStreamOptions = { bucket: 'b', name: 'o', apiEndpoint: server.url, validation: 'both' };
   const stream = createGcsWriteStream(options);
-  stream.on('checkpoint', (checkpoint: UploadCheckpoint) => void checkpoint.bytesCommitted.toFixed());
+  stream.on('checkpoint', (checkpoint: UploadCheckpoint | ParallelCheckpoint) => void checkpoint.bytesCommitted.toFixed());
   stream.on('progress', ({ bytesCommitted }) => void bytesCommitted.toFixed());
   await pipeline(Readable.from([data]), stream);
   return stream.object?.generation;
