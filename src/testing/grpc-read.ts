@@ -111,6 +111,10 @@ class ReadStream {
   #snapshot: LocalObject | undefined;
   #queue: { offset: number; length: number; id: string }[] = [];
   #serving = false;
+  /** The ranges being served; settles when the queue is empty. */
+  #served: Promise<void> = Promise.resolve();
+  /** Wakes a send waiting for room when the stream ends. */
+  #wakeSend: (() => void) | undefined;
   #messages = 0;
   done = false;
   stalled = false;
@@ -159,11 +163,10 @@ class ReadStream {
       this.record.ranges.push({ offset, length });
       this.#queue.push({ offset, length, id: range.read_id ?? '0' });
     }
-    void this.#serve();
+    if (!this.#serving) this.#served = this.#serve();
   }
 
   async #serve(): Promise<void> {
-    if (this.#serving) return;
     this.#serving = true;
     try {
       while (!this.done && !this.stalled && this.#queue.length > 0) {
@@ -254,7 +257,17 @@ class ReadStream {
     if (content.length > 0 && this.#messages >= this.#reads.options.maxMessagesPerStream && !last) {
       throw new ReadFailure(GrpcCode.UNAVAILABLE, 'The server cut the read stream; reopen it.');
     }
-    if (!room) await new Promise<void>((resolve) => this.#call.once('drain', resolve));
+    if (!room) {
+      await new Promise<void>((resolve) => {
+        const wake = (): void => {
+          this.#call.off('drain', wake);
+          this.#wakeSend = undefined;
+          resolve();
+        };
+        this.#wakeSend = wake;
+        this.#call.once('drain', wake);
+      });
+    }
   }
 
   respond(response: WireReadResponse): void {
@@ -286,7 +299,7 @@ class ReadStream {
 
   /** The client half-closed: finish what was asked, then end with OK. */
   async ended(): Promise<void> {
-    while (this.#serving) await new Promise<void>((resolve) => setImmediate(resolve));
+    await this.#served;
     if (this.done || this.stalled) return;
     this.done = true;
     this.#stop();
@@ -306,6 +319,7 @@ class ReadStream {
   #stop(): void {
     if (this.#lifetime !== undefined) clearTimeout(this.#lifetime);
     this.#queue = [];
+    this.#wakeSend?.();
     this.#reads.closed(this);
   }
 }
