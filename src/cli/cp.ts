@@ -134,7 +134,9 @@ async function resumableCp(
   let inputEnded = false; // when interrupted: whether the upload had all of its input (it may be finalizing)
   let resolveSuspend: (() => void) | undefined;
   const suspended = new Promise<void>((resolve) => (resolveSuspend = resolve));
+  let settled = false; // the outcome is known and being reported: a signal now only makes the exit immediate
   const onSignal = (signal: InterruptSignal): void => {
+    if (settled) process.exit(EXIT_SIGNAL[signal]);
     if (interrupted !== undefined) {
       // A second signal: leave at once. With checkpoints the session stays open and the file holds its last commit.
       if (lastCheckpoint !== undefined && checkpointFile !== undefined && upload.object === undefined) {
@@ -160,9 +162,10 @@ async function resumableCp(
     // Destroying the stream makes the library cancel the session: no object is created.
     upload.destroy();
   };
+  // The handlers stay installed until the process exits: removed, a signal in the last moments would kill the
+  // process by default action (no exit code) instead of exiting with the signal's code.
   const stopListening = (): void => {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    settled = true;
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
