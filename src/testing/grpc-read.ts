@@ -236,7 +236,9 @@ class ReadStream {
     last: boolean,
     corrupt: boolean,
   ): Promise<void> {
-    const content = Buffer.concat(object.slice(start, end));
+    // One stored piece is sent as it is (a view); several, or a corrupted copy, are joined into a new buffer.
+    const pieces = object.slice(start, end);
+    const content = pieces.length === 1 && !corrupt ? pieces[0]! : Buffer.concat(pieces);
     const data: WireObjectRangeData = { read_range: {} };
     if (content.length > 0) {
       const crc = crc32c(content) >>> 0;
