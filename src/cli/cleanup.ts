@@ -10,13 +10,13 @@
 import type { Command } from 'commander';
 import { clientFor } from '../core/auth.js';
 import { oneLine } from '../core/error-text.js';
-import { isEmulatorEndpoint, resolveEndpoint } from '../core/options.js';
+import { DEFAULT_PART_PREFIX, isEmulatorEndpoint, resolveEndpoint } from '../core/options.js';
 import { DEFAULT_RETRY, type RetryEvent } from '../core/retry.js';
 import { ObjectApi, type ListedObject } from '../parallel/object-api.js';
 import { UsageError } from './usage-error.js';
 
-/** Where temporary parts are named by default: the default `partPrefix` of parallel uploads. */
-export const DEFAULT_PART_PREFIX = 'gcs-stream-parts/';
+// Where temporary parts are named by default: the default `partPrefix` of parallel uploads (one definition).
+export { DEFAULT_PART_PREFIX };
 /** Default `--older-than`: a day, far beyond any upload still running. */
 export const DEFAULT_CLEANUP_AGE_MS = 24 * 60 * 60 * 1000;
 /** Deletes in flight at once. */
