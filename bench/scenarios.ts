@@ -12,6 +12,8 @@ export const GiB = 1024 * MiB;
 export const OURS = 'gcs-resumable-stream';
 export const BASELINE = 'raw-put';
 export const INCUMBENT = 'google-cloud-storage';
+/** This library with `retainWrites` (issue 25): scenarios 1 to 5 (every contender runs those), 6 and 7. */
+export const OURS_RETAIN = 'gcs-resumable-stream-retain';
 /** This library with parallel composite uploads (`parallel`, `partSize`): scenarios 10 and 11 only. */
 export const OURS_PARALLEL = 'gcs-resumable-stream-parallel';
 
@@ -104,7 +106,7 @@ export const SCENARIOS: readonly Scenario[] = [
     size: 256 * KiB * 70,
     writeSize: 64 * KiB,
     latencyMs: 0,
-    contenders: [OURS, INCUMBENT],
+    contenders: [OURS, OURS_RETAIN, INCUMBENT],
     concurrency: { streams: 100, bytesPerSecond: 256 * KiB },
     purpose: 'memory per slow stream: 100 streams at 256 KiB/s for 70 s, RSS growth per stream',
   },
@@ -113,7 +115,7 @@ export const SCENARIOS: readonly Scenario[] = [
     size: 32 * KiB * 40,
     writeSize: 8 * KiB,
     latencyMs: 0,
-    contenders: [OURS, INCUMBENT],
+    contenders: [OURS, OURS_RETAIN, INCUMBENT],
     concurrency: { streams: 1000, bytesPerSecond: 32 * KiB },
     purpose: '1,000 trickling streams for 40 s: every object correct, total RSS growth bounded',
   },

@@ -9,6 +9,10 @@
  * Waiting streams are served in arrival order. The pool never allocates past its ceiling: a writer that cannot get
  * a block waits (backpressure).
  *
+ * What a stream holds, it holds as slots: one slot is the right to hold 256 KiB, either copied into a pool block
+ * (allocated the first time the slot needs one) or as the writer's own buffers kept by reference (`retainWrites`);
+ * the ceiling counts slots, so it bounds both kinds alike. Referenced bytes are reported apart (`bytesReferenced`).
+ *
  * Free blocks are reused (newest first) and released to the garbage collector after `idleReleaseMs` unused.
  */
 import { InvalidArgumentError } from './errors.js';
@@ -26,13 +30,18 @@ export interface MemoryPoolOptions {
 
 /** A pool's figures, for metrics. */
 export interface MemoryPoolStats {
-  /** Bytes allocated by the pool: lent plus free. */
+  /** Bytes allocated by the pool: blocks lent plus free (not the writers' buffers held by reference). */
   bytesHeld: number;
-  /** Bytes lent to streams (their uncommitted data, rounded up to blocks). */
+  /**
+   * Bytes lent to streams: their slots, 256 KiB each, whether a slot holds a pool block or the writer's own buffers
+   * (`retainWrites`). This is what the ceiling bounds.
+   */
   bytesLent: number;
+  /** Bytes of the writers' own buffers that streams hold by reference (`retainWrites`), exactly. */
+  bytesReferenced: number;
   /** Bytes allocated but not lent, kept for reuse until idle. */
   bytesFree: number;
-  /** The largest `bytesHeld` seen (the pool's own sampling of its ceiling). */
+  /** The largest `bytesHeld + bytesReferenced` seen: the most memory the pool's streams held at once. */
   peakBytesHeld: number;
   /** The ceiling. */
   maxBytes: number;
@@ -47,11 +56,44 @@ interface FreeBlock {
   freedAt: number;
 }
 
+/**
+ * The right to hold 256 KiB, lent by a pool to one stream: a pool block once `buffer()` is called (bytes copied
+ * in), or only the count (the stream holds the writer's own buffers by reference).
+ */
+export class PoolSlot {
+  readonly #pool: MemoryPool;
+  #block: Buffer | undefined;
+
+  /** @internal Created by the pool. */
+  constructor(pool: MemoryPool) {
+    this.#pool = pool;
+  }
+
+  /** Whether a pool block was allocated for this slot. */
+  get hasBuffer(): boolean {
+    return this.#block !== undefined;
+  }
+
+  /** The slot's pool block (256 KiB), taken from the pool's free blocks or allocated on the first call. */
+  buffer(): Buffer {
+    this.#block ??= this.#pool.allocate();
+    return this.#block;
+  }
+
+  /** @internal The block, taken away as the slot goes back to the pool. */
+  release(): Buffer | undefined {
+    const block = this.#block;
+    this.#block = undefined;
+    return block;
+  }
+}
+
 /** A stream's account with a pool: the blocks it holds and its place in the queue. */
 export class PoolAccount {
   readonly #pool: MemoryPool;
   #held = 0;
-  #granted: Buffer | undefined;
+  #referenced = 0;
+  #granted: PoolSlot | undefined;
   #onGranted: (() => void) | undefined;
   #closed = false;
 
@@ -70,37 +112,49 @@ export class PoolAccount {
     return this.#onGranted !== undefined;
   }
 
+  /** Bytes of the writer's own buffers this stream holds by reference. */
+  get bytesReferenced(): number {
+    return this.#referenced;
+  }
+
   /**
-   * A block, if one can be had now; otherwise undefined, and `onGranted` is called once a block has been set
+   * A slot, if one can be had now; otherwise undefined, and `onGranted` is called once a slot has been set
    * aside for this stream (take it with the next call).
    */
-  take(onGranted: () => void): Buffer | undefined {
+  take(onGranted: () => void): PoolSlot | undefined {
     if (this.#closed) return undefined;
     const granted = this.#granted;
     if (granted !== undefined) {
       this.#granted = undefined;
       return granted;
     }
-    const block = this.#pool.lend(this);
-    if (block !== undefined) return block;
+    const slot = this.#pool.lend(this);
+    if (slot !== undefined) return slot;
     this.#onGranted = onGranted;
     this.#pool.enqueue(this);
     return undefined;
   }
 
-  /** Gives a block back (its bytes are committed). */
-  give(block: Buffer): void {
-    this.#pool.giveBack(this, block);
+  /** Gives a slot back (its bytes are committed). */
+  give(slot: PoolSlot): void {
+    this.#pool.giveBack(this, slot);
+  }
+
+  /** The stream now holds `delta` more (or, negative, fewer) bytes of the writer's own buffers by reference. */
+  reference(delta: number): void {
+    this.#referenced += delta;
+    this.#pool.referenced(delta);
   }
 
   /** The stream is done: gives back what it holds or was granted, and leaves the queue. */
-  close(blocks: Iterable<Buffer>): void {
+  close(slots: Iterable<PoolSlot>): void {
     if (this.#closed) return;
     this.#closed = true;
     this.#onGranted = undefined;
     // Out of the queues first: a block given back below must not be granted to this account again.
     this.#pool.leave(this);
-    for (const block of blocks) this.#pool.giveBack(this, block);
+    for (const slot of slots) this.#pool.giveBack(this, slot);
+    if (this.#referenced !== 0) this.reference(-this.#referenced);
     if (this.#granted !== undefined) {
       const granted = this.#granted;
       this.#granted = undefined;
@@ -113,10 +167,10 @@ export class PoolAccount {
     this.#held += delta;
   }
 
-  /** @internal The pool set `block` aside for this waiting stream. */
-  grant(block: Buffer): void {
+  /** @internal The pool set `slot` aside for this waiting stream. */
+  grant(slot: PoolSlot): void {
     if (this.#granted !== undefined) throw new Error('MemoryPool: a second grant before the first was taken');
-    this.#granted = block;
+    this.#granted = slot;
     const wake = this.#onGranted;
     this.#onGranted = undefined;
     wake?.();
@@ -152,6 +206,9 @@ export class MemoryPool {
   readonly #owed: PoolAccount[] = [];
   readonly #borrowing: PoolAccount[] = [];
   #lent = 0;
+  /** Lent slots that hold a pool block. */
+  #allocatedLent = 0;
+  #referenced = 0;
   #peakHeld = 0;
   #trimTimer: NodeJS.Timeout | undefined;
 
@@ -175,10 +232,11 @@ export class MemoryPool {
   stats(): MemoryPoolStats {
     const block = MemoryPool.BLOCK_SIZE;
     return {
-      bytesHeld: (this.#lent + this.#free.length) * block,
+      bytesHeld: (this.#allocatedLent + this.#free.length) * block,
       bytesLent: this.#lent * block,
+      bytesReferenced: this.#referenced,
       bytesFree: this.#free.length * block,
-      peakBytesHeld: this.#peakHeld * block,
+      peakBytesHeld: this.#peakHeld,
       maxBytes: this.maxBytes,
       streams: this.#accounts.size,
       waitingStreams: this.#owed.length + this.#borrowing.length,
@@ -198,8 +256,8 @@ export class MemoryPool {
     return account;
   }
 
-  /** @internal A block for `account` now, or undefined (see the module comment for who may have one). */
-  lend(account: PoolAccount): Buffer | undefined {
+  /** @internal A slot for `account` now, or undefined (see the module comment for who may have one). */
+  lend(account: PoolAccount): PoolSlot | undefined {
     const owes = account.blocksHeld === 0;
     // Fairness: nobody overtakes a waiting stream of the same or a higher rank.
     if (this.#owed.length > 0 || (!owes && this.#borrowing.length > 0)) return undefined;
@@ -222,14 +280,38 @@ export class MemoryPool {
     queue.push(account);
   }
 
-  /** @internal `account` gives `block` back. */
-  giveBack(account: PoolAccount, block: Buffer): void {
+  /** @internal `account` gives `slot` back. */
+  giveBack(account: PoolAccount, slot: PoolSlot): void {
     account.count(-1);
     if (account.blocksHeld === 0 && this.#accounts.has(account)) this.#holdingNone += 1;
     this.#lent -= 1;
-    this.#free.push({ block, freedAt: performance.now() });
+    const block = slot.release();
+    if (block !== undefined) {
+      this.#allocatedLent -= 1;
+      this.#free.push({ block, freedAt: performance.now() });
+      this.#scheduleTrim();
+    }
     this.#serveWaiting();
-    this.#scheduleTrim();
+  }
+
+  /** @internal A pool block for a lent slot: a free one (newest first) or a new one. */
+  allocate(): Buffer {
+    const reused = this.#free.pop();
+    // allocUnsafeSlow: a dedicated allocation, not a slice of Node's shared pool that could pin other memory.
+    const block = reused?.block ?? Buffer.allocUnsafeSlow(MemoryPool.BLOCK_SIZE);
+    this.#allocatedLent += 1;
+    this.#notePeak();
+    return block;
+  }
+
+  /** @internal Streams hold `delta` more bytes of their writers' buffers by reference. */
+  referenced(delta: number): void {
+    this.#referenced += delta;
+    if (delta > 0) this.#notePeak();
+  }
+
+  #notePeak(): void {
+    this.#peakHeld = Math.max(this.#peakHeld, (this.#allocatedLent + this.#free.length) * MemoryPool.BLOCK_SIZE + this.#referenced);
   }
 
   /** @internal `account` is closed. */
@@ -254,16 +336,12 @@ export class MemoryPool {
     }
   }
 
-  /** Lends a free block, or a new one, to `account`. The caller checked the ceiling. */
-  #hand(account: PoolAccount): Buffer {
-    const reused = this.#free.pop();
-    // allocUnsafeSlow: a dedicated allocation, not a slice of Node's shared pool that could pin other memory.
-    const block = reused?.block ?? Buffer.allocUnsafeSlow(MemoryPool.BLOCK_SIZE);
+  /** Lends a slot to `account` (its block is allocated when first asked for). The caller checked the ceiling. */
+  #hand(account: PoolAccount): PoolSlot {
     if (account.blocksHeld === 0 && this.#accounts.has(account)) this.#holdingNone -= 1;
     this.#lent += 1;
     account.count(1);
-    this.#peakHeld = Math.max(this.#peakHeld, this.#lent + this.#free.length);
-    return block;
+    return new PoolSlot(this);
   }
 
   #remove(queue: PoolAccount[], account: PoolAccount): void {

@@ -76,7 +76,7 @@ export class PartUpload {
     this.hasher = new ObjectHasher('crc32c');
     this.options = partOptions(base, name, declaredSize, false);
     this.window = new BlockWindow(
-      { requestBytes: this.options.chunkSize, capBytes: base.partSize, exact: true },
+      { requestBytes: this.options.chunkSize, capBytes: base.partSize, exact: true, retainWrites: base.retainWrites },
       base.memory.open(),
       0,
       this.hasher,

@@ -1,9 +1,10 @@
 /**
  * The replay window: every byte accepted from the writer and not yet committed by GCS, held in 256 KiB blocks lent
- * by a {@link MemoryPool}. Writes are copied in once (callers' buffers are never retained); requests are lists of
- * views of the blocks (gather writes, nothing is copied on the way out); a block goes back to the pool as soon as
- * every byte in it is committed. What the window holds therefore follows the stream's rate: a slow stream holds one
- * block, a fast one as many as its target allows.
+ * by a {@link MemoryPool} (as slots: see memory-pool.ts). Writes are copied in once into the block's pool buffer, or
+ * with `retainWrites` kept by reference (the writer's own buffers, views in the block's parts: see `#retains`);
+ * requests are lists of views of the blocks (gather writes, nothing is copied on the way out); a block goes back to
+ * the pool as soon as every byte in it is committed. What the window holds therefore follows the stream's rate: a
+ * slow stream holds one block, a fast one as many as its target allows.
  *
  * The target (how far the writer may get ahead of GCS) starts at one block and grows when memory is what holds the
  * writer back: it finds the window full while a request is in flight. It grows up to two requests' worth, and up
@@ -18,14 +19,27 @@
  * state (window-hashing.ts), the target's arithmetic (pacing.ts) and the memory (memory-pool.ts) are apart.
  */
 import { nextWindowTarget, type RequestMode } from './pacing.js';
-import { MemoryPool, type PoolAccount } from '../core/memory-pool.js';
+import { MemoryPool, type PoolAccount, type PoolSlot } from '../core/memory-pool.js';
+import { viewsOf, type BlockPart } from './block-parts.js';
 import { WindowHashing, type FillHasher, type HashedBlock } from './window-hashing.js';
 
 const BLOCK = MemoryPool.BLOCK_SIZE;
 
+/**
+ * With `retainWrites`, the smallest write kept by reference: below it, the bookkeeping of one more part (and one
+ * more piece in the request's writev) costs more than copying the bytes.
+ */
+export const RETAIN_MIN_BYTES = 4096;
+
 interface Block extends HashedBlock {
+  readonly slot: PoolSlot;
   start: number;
   filled: number;
+  parts: BlockPart[];
+  /** Bytes of the slot's pool buffer in use (copied bytes go there, in order). */
+  ownUsed: number;
+  /** Bytes of the block held by reference (views of the writer's buffers). */
+  referenced: number;
   /** performance.now() when its first byte arrived. */
   fillStartedAt: number;
 }
@@ -52,6 +66,8 @@ export interface WindowLimits {
    * request waits for a whole chunk unless the writer waits for the pool (then the full blocks go: no deadlock).
    */
   exact: boolean;
+  /** Keep the writer's buffers by reference instead of copying them (the `retainWrites` option; see `#retains`). */
+  retainWrites?: boolean;
 }
 
 /** How many block fill times `recentFillMs` looks back over (one default chunk). */
@@ -208,7 +224,10 @@ export class BlockWindow {
     return fill === undefined ? 0 : Math.floor(since / Math.max(fill, 0.01));
   }
 
-  /** Copies as much of `src[from..]` as fits; returns the number of bytes copied. */
+  /**
+   * Takes as much of `src[from..]` as fits, copied or (see `#retains`) by reference; returns the number of bytes
+   * taken.
+   */
   write(src: Uint8Array, from = 0): number {
     if (this.#ended) throw new Error('write after end');
     if (this.#disposed) return 0;
@@ -228,6 +247,7 @@ export class BlockWindow {
       if (this.#accepted === this.#skipUntil) this.#notifyReader();
     }
     let remaining = src.length - from - copied;
+    const retain = remaining > 0 && this.#retains(src, remaining);
     while (remaining > 0) {
       let last = this.#blocks.at(-1);
       if (!last || last.filled === BLOCK) {
@@ -240,7 +260,8 @@ export class BlockWindow {
       }
       const n = Math.min(remaining, BLOCK - last.filled);
       const at = from + copied;
-      last.buf.set(n === src.length ? src : src.subarray(at, at + n), last.filled);
+      if (retain) this.#reference(last, src as Buffer, at, n);
+      else this.#copy(last, n === src.length ? src : src.subarray(at, at + n));
       last.filled += n;
       this.#accepted += n;
       copied += n;
@@ -254,6 +275,9 @@ export class BlockWindow {
         this.#notifyReader();
       }
     }
+    // Kept bytes are hashed as they arrive, not later in the background: a writer that changed a buffer after
+    // writing it then sends bytes the checksum does not match, and the upload fails instead of storing them.
+    if (retain) this.#hashing.hashUpTo(this.#blocks, this.#accepted);
     const overflow = remaining > 0;
     // Bytes that did not fit prove the held data is not the end of the object, and the full blocks must go now.
     if (overflow) {
@@ -262,6 +286,36 @@ export class BlockWindow {
     }
     this.#overflow = overflow;
     return copied;
+  }
+
+  /**
+   * Whether `length` bytes of `src` are kept by reference: with `retainWrites`, a Buffer of at least
+   * RETAIN_MIN_BYTES that is at least half of its memory (a small view of a large buffer, such as a slice of Node's
+   * shared pool, would keep all of it alive).
+   */
+  #retains(src: Uint8Array, length: number): boolean {
+    return (
+      this.#limits.retainWrites === true && length >= RETAIN_MIN_BYTES && Buffer.isBuffer(src) && src.length * 2 >= src.buffer.byteLength
+    );
+  }
+
+  /** Appends `src[at, at + n)` to `block` by reference. */
+  #reference(block: Block, src: Buffer, at: number, n: number): void {
+    const last = block.parts.at(-1);
+    if (last !== undefined && last.buf === src && last.to === at) last.to += n;
+    else block.parts.push({ buf: src, from: at, to: at + n });
+    block.referenced += n;
+    this.#account.reference(n);
+  }
+
+  /** Copies `bytes` into `block`'s pool buffer, after what it holds there. */
+  #copy(block: Block, bytes: Uint8Array): void {
+    const own = block.slot.buffer();
+    own.set(bytes, block.ownUsed);
+    const last = block.parts.at(-1);
+    if (last !== undefined && last.buf === own && last.to === block.ownUsed) last.to += bytes.length;
+    else block.parts.push({ buf: own, from: block.ownUsed, to: block.ownUsed + bytes.length });
+    block.ownUsed += bytes.length;
   }
 
   /** No more writes: the object ends at `bytesAccepted`. */
@@ -376,7 +430,7 @@ export class BlockWindow {
       // Keep a block while it has room (the writer is filling it) or holds uncommitted bytes.
       if (first.start + first.filled > offset || first.filled < BLOCK) break;
       this.#blocks.shift();
-      this.#account.give(first.buf);
+      this.#giveBack(first);
       freed = true;
     }
     this.#resize();
@@ -449,7 +503,7 @@ export class BlockWindow {
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
-    this.#account.close(this.#blocks.map((block) => block.buf));
+    this.#account.close(this.#blocks.map((block) => block.slot));
     this.#blocks.length = 0;
     this.#notifyWriter();
     this.#notifyReader();
@@ -467,9 +521,8 @@ export class BlockWindow {
     let length = 0;
     for (let i = 0; i < count; i++) {
       const block = this.#blocks[i]!;
-      const piece = block.filled === BLOCK ? block.buf : block.buf.subarray(0, block.filled);
-      pieces.push(piece);
-      length += piece.length;
+      for (const piece of viewsOf(block.parts, 0, block.filled)) pieces.push(piece);
+      length += block.filled;
     }
     // Every request but the last is a multiple of 256 KiB: it starts at a block start and all its blocks are full.
     return { offset: this.#committed, pieces, length, final };
@@ -478,13 +531,16 @@ export class BlockWindow {
   /** A new block for the writer, or undefined when the target or the pool says wait (the writer is woken). */
   #newBlock(): Block | undefined {
     if (this.#blocks.length >= this.#targetBlocks) return undefined;
-    const buf = this.#account.take(() => this.#notifyWriter());
-    if (buf === undefined) return undefined;
+    const slot = this.#account.take(() => this.#notifyWriter());
+    if (slot === undefined) return undefined;
     this.#peakBlocks = Math.max(this.#peakBlocks, this.#blocks.length + 1);
     const block: Block = {
-      buf,
+      slot,
       start: this.#accepted,
       filled: 0,
+      parts: [],
+      ownUsed: 0,
+      referenced: 0,
       crcBefore: this.#hashing.crcBeforeNew(this.#accepted),
       fillStartedAt: performance.now(),
     };
@@ -501,21 +557,50 @@ export class BlockWindow {
   #realign(): void {
     const shift = this.#committed - this.#blocks[0]!.start;
     const crc = this.crcAt(this.#committed);
+    // Every block's bytes into its own pool buffer first (kept writes are copied now): then they can move in place.
+    const own = this.#blocks.map((block) => this.#materialize(block));
     for (let i = 0; i < this.#blocks.length; i++) {
       const block = this.#blocks[i]!;
-      block.buf.copyWithin(0, Math.min(shift, block.filled), block.filled);
+      own[i]!.copyWithin(0, Math.min(shift, block.filled), block.filled);
       block.filled = Math.max(0, block.filled - shift);
       block.start += shift;
       const next = this.#blocks[i + 1];
       if (next) {
         const take = Math.min(shift, next.filled);
-        block.buf.set(next.buf.subarray(0, take), block.filled);
+        own[i]!.set(own[i + 1]!.subarray(0, take), block.filled);
         block.filled += take;
       }
+      block.ownUsed = block.filled;
+      block.parts = block.filled > 0 ? [{ buf: own[i]!, from: 0, to: block.filled }] : [];
     }
-    while (this.#blocks.length > 1 && this.#blocks.at(-1)!.filled === 0) this.#account.give(this.#blocks.pop()!.buf);
+    while (this.#blocks.length > 1 && this.#blocks.at(-1)!.filled === 0) this.#giveBack(this.#blocks.pop()!);
     this.#hashing.rebase(this.#blocks, crc);
     this.#notifyWriter();
+  }
+
+  /** Copies `block`'s bytes into its pool buffer, in order from its start (dropping any reference); returns it. */
+  #materialize(block: Block): Buffer {
+    const own = block.slot.buffer();
+    const only = block.parts.length === 1 ? block.parts[0]! : undefined;
+    if (block.parts.length === 0 || (only?.buf === own && only.from === 0)) return own;
+    // Through a copy: the block's copied bytes may sit in its buffer where others are to go.
+    own.set(Buffer.concat([...viewsOf(block.parts, 0, block.filled)], block.filled));
+    block.parts = [{ buf: own, from: 0, to: block.filled }];
+    block.ownUsed = block.filled;
+    this.#dropReferences(block);
+    return own;
+  }
+
+  /** Gives `block`'s slot back to the pool and stops counting what it held by reference. */
+  #giveBack(block: Block): void {
+    this.#dropReferences(block);
+    this.#account.give(block.slot);
+  }
+
+  #dropReferences(block: Block): void {
+    if (block.referenced === 0) return;
+    this.#account.reference(-block.referenced);
+    block.referenced = 0;
   }
 
   #notifyReader(): void {

@@ -74,7 +74,12 @@ export class Uploader {
     this.window =
       prepared?.window ??
       new BlockWindow(
-        { requestBytes: options.chunkSize, capBytes: options.chunkSize * options.bufferChunks, exact: !options.adaptiveRequests },
+        {
+          requestBytes: options.chunkSize,
+          capBytes: options.chunkSize * options.bufferChunks,
+          exact: !options.adaptiveRequests,
+          retainWrites: options.retainWrites,
+        },
         options.memory.open(),
         options.sourceOffset,
         this.#hasher,

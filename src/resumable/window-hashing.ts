@@ -5,6 +5,7 @@
  * and the socket then leave the CPU idle). Bytes are always fed in object order, exactly once.
  */
 import { continueCrc32c } from '../core/checksum.js';
+import { viewsOf, type BlockPart } from './block-parts.js';
 
 /** What the window feeds every accepted byte to, in order (an ObjectHasher). */
 export interface FillHasher {
@@ -15,10 +16,11 @@ export interface FillHasher {
 
 /** A block as hashing sees it. */
 export interface HashedBlock {
-  readonly buf: Buffer;
-  /** Object offset of buf[0]. */
+  /** The block's bytes, in order. */
+  readonly parts: readonly BlockPart[];
+  /** Object offset of the block's first byte. */
   readonly start: number;
-  /** Bytes of buf in use. */
+  /** Bytes the block holds. */
   readonly filled: number;
   /** Raw CRC32C state of the object's bytes before `start`, once hashing passed `start`. */
   crcBefore: number | undefined;
@@ -67,7 +69,7 @@ export class WindowHashing {
       if (budget <= 0) return true;
       const from = this.#hashedUpTo - block.start;
       const to = Math.min(block.filled, from + budget);
-      hasher.update(block.buf.subarray(from, to));
+      for (const view of viewsOf(block.parts, from, to)) hasher.update(view);
       budget -= to - from;
       this.#hashedUpTo = block.start + to;
     }
@@ -90,7 +92,7 @@ export class WindowHashing {
     if (offset === this.#hashedUpTo) return this.#hasher.crcState;
     for (const block of blocks) {
       if (offset < block.start || offset >= block.start + block.filled) continue;
-      return continueCrc32c(block.crcBefore!, block.buf.subarray(0, offset - block.start));
+      return crcOfParts(block.crcBefore!, block.parts, offset - block.start);
     }
     throw new RangeError(`crcAt(${offset}): no block holds it`);
   }
@@ -103,7 +105,7 @@ export class WindowHashing {
     let crc = crcAtOffset;
     for (const block of blocks) {
       block.crcBefore = crc;
-      if (crc !== undefined) crc = continueCrc32c(crc, block.buf.subarray(0, block.filled));
+      if (crc !== undefined) crc = crcOfParts(crc, block.parts, block.filled);
     }
   }
 
@@ -121,4 +123,11 @@ export class WindowHashing {
     };
     setImmediate(step);
   }
+}
+
+/** `crc` continued over the first `length` bytes of a block made of `parts`. */
+function crcOfParts(crc: number, parts: readonly BlockPart[], length: number): number {
+  let state = crc;
+  for (const view of viewsOf(parts, 0, length)) state = continueCrc32c(state, view);
+  return state;
 }
