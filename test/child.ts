@@ -1,5 +1,11 @@
 import type { EventEmitter } from 'node:events';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { CLI_BUNDLE } from './global-setup.js';
+
+const CLI_SOURCE = join(fileURLToPath(new URL('..', import.meta.url)), 'src', 'cli.ts');
 
 /** How a child process ended, with everything it printed. */
 export interface Exit {
@@ -18,7 +24,8 @@ export interface RunningChild {
 }
 
 /**
- * Runs a TypeScript file with `node --import tsx` (no build needed), with `nodeArgs` before it (`--expose-gc`).
+ * Runs a TypeScript file with `node --import tsx` (no build needed), with `nodeArgs` before it (`--expose-gc`); the CLI
+ * (`src/cli.ts`) runs from the bundle of these sources that test/global-setup.ts built.
  * STORAGE_EMULATOR_HOST is passed on only when `env` sets it, so that a developer's own setting cannot redirect a test.
  */
 export function startTsx(
@@ -26,6 +33,8 @@ export function startTsx(
   args: string[],
   options: { cwd: string; env?: Record<string, string>; nodeArgs?: string[] },
 ): RunningChild {
+  // The CLI runs from the bundle test/global-setup.ts built from these sources at the start of the run.
+  if (file === CLI_SOURCE && existsSync(CLI_BUNDLE)) return startNode([...(options.nodeArgs ?? []), CLI_BUNDLE, ...args], options);
   return startNode([...(options.nodeArgs ?? []), '--import', 'tsx', file, ...args], options);
 }
 

@@ -153,6 +153,15 @@ describe('gcs-stream cp: interrupts', () => {
       ]);
       cli.child.stdin.end();
       await awaitCheckpoint(cli, file, (c) => c.bytesCommitted > 0);
+      // The hanging request must be this process's: signalled before it went out, the process would stop without it,
+      // and the resumed one would meet the stall instead (and wait out its stall timeout).
+      await until(
+        () => ctx.server.requests.some((r) => r.object === name && r.fault !== undefined),
+        'the hanging request',
+        [[ctx.server.activity, 'change']],
+        () => ({ stderr: cli.stderr(), requests: ctx.server.requests.filter((r) => r.object === name) }),
+        EVENT_TIMEOUT_MS,
+      );
       cli.child.kill('SIGTERM');
       // Stopping waits for the hanging request (unless the file was read whole: then it exits at once).
       const stopping = /SIGTERM: stopping; committing what was read so far/;

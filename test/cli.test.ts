@@ -369,7 +369,14 @@ describe('gcs-stream cp', () => {
     const runs = [1, 2, 3].map(() => {
       const name = uniqueName('pgrp');
       const cli = [process.execPath, '--import', 'tsx', CLI, 'cp', '-', dest(name), ...endpoint(), '--chunk-size', '256KiB', '--quiet'];
-      const script = `{ head -c ${2 * K256 + 1000} /dev/urandom; sleep 30; } | ${cli.map(quote).join(' ')}; echo "exit=$?"`;
+      // One producer process that writes, then lingers: alive whenever the SIGINT comes (with `head; sleep` a loaded
+      // machine could deliver it between the two, and the pipe then stayed open for the whole sleep).
+      const producer = [
+        process.execPath,
+        '-e',
+        `process.stdout.write(Buffer.alloc(${2 * K256 + 1000}, 7), () => setTimeout(() => {}, 30_000))`,
+      ];
+      const script = `${producer.map(quote).join(' ')} | ${cli.map(quote).join(' ')}; echo "exit=$?"`;
       // detached: a process group of its own, like a shell job, to signal as the terminal would.
       const child = spawn('bash', ['-c', script], { cwd: ROOT, env: childEnv(), detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
       let output = '';
