@@ -12,6 +12,7 @@ import {
   MiB,
   OURS,
   OURS_PARALLEL,
+  OURS_RETAIN,
   SCENARIOS,
   describeScenario,
   formatBytes,
@@ -501,6 +502,52 @@ export function evaluateTargets(cells: readonly Cell[]): TargetResult[] {
   });
   results.push(...parallelTargets(cells));
   results.push(...concurrentTargets(cells));
+  results.push(...efficiencyTargets(cells));
+  return results;
+}
+
+/**
+ * Issue 25's targets, for this library with and without `retainWrites`: S1 at >= 0.9 x one raw PUT for <= 1.3 x its
+ * CPU and <= 32 MiB more RSS; 100 slow streams at <= 600 KiB of RSS growth each; 1,000 trickles at <= 300 MiB.
+ */
+function efficiencyTargets(cells: readonly Cell[]): TargetResult[] {
+  const results: TargetResult[] = [];
+  const raw = medianOf(cells, 1, BASELINE);
+  for (const id of [OURS, OURS_RETAIN]) {
+    const label = id === OURS ? 'ours' : 'ours with retainWrites';
+    const m = medianOf(cells, 1, id);
+    const target = `S1 (issue 25): ${label} vs raw-put: throughput, CPU, RSS`;
+    const threshold = '>= 90 %, <= 1.3 x, <= +32 MiB';
+    if (m === undefined || raw === undefined) {
+      results.push({ target, threshold, measured: 'not measured', pass: undefined });
+    } else {
+      const throughput = (m.mibPerSecond / raw.mibPerSecond) * 100;
+      const cpu = m.cpuSeconds / raw.cpuSeconds;
+      const rss = m.peakRssMiB - raw.peakRssMiB;
+      results.push({
+        target,
+        threshold,
+        measured: `${throughput.toFixed(1)} %, ${cpu.toFixed(2)} x, ${signed(rss, 1)} MiB`,
+        pass: throughput >= 90 && cpu <= 1.3 && rss <= 32,
+      });
+    }
+    const s6 = find(cells, 6, id);
+    const m6 = s6 === undefined ? undefined : concurrentMedian(s6);
+    results.push({
+      target: `S6 (issue 25): RSS growth per stream: ${label}`,
+      threshold: '<= 600 KiB',
+      measured: m6 === undefined ? 'not measured' : `${((m6.growthPerStreamMiB * MiB) / 1024).toFixed(0)} KiB`,
+      pass: m6 === undefined ? undefined : m6.growthPerStreamMiB * 1024 <= 600 && m6.objectsCorrect === m6.streams,
+    });
+    const s7 = find(cells, 7, id);
+    const m7 = s7 === undefined ? undefined : concurrentMedian(s7);
+    results.push({
+      target: `S7 (issue 25): RSS growth, all correct: ${label}`,
+      threshold: '<= 300 MiB',
+      measured: m7 === undefined ? 'not measured' : `${signed(m7.growthMiB, 1)} MiB, ${m7.objectsCorrect}/${m7.streams} correct`,
+      pass: m7 === undefined ? undefined : m7.growthMiB <= 300 && m7.objectsCorrect === m7.streams,
+    });
+  }
   return results;
 }
 

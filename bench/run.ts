@@ -3,9 +3,9 @@
  * in a fresh process against a local GCS server in another process; prints a line per run and a table per scenario;
  * writes RESULTS.md (see bench/README.md).
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
-import { basename, join, relative, resolve } from 'node:path';
+import { basename, dirname, join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { ChildRequest } from './child.js';
 import { listContenderIds, loadContender, type Contender } from './contender.js';
@@ -299,6 +299,19 @@ interface ReportContext {
   finished: boolean;
 }
 
+/**
+ * A line naming the other reports beside `out` (\`RESULTS-*.md\`: repeats, the reader's benchmark, comparisons
+ * written by hand), so that a regenerated report still leads to them; empty when there are none.
+ */
+function companionReports(out: string): string {
+  const dir = dirname(out);
+  const own = basename(out);
+  const others = readdirSync(dir)
+    .filter((file) => /^RESULTS-.*\.md$/.test(file) && file !== own)
+    .sort();
+  return others.length === 0 ? '' : `Other reports beside this one: ${others.map((file) => `[${file}](${file})`).join(', ')}.\n\n`;
+}
+
 function writeReport(context: ReportContext, cells: readonly Cell[]): void {
   const { settings } = context;
   const targets = evaluateTargets(cells);
@@ -325,7 +338,7 @@ ${context.finished ? '' : '**Incomplete: the benchmark is still running or was i
 - Packages: ${packages()}
 - Mode: ${settings.quick ? `**quick** (object sizes divided by ${QUICK_DIVISOR}, so paced streams run 1/${QUICK_DIVISOR} as long; indicative only, the targets are defined on the full sizes)` : 'full sizes'}; ${settings.repeat} run(s) per cell, ${settings.repeat > 1 ? 'medians shown' : 'single run shown'}
 
-How to read this: see [README.md](README.md). In short: MiB/s over the whole upload (session open to verified object),
+${companionReports(settings.out)}How to read this: see [README.md](README.md). In short: MiB/s over the whole upload (session open to verified object),
 CPU = user + system seconds of the client process over the same window, peak RSS = the kernel's high-water mark of
 the client process (\`VmHWM\`; node and the contender's modules included: compare the **RSS Δ** columns). Every run
 is a fresh plain-node process; the server runs in its own process and is not counted.
