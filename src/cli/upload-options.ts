@@ -79,9 +79,9 @@ export function buildUploadOptions(
   if (flags.contentDisposition !== undefined) metadata.contentDisposition = flags.contentDisposition;
   if (flags.metadata !== undefined) metadata.metadata = flags.metadata;
 
-  // The CLI reads with Node's file and stdin streams, which hand over a fresh Buffer per read: they can be kept by
-  // reference instead of copied (less CPU; a slow pipe holds only the bytes GCS has not committed).
-  const options: GcsWriteStreamOptions = { bucket: destination.bucket, name: destination.name, retainWrites: true };
+  // No retainWrites, though file and stdin streams would allow it: the benchmark measured no gain from it (the kept
+  // buffers cost the garbage collector what the copy saved; bench/RESULTS.md, issue 25).
+  const options: GcsWriteStreamOptions = { bucket: destination.bucket, name: destination.name };
   if (Object.keys(metadata).length > 0) options.metadata = metadata;
   if (flags.chunkSize !== undefined) options.chunkSize = flags.chunkSize;
   if (flags.bufferChunks !== undefined) options.bufferChunks = flags.bufferChunks;

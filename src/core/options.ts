@@ -132,8 +132,9 @@ export interface GcsWriteStreamOptions extends Preconditions {
   maxUncommittedMs?: number;
   /**
    * Keep written Buffers by reference until GCS has committed their bytes, instead of copying them into the
-   * window: less CPU for a fast stream, and a slow stream holds exactly the bytes it has not committed rather than
-   * whole 256 KiB blocks. Only for writers that hand over a fresh Buffer per write and never touch it again: Node's
+   * window's pool blocks: no copy, and the window holds exactly the bytes it has not committed rather than whole
+   * 256 KiB blocks. The kept buffers become garbage once committed, where pool blocks are reused: the benchmark
+   * measured no net gain in CPU or memory from it (README, Memory). Only for writers that hand over a fresh Buffer per write and never touch it again: Node's
    * file, socket, pipe and stdin streams, zlib and crypto streams do. Writes under 4 KiB, and Buffers that are less
    * than half of their memory (a small slice of a large buffer would keep all of it alive), are still copied; the
    * pool counts kept bytes like copied ones (`MemoryPool` `bytesReferenced`), so its ceiling still bounds them.
