@@ -60,23 +60,13 @@ function pause(ms: number, signal: AbortSignal): Promise<void> {
 }
 
 /** Prints `location` on stdout; with `--follow`, until it is finalized (over gRPC unless `--json`). */
-export async function cat(location: GsLocation, flags: CatFlags): Promise<CatResult> {
-  if (flags.follow === true && flags.json !== true) return followOverGrpc(location, flags);
+export function cat(location: GsLocation, flags: CatFlags): Promise<CatResult> {
+  if (flags.follow === true && flags.json !== true) return printUntilInterrupted((signal) => followOverGrpc(location, flags, signal));
+  // Resolved before anything runs: a malformed endpoint is a usage error, not a failed read.
   const endpoint = resolveEndpoint(flags.endpoint);
-  const controller = new AbortController();
-  const reader = new ObjectReader(endpoint, location, flags, { signal: controller.signal, onRetry: reportRetry });
-  let interrupted: 'SIGINT' | 'SIGTERM' | undefined;
-  const onSignal = (signal: 'SIGINT' | 'SIGTERM'): void => {
-    interrupted ??= signal;
-    controller.abort();
-  };
-  // A reader that went away (`cat --follow | head`) is the normal end of a pipe, not a failure.
-  const onStdoutError = (): void => controller.abort();
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  process.stdout.on('error', onStdoutError);
-  const interval = flags.interval ?? DEFAULT_FOLLOW_INTERVAL_MS;
-  try {
+  return printUntilInterrupted(async (signal) => {
+    const reader = new ObjectReader(endpoint, location, flags, { signal, onRetry: reportRetry });
+    const interval = flags.interval ?? DEFAULT_FOLLOW_INTERVAL_MS;
     for (;;) {
       const state = await reader.state();
       while (reader.printed < state.size) {
@@ -84,25 +74,37 @@ export async function cat(location: GsLocation, flags: CatFlags): Promise<CatRes
         if (bytes.length === 0) break;
         const room = process.stdout.write(bytes);
         reader.advance(bytes.length);
-        if (!room) await once(process.stdout, 'drain', { signal: controller.signal });
+        if (!room) await once(process.stdout, 'drain', { signal });
       }
       if (!flags.follow || (state.finalized && reader.printed >= state.size)) break;
-      await pause(interval, controller.signal);
-      if (controller.signal.aborted) break;
+      await pause(interval, signal);
+      if (signal.aborted) break;
     }
-  } catch (error) {
-    if (!controller.signal.aborted) return { kind: 'failed', error };
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-    process.stdout.off('error', onStdoutError);
-  }
-  if (interrupted !== undefined) return { kind: 'interrupted', signal: interrupted };
-  return { kind: 'done' };
+  });
 }
 
 /** `cat --follow` over gRPC: the library's reader, printed as it delivers. */
-async function followOverGrpc(location: GsLocation, flags: CatFlags): Promise<CatResult> {
+async function followOverGrpc(location: GsLocation, flags: CatFlags, signal: AbortSignal): Promise<void> {
+  const reader = createGcsReadStream({
+    bucket: location.bucket,
+    name: location.name,
+    follow: true,
+    pollMs: flags.interval ?? DEFAULT_GRPC_FOLLOW_INTERVAL_MS,
+    ...(flags.grpcEndpoint === undefined ? {} : { grpcEndpoint: flags.grpcEndpoint }),
+    ...(flags.userProject === undefined ? {} : { requestHeaders: { 'x-goog-user-project': flags.userProject } }),
+    signal,
+  });
+  reader.on('retry', reportRetry);
+  for await (const bytes of reader) {
+    if (!process.stdout.write(bytes as Buffer)) await once(process.stdout, 'drain', { signal });
+  }
+}
+
+/**
+ * Runs `print` with a signal that SIGINT, SIGTERM and a closed stdout abort: an interrupt or a reader that went away
+ * (`cat --follow | head`, the normal end of a pipe) ends the output without a failure.
+ */
+async function printUntilInterrupted(print: (signal: AbortSignal) => Promise<void>): Promise<CatResult> {
   const controller = new AbortController();
   let interrupted: 'SIGINT' | 'SIGTERM' | undefined;
   const onSignal = (signal: 'SIGINT' | 'SIGTERM'): void => {
@@ -114,19 +116,7 @@ async function followOverGrpc(location: GsLocation, flags: CatFlags): Promise<Ca
   process.on('SIGTERM', onSignal);
   process.stdout.on('error', onStdoutError);
   try {
-    const reader = createGcsReadStream({
-      bucket: location.bucket,
-      name: location.name,
-      follow: true,
-      pollMs: flags.interval ?? DEFAULT_GRPC_FOLLOW_INTERVAL_MS,
-      ...(flags.grpcEndpoint === undefined ? {} : { grpcEndpoint: flags.grpcEndpoint }),
-      ...(flags.userProject === undefined ? {} : { requestHeaders: { 'x-goog-user-project': flags.userProject } }),
-      signal: controller.signal,
-    });
-    reader.on('retry', reportRetry);
-    for await (const bytes of reader) {
-      if (!process.stdout.write(bytes as Buffer)) await once(process.stdout, 'drain', { signal: controller.signal });
-    }
+    await print(controller.signal);
   } catch (error) {
     if (!controller.signal.aborted) return { kind: 'failed', error };
   } finally {
