@@ -13,9 +13,7 @@
  * (allocated the first time the slot needs one) or as the writer's own buffers kept by reference (`retainWrites`);
  * the ceiling counts slots, so it bounds both kinds alike. Referenced bytes are reported apart (`bytesReferenced`).
  *
- * A slot's pool buffer may be smaller than a block (16 to 128 KiB) and grow by doubling: the window sizes it to what
- * a slowly filled block holds. Free buffers, of every size, are reused (newest first), released to the garbage
- * collector after `idleReleaseMs` unused, and never keep the pool above its ceiling (the oldest go first).
+ * Free blocks are reused (newest first) and released to the garbage collector after `idleReleaseMs` unused.
  */
 import { InvalidArgumentError } from './errors.js';
 
@@ -58,18 +56,9 @@ interface FreeBlock {
   freedAt: number;
 }
 
-/** The sizes a slot's buffer takes, smallest first: a slow stream's block starts small and doubles as it fills. */
-const BUFFER_SIZES = [16 * 1024, 32 * 1024, 64 * 1024, 128 * 1024, 256 * 1024] as const;
-
-/** The smallest buffer size that holds `bytes` (at most a block). */
-function sizeFor(bytes: number): number {
-  return BUFFER_SIZES.find((size) => size >= bytes) ?? MemoryPool.BLOCK_SIZE;
-}
-
 /**
- * The right to hold 256 KiB, lent by a pool to one stream: a pool buffer once `buffer()` is called (bytes copied
- * in), or only the count (the stream holds the writer's own buffers by reference). The buffer may start smaller
- * than a block and grow (see `buffer`), so that a slow stream's partly filled block holds about what it uses.
+ * The right to hold 256 KiB, lent by a pool to one stream: a pool block once `buffer()` is called (bytes copied
+ * in), or only the count (the stream holds the writer's own buffers by reference).
  */
 export class PoolSlot {
   readonly #pool: MemoryPool;
@@ -80,33 +69,15 @@ export class PoolSlot {
     this.#pool = pool;
   }
 
-  /** Whether a pool buffer was allocated for this slot. */
+  /** Whether a pool block was allocated for this slot. */
   get hasBuffer(): boolean {
     return this.#block !== undefined;
   }
 
-  /** The slot's pool buffer as it is now, if any (see `buffer`). */
-  get current(): Buffer | undefined {
+  /** The slot's pool block (256 KiB), taken from the pool's free blocks or allocated on the first call. */
+  buffer(): Buffer {
+    this.#block ??= this.#pool.allocate();
     return this.#block;
-  }
-
-  /**
-   * The slot's pool buffer, with room for at least `minBytes` (at most 256 KiB; default a whole block): taken from
-   * the pool's free buffers or allocated. Where the slot already has a smaller one, a buffer at least twice its size
-   * replaces it, with its bytes copied over, and the old one goes back to the pool: callers holding views of the old
-   * one must take them from the new one.
-   */
-  buffer(minBytes: number = MemoryPool.BLOCK_SIZE): Buffer {
-    const old = this.#block;
-    if (old !== undefined && old.length >= minBytes) return old;
-    const block = this.#pool.allocate(sizeFor(Math.max(minBytes, old === undefined ? 0 : 2 * old.length)));
-    if (old !== undefined) {
-      old.copy(block, 0, 0, old.length);
-      this.#pool.free(old);
-    }
-    this.#block = block;
-    this.#pool.notePeak();
-    return block;
   }
 
   /** @internal The block, taken away as the slot goes back to the pool. */
@@ -227,11 +198,7 @@ export class MemoryPool {
   readonly maxBytes: number;
   readonly #capacity: number;
   readonly #idleReleaseMs: number;
-  /** Free buffers by size (the index in BUFFER_SIZES), each list oldest first. */
-  readonly #free: FreeBlock[][] = BUFFER_SIZES.map(() => []);
-  /** Bytes of the pool buffers lent slots hold, and of those free. */
-  #allocatedBytes = 0;
-  #freeBytes = 0;
+  readonly #free: FreeBlock[] = [];
   readonly #accounts = new Set<PoolAccount>();
   /** Open accounts that hold no block (each is owed one): kept as a count, asked at every lend. */
   #holdingNone = 0;
@@ -239,6 +206,8 @@ export class MemoryPool {
   readonly #owed: PoolAccount[] = [];
   readonly #borrowing: PoolAccount[] = [];
   #lent = 0;
+  /** Lent slots that hold a pool block. */
+  #allocatedLent = 0;
   #referenced = 0;
   #peakHeld = 0;
   #trimTimer: NodeJS.Timeout | undefined;
@@ -261,11 +230,12 @@ export class MemoryPool {
 
   /** The pool's figures now. */
   stats(): MemoryPoolStats {
+    const block = MemoryPool.BLOCK_SIZE;
     return {
-      bytesHeld: this.#allocatedBytes + this.#freeBytes,
-      bytesLent: this.#lent * MemoryPool.BLOCK_SIZE,
+      bytesHeld: (this.#allocatedLent + this.#free.length) * block,
+      bytesLent: this.#lent * block,
       bytesReferenced: this.#referenced,
-      bytesFree: this.#freeBytes,
+      bytesFree: this.#free.length * block,
       peakBytesHeld: this.#peakHeld,
       maxBytes: this.maxBytes,
       streams: this.#accounts.size,
@@ -275,8 +245,7 @@ export class MemoryPool {
 
   /** Releases every free block now (they are otherwise released after `idleReleaseMs` unused). */
   trim(): void {
-    for (const list of this.#free) list.length = 0;
-    this.#freeBytes = 0;
+    this.#free.length = 0;
   }
 
   /** Opens an account for one stream. */
@@ -317,53 +286,32 @@ export class MemoryPool {
     if (account.blocksHeld === 0 && this.#accounts.has(account)) this.#holdingNone += 1;
     this.#lent -= 1;
     const block = slot.release();
-    if (block !== undefined) this.free(block);
+    if (block !== undefined) {
+      this.#allocatedLent -= 1;
+      this.#free.push({ block, freedAt: performance.now() });
+      this.#scheduleTrim();
+    }
     this.#serveWaiting();
   }
 
-  /** @internal A pool buffer of `size` (one of BUFFER_SIZES) for a lent slot: a free one (newest first) or a new one. */
-  allocate(size: number): Buffer {
-    const list = this.#free[BUFFER_SIZES.indexOf(size)]!;
-    const reused = list.pop();
-    if (reused !== undefined) this.#freeBytes -= size;
-    else this.#evictFor(size);
+  /** @internal A pool block for a lent slot: a free one (newest first) or a new one. */
+  allocate(): Buffer {
+    const reused = this.#free.pop();
     // allocUnsafeSlow: a dedicated allocation, not a slice of Node's shared pool that could pin other memory.
-    const block = reused?.block ?? Buffer.allocUnsafeSlow(size);
-    this.#allocatedBytes += size;
+    const block = reused?.block ?? Buffer.allocUnsafeSlow(MemoryPool.BLOCK_SIZE);
+    this.#allocatedLent += 1;
+    this.#notePeak();
     return block;
-  }
-
-  /** @internal A slot's pool buffer is free again: kept for reuse until idle. */
-  free(block: Buffer): void {
-    this.#allocatedBytes -= block.length;
-    this.#freeBytes += block.length;
-    this.#free[BUFFER_SIZES.indexOf(block.length)]!.push({ block, freedAt: performance.now() });
-    // A buffer outgrown by its slot must not keep the pool above its ceiling.
-    this.#evictFor(0);
-    this.#scheduleTrim();
   }
 
   /** @internal Streams hold `delta` more bytes of their writers' buffers by reference. */
   referenced(delta: number): void {
     this.#referenced += delta;
-    if (delta > 0) this.notePeak();
+    if (delta > 0) this.#notePeak();
   }
 
-  /**
-   * Releases free buffers (oldest first, smallest sizes first) until `size` more bytes fit under the ceiling: free
-   * buffers of other sizes must not keep the pool above it.
-   */
-  #evictFor(size: number): void {
-    for (const list of this.#free) {
-      while (list.length > 0 && this.#allocatedBytes + this.#freeBytes + size > this.maxBytes) {
-        this.#freeBytes -= list.shift()!.block.length;
-      }
-    }
-  }
-
-  /** @internal Records the pool's figures as a high-water mark (after a slot's buffer settled). */
-  notePeak(): void {
-    this.#peakHeld = Math.max(this.#peakHeld, this.#allocatedBytes + this.#freeBytes + this.#referenced);
+  #notePeak(): void {
+    this.#peakHeld = Math.max(this.#peakHeld, (this.#allocatedLent + this.#free.length) * MemoryPool.BLOCK_SIZE + this.#referenced);
   }
 
   /** @internal `account` is closed. */
@@ -408,15 +356,11 @@ export class MemoryPool {
       () => {
         this.#trimTimer = undefined;
         const cutoff = performance.now() - this.#idleReleaseMs;
-        let left = 0;
-        for (const list of this.#free) {
-          // Oldest first: buffers are reused newest first, so the idle ones sit at the bottom.
-          let idle = 0;
-          while (idle < list.length && list[idle]!.freedAt <= cutoff) idle += 1;
-          for (const { block } of list.splice(0, idle)) this.#freeBytes -= block.length;
-          left += list.length;
-        }
-        if (left > 0) this.#scheduleTrim();
+        // Oldest first: blocks are reused newest first, so the idle ones sit at the bottom.
+        let idle = 0;
+        while (idle < this.#free.length && this.#free[idle]!.freedAt <= cutoff) idle += 1;
+        this.#free.splice(0, idle);
+        if (this.#free.length > 0) this.#scheduleTrim();
       },
       Math.max(1, this.#idleReleaseMs),
     );

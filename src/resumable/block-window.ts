@@ -70,12 +70,6 @@ export interface WindowLimits {
   retainWrites?: boolean;
 }
 
-/**
- * A source that takes this long or more to fill a block (under 5 MiB/s) gets blocks that start small and grow: at
- * such rates the copies as a block grows cost nothing, and memory is what a slow stream spends.
- */
-const SLOW_FILL_MS = 50;
-
 /** How many block fill times `recentFillMs` looks back over (one default chunk). */
 const RECENT_FILLS = 32;
 
@@ -314,34 +308,14 @@ export class BlockWindow {
     this.#account.reference(n);
   }
 
-  /**
-   * Copies `bytes` into `block`'s pool buffer, after what it holds there. A block of a source that fills blocks
-   * slowly gets a small buffer that doubles as it fills (a slow stream then holds about what it has not committed,
-   * not a whole 256 KiB per block); one of a fast source gets the whole block at once (no copies as it grows).
-   */
+  /** Copies `bytes` into `block`'s pool buffer, after what it holds there. */
   #copy(block: Block, bytes: Uint8Array): void {
-    const need = block.ownUsed + bytes.length;
-    const before = block.slot.current;
-    const own = block.slot.buffer(before === undefined && !this.#fillsSlowly() ? BLOCK : need);
-    if (before !== undefined && own !== before) {
-      // Grown: the slot copied the bytes over; the block's views of the old buffer become views of the new one.
-      block.parts = block.parts.map((part) => (part.buf === before ? { buf: own, from: part.from, to: part.to } : part));
-    }
+    const own = block.slot.buffer();
     own.set(bytes, block.ownUsed);
     const last = block.parts.at(-1);
     if (last !== undefined && last.buf === own && last.to === block.ownUsed) last.to += bytes.length;
     else block.parts.push({ buf: own, from: block.ownUsed, to: block.ownUsed + bytes.length });
     block.ownUsed += bytes.length;
-  }
-
-  /**
-   * Whether the source fills blocks slowly enough that a block's buffer should start small: its recent blocks took
-   * SLOW_FILL_MS or more each, or none has filled yet (the first block starts small; a fast source's first block
-   * grows through the sizes once, a few copies of under a block).
-   */
-  #fillsSlowly(): boolean {
-    const fill = this.#meanBlockFillMs();
-    return fill === undefined || fill >= SLOW_FILL_MS;
   }
 
   /** No more writes: the object ends at `bytesAccepted`. */
@@ -604,19 +578,14 @@ export class BlockWindow {
     this.#notifyWriter();
   }
 
-  /**
-   * Copies `block`'s bytes into its pool buffer, a whole block's worth, in order from its start (dropping any
-   * reference); returns it.
-   */
+  /** Copies `block`'s bytes into its pool buffer, in order from its start (dropping any reference); returns it. */
   #materialize(block: Block): Buffer {
-    const current = block.slot.current;
+    const own = block.slot.buffer();
     const only = block.parts.length === 1 ? block.parts[0]! : undefined;
-    if (current?.length === BLOCK && (block.parts.length === 0 || (only?.buf === current && only.from === 0))) return current;
-    // Through a copy: the block's copied bytes may sit in its buffer where others are to go, or in a smaller one.
-    const bytes = Buffer.concat([...viewsOf(block.parts, 0, block.filled)], block.filled);
-    const own = block.slot.buffer(BLOCK);
-    own.set(bytes);
-    block.parts = block.filled > 0 ? [{ buf: own, from: 0, to: block.filled }] : [];
+    if (block.parts.length === 0 || (only?.buf === own && only.from === 0)) return own;
+    // Through a copy: the block's copied bytes may sit in its buffer where others are to go.
+    own.set(Buffer.concat([...viewsOf(block.parts, 0, block.filled)], block.filled));
+    block.parts = [{ buf: own, from: 0, to: block.filled }];
     block.ownUsed = block.filled;
     this.#dropReferences(block);
     return own;
