@@ -103,8 +103,14 @@ describe('the benchmark chart', () => {
   it('reads the medians of bench/RESULTS.md back, as the committed chart shows them', () => {
     const report = readFileSync(join(import.meta.dirname, '..', 'bench', 'RESULTS.md'), 'utf8');
     const input = chartInputFromReport(report);
-    expect(input.contenders).toEqual(['raw-put', 'gcs-resumable-stream', '@google-cloud/storage']);
-    expect(input.scenarios.map((s) => s.label.split(':')[0])).toEqual(['S1', 'S2', 'S3', 'S4', 'S5']);
+    expect(input.contenders).toEqual([
+      'raw-put',
+      'gcs-resumable-stream',
+      '@google-cloud/storage',
+      'gcs-resumable-stream retainWrites',
+      'gcs-resumable-stream parallel',
+    ]);
+    expect(input.scenarios.map((s) => s.label.split(':')[0])).toEqual(['S1', 'S2', 'S3', 'S4', 'S5', 'S10', 'S11']);
     for (const scenario of input.scenarios) {
       for (const bar of scenario.bars) {
         expect(bar.mibPerSecond).toBeGreaterThan(0);
