@@ -26,6 +26,13 @@ import {
 
 const ctx = useLocalGcs();
 
+/** The content at `pos`, `n` bytes, in a buffer that is all of its own memory (as file and socket reads give). */
+function fresh(pos: number, n: number): Buffer {
+  const buffer = Buffer.allocUnsafeSlow(n);
+  contentAt(pos, n).copy(buffer);
+  return buffer;
+}
+
 describe('retainWrites', () => {
   it('refuses a value that is not a boolean before anything is sent', () => {
     expect(() => createGcsWriteStream(streamOptions(ctx.server, 'x', { retainWrites: 'yes' as unknown as boolean }))).toThrow(
@@ -37,7 +44,8 @@ describe('retainWrites', () => {
     const pool = new MemoryPool();
     const name = uniqueName('retain-count');
     const stream = createGcsWriteStream(streamOptions(ctx.server, name, { retainWrites: true, memory: pool, bufferChunks: 4 }));
-    const writes = [contentAt(0, 64 * KiB), contentAt(64 * KiB, 100 * KiB), contentAt(164 * KiB, 20 * KiB)];
+    // Buffers of their own (Buffer.allocUnsafe takes small ones from Node's shared pool: under 32 KiB on Node 24).
+    const writes = [fresh(0, 64 * KiB), fresh(64 * KiB, 100 * KiB), fresh(164 * KiB, 20 * KiB)];
     for (const data of writes) await written(stream, data);
     // 184 KiB, less than a block: nothing can be sent yet, so everything is held.
     expect(pool.stats()).toMatchObject({ bytesReferenced: 184 * KiB, bytesHeld: 0, bytesLent: K256 });
