@@ -90,6 +90,22 @@ describe('parallel uploads: the compose phase', () => {
     expect(temporaries(bucket)).toEqual([]);
   });
 
+  it('a compose applied but answered 503, then refused for good on the retry: the object it made is this upload', async () => {
+    // Found by `npm run soak -- --parallel --uploads 1000` (seed 20261712): the stream failed saying that no object
+    // was created while the first compose's object stood there, whole.
+    const { bucket, name, options } = setup('compose-applied-then-refused');
+    ctx.server.inject({
+      match: { kind: 'compose', object: name, bucket, times: 1 },
+      action: { type: 'status', status: 503, when: 'after' },
+    });
+    ctx.server.inject({ match: { kind: 'compose', object: name, bucket, times: 1 }, action: { type: 'status', status: 403 } });
+    const stream = createGcsWriteStream(options);
+    expect(await outcome(stream, 3 * K256 + 1)).toBeUndefined();
+    expectStored(bucket, name, 3 * K256 + 1);
+    expect(stream.object?.generation).toBe(ctx.server.getObject(bucket, name)?.resource.generation);
+    expect(temporaries(bucket)).toEqual([]);
+  });
+
   it('a compose refused for good fails the stream with its typed error; the parts are deleted, no object exists', async () => {
     const { bucket, name, options } = setup('compose-403');
     ctx.server.inject({ match: { kind: 'compose', object: name, bucket }, action: { type: 'status', status: 403 } });

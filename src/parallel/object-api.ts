@@ -178,6 +178,30 @@ export class ObjectApi {
     const what = `Composing gs://${bucket}/${name} from ${sources.length} source${sources.length === 1 ? '' : 's'}`;
     // Whether an earlier attempt may have composed although its answer was lost.
     let uncertain = false;
+    try {
+      return await this.#composeAttempts(request, url, body, what, (value) => (uncertain ||= value));
+    } catch (error) {
+      // An attempt may have composed although its answer was lost, and a later one failed for good (a 412 against the
+      // first one's result, a 403, retries spent): the destination then tells. Holding what the sources make up, it
+      // is this compose's result; the error would say that nothing was created.
+      if (!uncertain || request.expect === undefined || request.signal?.aborted === true) throw error;
+      const live = await this.getObject({ bucket, name, signal: request.signal }).catch(() => undefined);
+      if (live !== undefined && live.size === String(request.expect.size) && live.crc32c === request.expect.crc32c) return live;
+      throw error;
+    }
+  }
+
+  /** The attempts of {@link composeObject}; `uncertain(true)` records one whose outcome is unknown. */
+  #composeAttempts(
+    request: ComposeRequest,
+    url: URL,
+    body: string,
+    what: string,
+    setUncertain: (value: boolean) => boolean,
+  ): Promise<ComposedObject> {
+    const { bucket, name, sources } = request;
+    const ifGenerationMatch = integerParam('ifGenerationMatch', request.preconditions?.ifGenerationMatch);
+    let uncertain = false;
     return this.#withRetry(request.signal, async (signal) => {
       let res: HttpResponse;
       try {
@@ -193,7 +217,7 @@ export class ObjectApi {
           signal,
         );
       } catch (error) {
-        uncertain = true;
+        uncertain = setUncertain(true);
         throw error;
       }
       if (res.status === 200) return parseObject(res);
@@ -205,7 +229,7 @@ export class ObjectApi {
         }
         throw new PreconditionFailedError(what, serverMessage(res));
       }
-      if (res.status >= 500 || res.status === 408 || res.status === 429) uncertain = true;
+      if (res.status >= 500 || res.status === 408 || res.status === 429) uncertain = setUncertain(true);
       throw statusError(what, res, 'endpoint');
     });
   }
