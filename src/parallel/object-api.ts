@@ -245,17 +245,37 @@ export class ObjectApi {
     const generation = integerParam('generation', request.generation);
     if (generation !== undefined) url.searchParams.set('generation', generation);
     const what = `Deleting gs://${bucket}/${name}${generation === undefined ? '' : `#${generation}`}`;
-    return this.#withRetry(request.signal, async (signal) => {
-      const res = await sendRequest(
-        this.#context,
-        what,
-        { url: url.toString(), method: 'DELETE', headers: { 'User-Agent': USER_AGENT } },
-        signal,
+    // Whether an earlier attempt may have deleted although its answer was lost.
+    let uncertain = false;
+    try {
+      return await this.#withRetry(request.signal, async (signal) => {
+        let res: HttpResponse;
+        try {
+          res = await sendRequest(
+            this.#context,
+            what,
+            { url: url.toString(), method: 'DELETE', headers: { 'User-Agent': USER_AGENT } },
+            signal,
+          );
+        } catch (error) {
+          uncertain = true;
+          throw error;
+        }
+        if (res.status === 204 || res.status === 200) return 'deleted';
+        if (res.status === 404) return 'gone';
+        if (res.status >= 500 || res.status === 408 || res.status === 429) uncertain = true;
+        throw statusError(what, res, 'endpoint');
+      });
+    } catch (error) {
+      // A lost answer, then a refusal for good: the object may be gone already, and a leftover must be one.
+      if (!uncertain || request.signal?.aborted === true) throw error;
+      const live = await this.getObject({ bucket, name, signal: request.signal }).then(
+        (object) => object,
+        () => null,
       );
-      if (res.status === 204 || res.status === 200) return 'deleted';
-      if (res.status === 404) return 'gone';
-      throw statusError(what, res, 'endpoint');
-    });
+      if (live === undefined || (live !== null && generation !== undefined && live.generation !== generation)) return 'gone';
+      throw error;
+    }
   }
 
   /** The live object's resource, or undefined if there is none (404). Retried on transient failures. */
