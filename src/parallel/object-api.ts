@@ -5,17 +5,11 @@
  * transient failures (network errors, 408, 429, 5xx) are retried with backoff, everything else is a typed error.
  */
 import { clientFor, type AuthorizedClient, type HttpResponse } from '../core/auth.js';
-import {
-  ComposeSourceNotFoundError,
-  GcsUploadError,
-  InvalidArgumentError,
-  PreconditionFailedError,
-  ProtocolError,
-} from '../core/errors.js';
+import { ComposeSourceNotFoundError, GcsUploadError, InvalidArgumentError, ProtocolError } from '../core/errors.js';
 import type { NormalizedOptions, ObjectMetadata } from '../core/options.js';
 import { parseObject, serverMessage, statusError, type ObjectResource } from '../core/responses.js';
 import { RetryBudget, type RetryEvent, type RetrySettings } from '../core/retry.js';
-import { sendRequest, USER_AGENT, type RequestContext } from '../core/send-request.js';
+import { sendRequest, USER_AGENT, type RequestContext, type SendRequest } from '../core/send-request.js';
 
 /** GCS's limit on the sources of one compose request. */
 export const MAX_COMPOSE_SOURCES = 32;
@@ -66,9 +60,10 @@ export interface ComposeRequest {
   /** Predefined ACL of the destination (`destinationPredefinedAcl`). */
   readonly predefinedAcl?: string | undefined;
   /**
-   * What the result will be, if known (its size and base64 CRC32C, from the sources'): with an `ifGenerationMatch`,
-   * a retry whose earlier attempt may have composed (its answer was lost) fails that precondition; the live
-   * destination is then read, and returned as the result if it matches this. Without it such a 412 is an error.
+   * What the result will be, if known (its size and base64 CRC32C, from the sources'): when an attempt may have
+   * composed although its answer was lost and a retry then fails for good (with an `ifGenerationMatch`, a 412
+   * against that attempt's own result), the live destination is read, and returned as the result if it matches
+   * this. Without it such a failure is an error.
    */
   readonly expect?: { readonly size: number; readonly crc32c: string } | undefined;
   readonly signal?: AbortSignal | undefined;
@@ -176,62 +171,29 @@ export class ObjectApi {
       destination: { ...request.destination, name, bucket },
     });
     const what = `Composing gs://${bucket}/${name} from ${sources.length} source${sources.length === 1 ? '' : 's'}`;
-    // Whether an earlier attempt may have composed although its answer was lost.
-    let uncertain = false;
-    try {
-      return await this.#composeAttempts(request, url, body, what, (value) => (uncertain ||= value));
-    } catch (error) {
-      // An attempt may have composed although its answer was lost, and a later one failed for good (a 412 against the
-      // first one's result, a 403, retries spent): the destination then tells. Holding what the sources make up, it
-      // is this compose's result; the error would say that nothing was created.
-      if (!uncertain || request.expect === undefined || request.signal?.aborted === true) throw error;
-      const live = await this.getObject({ bucket, name, signal: request.signal }).catch(() => undefined);
-      if (live !== undefined && live.size === String(request.expect.size) && live.crc32c === request.expect.crc32c) return live;
-      throw error;
-    }
-  }
-
-  /** The attempts of {@link composeObject}; `uncertain(true)` records one whose outcome is unknown. */
-  #composeAttempts(
-    request: ComposeRequest,
-    url: URL,
-    body: string,
-    what: string,
-    setUncertain: (value: boolean) => boolean,
-  ): Promise<ComposedObject> {
-    const { bucket, name, sources } = request;
-    const ifGenerationMatch = integerParam('ifGenerationMatch', request.preconditions?.ifGenerationMatch);
-    let uncertain = false;
-    return this.#withRetry(request.signal, async (signal) => {
-      let res: HttpResponse;
-      try {
-        res = await sendRequest(
-          this.#context,
-          what,
-          {
-            url: url.toString(),
-            method: 'POST',
-            headers: { 'Content-Type': 'application/json; charset=UTF-8', 'User-Agent': USER_AGENT },
-            data: body,
-          },
-          signal,
-        );
-      } catch (error) {
-        uncertain = setUncertain(true);
-        throw error;
-      }
-      if (res.status === 200) return parseObject(res);
-      if (res.status === 404) throw new ComposeSourceNotFoundError(bucket, name, missingSource(res, bucket, sources), serverMessage(res));
-      if (res.status === 412 && uncertain && ifGenerationMatch !== undefined && request.expect !== undefined) {
-        const live = await this.#getObjectOnce(bucket, name, signal);
-        if (live !== undefined && live.size === String(request.expect.size) && live.crc32c === request.expect.crc32c) {
-          return live;
-        }
-        throw new PreconditionFailedError(what, serverMessage(res));
-      }
-      if (res.status >= 500 || res.status === 408 || res.status === 429) uncertain = setUncertain(true);
-      throw statusError(what, res, 'endpoint');
-    });
+    const expect = request.expect;
+    return this.#change(
+      request.signal,
+      what,
+      {
+        url: url.toString(),
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json; charset=UTF-8', 'User-Agent': USER_AGENT },
+        data: body,
+      },
+      (res) => {
+        if (res.status === 200) return parseObject(res);
+        if (res.status === 404) throw new ComposeSourceNotFoundError(bucket, name, missingSource(res, bucket, sources), serverMessage(res));
+        throw statusError(what, res, 'endpoint');
+      },
+      // The destination holding what the sources make up is this compose's result (a 412 against it, with
+      // ifGenerationMatch, is then no failure either).
+      async () => {
+        if (expect === undefined) return undefined;
+        const live = await this.getObject({ bucket, name, signal: request.signal });
+        return live !== undefined && live.size === String(expect.size) && live.crc32c === expect.crc32c ? live : undefined;
+      },
+    );
   }
 
   /**
@@ -245,36 +207,54 @@ export class ObjectApi {
     const generation = integerParam('generation', request.generation);
     if (generation !== undefined) url.searchParams.set('generation', generation);
     const what = `Deleting gs://${bucket}/${name}${generation === undefined ? '' : `#${generation}`}`;
-    // Whether an earlier attempt may have deleted although its answer was lost.
+    return this.#change(
+      request.signal,
+      what,
+      { url: url.toString(), method: 'DELETE', headers: { 'User-Agent': USER_AGENT } },
+      (res): DeleteOutcome => {
+        if (res.status === 204 || res.status === 200) return 'deleted';
+        if (res.status === 404) return 'gone';
+        throw statusError(what, res, 'endpoint');
+      },
+      // The object (or that generation of it) no longer there: a leftover must be one.
+      async () => {
+        const live = await this.getObject({ bucket, name, signal: request.signal });
+        return live === undefined || (generation !== undefined && live.generation !== generation) ? 'gone' : undefined;
+      },
+    );
+  }
+
+  /**
+   * Sends `request`, which changes an object, retried on transient failures; `answer` turns a response into the
+   * result or throws. When an attempt may have been applied although its answer was lost (none came, or a 408, 429
+   * or 5xx, which may follow the change) and a later attempt fails for good (a 412 against the first one's result, a
+   * 403, retries spent), `afterLostAnswer` looks at the object: a result it finds replaces the error.
+   */
+  async #change<T>(
+    signal: AbortSignal | undefined,
+    what: string,
+    request: SendRequest,
+    answer: (res: HttpResponse) => T,
+    afterLostAnswer: () => Promise<T | undefined>,
+  ): Promise<T> {
     let uncertain = false;
     try {
-      return await this.#withRetry(request.signal, async (signal) => {
+      return await this.#withRetry(signal, async (attemptSignal) => {
         let res: HttpResponse;
         try {
-          res = await sendRequest(
-            this.#context,
-            what,
-            { url: url.toString(), method: 'DELETE', headers: { 'User-Agent': USER_AGENT } },
-            signal,
-          );
+          res = await sendRequest(this.#context, what, request, attemptSignal);
         } catch (error) {
           uncertain = true;
           throw error;
         }
-        if (res.status === 204 || res.status === 200) return 'deleted';
-        if (res.status === 404) return 'gone';
         if (res.status >= 500 || res.status === 408 || res.status === 429) uncertain = true;
-        throw statusError(what, res, 'endpoint');
+        return answer(res);
       });
     } catch (error) {
-      // A lost answer, then a refusal for good: the object may be gone already, and a leftover must be one.
-      if (!uncertain || request.signal?.aborted === true) throw error;
-      const live = await this.getObject({ bucket, name, signal: request.signal }).then(
-        (object) => object,
-        () => null,
-      );
-      if (live === undefined || (live !== null && generation !== undefined && live.generation !== generation)) return 'gone';
-      throw error;
+      if (!uncertain || signal?.aborted === true) throw error;
+      const found = await afterLostAnswer().catch(() => undefined);
+      if (found === undefined) throw error;
+      return found;
     }
   }
 
