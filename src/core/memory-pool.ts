@@ -69,11 +69,6 @@ export class PoolSlot {
     this.#pool = pool;
   }
 
-  /** Whether a pool block was allocated for this slot. */
-  get hasBuffer(): boolean {
-    return this.#block !== undefined;
-  }
-
   /** The slot's pool block (256 KiB), taken from the pool's free blocks or allocated on the first call. */
   buffer(): Buffer {
     this.#block ??= this.#pool.allocate();
@@ -110,11 +105,6 @@ export class PoolAccount {
   /** Whether the stream waits for a block. */
   get waiting(): boolean {
     return this.#onGranted !== undefined;
-  }
-
-  /** Bytes of the writer's own buffers this stream holds by reference. */
-  get bytesReferenced(): number {
-    return this.#referenced;
   }
 
   /**

@@ -29,7 +29,7 @@ const BLOCK = MemoryPool.BLOCK_SIZE;
  * With `retainWrites`, the smallest write kept by reference: below it, the bookkeeping of one more part (and one
  * more piece in the request's writev) costs more than copying the bytes.
  */
-export const RETAIN_MIN_BYTES = 4096;
+const RETAIN_MIN_BYTES = 4096;
 
 interface Block extends HashedBlock {
   readonly slot: PoolSlot;
