@@ -162,9 +162,9 @@ async function resumableCp(
     // Destroying the stream makes the library cancel the session: no object is created.
     upload.destroy();
   };
-  // The handlers stay installed until the process exits: removed, a signal in the last moments would kill the
-  // process by default action (no exit code) instead of exiting with the signal's code.
-  const stopListening = (): void => {
+  // The outcome is known: the handlers stay installed until the process exits (removed, a signal in the last
+  // moments would kill the process by default action, with no exit code) but only make the exit immediate.
+  const settle = (): void => {
     settled = true;
   };
   process.on('SIGINT', onSignal);
@@ -187,7 +187,7 @@ async function resumableCp(
   if (failure !== undefined || upload.object === undefined) {
     // Let the library finish cancelling the session before the process goes (a second signal still exits).
     if (!upload.closed) await once(upload, 'close');
-    stopListening();
+    settle();
     reporter.stop();
     if (interrupted !== undefined) {
       if (upload.object !== undefined) {
@@ -208,7 +208,7 @@ async function resumableCp(
     printError(failure);
     return exitCodeOf(failure);
   }
-  stopListening();
+  settle();
   removeCheckpoints(flags);
 
   const object = upload.object;
@@ -248,7 +248,7 @@ async function resumableCp(
         // Reported below from the stream's error.
       }
     }
-    stopListening();
+    settle();
     if (upload.object !== undefined) {
       say(`${signal} came too late: the upload had completed; ${target} is generation ${upload.object.generation ?? '?'}`);
       removeCheckpoints(flags);
