@@ -372,7 +372,7 @@ the sources' written buffers that nothing holds but the garbage collector has no
 ${concurrentTable(many)}
 `
 }
-## Targets (issues 4, 14 and 15)
+## Targets (issues 4, 14, 15, 23 and 25)
 
 ${targetsTable(targets)}
 
@@ -477,7 +477,7 @@ async function main(): Promise<void> {
 
   context.finished = true;
   writeReport(context, cells);
-  process.stdout.write(`\nTargets (issues 4, 14 and 15):\n${targetsTable(evaluateTargets(cells))}\n`);
+  process.stdout.write(`\nTargets (issues 4, 14, 15, 23 and 25):\n${targetsTable(evaluateTargets(cells))}\n`);
   const shown = relative(ROOT_DIR, settings.out);
   const report = shown.startsWith('..') ? settings.out : shown;
   const chart = cells.some((cell) => !isConcurrent(cell)) ? ` and ${chartPath(report)}` : '';
