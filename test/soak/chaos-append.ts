@@ -28,7 +28,7 @@ import {
 import { createRng, startLocalGcs, type LocalGcs } from '../../src/testing/index.js';
 import { describeAppendPlan, FATAL_STATUSES, planAppend, type AppendPlan } from './append-plan.js';
 import { BUCKET, contentAt, describeError, logUniform, sha256 } from './chaos-upload.js';
-import { runSeeded, type ChaosSummary, type Outcome, type SeededReport } from './chaos-runner.js';
+import { runSeeded, seededBugLines, type ChaosSummary, type Outcome, type SeededReport } from './chaos-runner.js';
 
 /** Time an upload may take from start to `close` before it counts as hung. */
 export const DEFAULT_APPEND_TIME_LIMIT_MS = 15_000;
@@ -357,9 +357,5 @@ export function runAppendChaos(options: AppendChaosOptions): Promise<ChaosSummar
 
 /** One line per bug: the seed, the outcome, what was wrong, the plan, and how to replay it. */
 export function appendBugLines(summary: ChaosSummary<AppendReport>): string[] {
-  return summary.bugs.map(
-    (report) =>
-      `seed=${report.seed} ${report.outcome}: ${report.detail}\n  faults: ${report.faults.join(', ') || 'none'}\n` +
-      `  plan: ${describeAppendPlan(report.plan)}\n  replay: npm run soak -- --append --uploads 1 --seed ${report.seed}`,
-  );
+  return seededBugLines(summary, (report) => describeAppendPlan(report.plan), '--append');
 }

@@ -43,7 +43,7 @@ import {
   type Rng,
   type ScopedChaosOptions,
 } from '../../src/testing/index.js';
-import { runSeeded, type ChaosSummary, type Outcome, type SeededReport } from './chaos-runner.js';
+import { runSeeded, seededBugLines, type ChaosSummary, type Outcome, type SeededReport } from './chaos-runner.js';
 import { contentAt, describeError, KiB, logUniform, meanWrite, MiB, pick, sha256 } from './chaos-upload.js';
 
 const K256 = 256 * KiB;
@@ -365,9 +365,5 @@ export function runParallelChaos(options: {
 
 /** One line per bug, with the plan and how to replay it. */
 export function parallelBugLines(summary: ChaosSummary<ParallelReport>): string[] {
-  return summary.bugs.map(
-    (report) =>
-      `seed=${report.seed} ${report.outcome}: ${report.detail}\n  faults: ${report.faults.join(', ') || 'none'}\n` +
-      `  plan: ${describeParallelPlan(report.plan)}\n  replay: npm run soak -- --parallel --uploads 1 --seed ${report.seed}`,
-  );
+  return seededBugLines(summary, (report) => describeParallelPlan(report.plan), '--parallel');
 }

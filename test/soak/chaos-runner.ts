@@ -26,6 +26,18 @@ export interface SeededReport {
   detail: string;
 }
 
+/**
+ * One line per bug of `summary`: the seed, the outcome, what was wrong, the plan (`describePlan`), and how to replay
+ * it (`npm run soak -- [kind] --uploads 1 --seed S`, with `kind` the soak's flag: `--append`, `--parallel` or none).
+ */
+export function seededBugLines<R extends SeededReport>(summary: ChaosSummary<R>, describePlan: (report: R) => string, kind = ''): string[] {
+  return summary.bugs.map(
+    (report) =>
+      `seed=${report.seed} ${report.outcome}: ${report.detail}\n  faults: ${report.faults.join(', ') || 'none'}\n` +
+      `  plan: ${describePlan(report)}\n  replay: npm run soak -- ${kind === '' ? '' : `${kind} `}--uploads 1 --seed ${report.seed}`,
+  );
+}
+
 /** Totals of a run. */
 export interface ChaosSummary<R extends SeededReport = SeededReport> {
   uploads: number;

@@ -47,7 +47,7 @@ import {
   type Rng,
   type ScopedChaosOptions,
 } from '../../src/testing/index.js';
-import { runSeeded, type ChaosSummary as RunnerSummary, type Outcome, type SeededReport } from './chaos-runner.js';
+import { runSeeded, seededBugLines, type ChaosSummary as RunnerSummary, type Outcome, type SeededReport } from './chaos-runner.js';
 
 export { isBug, summaryLine, type Outcome } from './chaos-runner.js';
 
@@ -671,11 +671,7 @@ export function runChaos(options: ChaosRunOptions): Promise<ChaosSummary> {
 
 /** One line per bug: the seed, the outcome, what was wrong, the plan, and how to replay it. */
 export function bugLines(summary: ChaosSummary): string[] {
-  return summary.bugs.map(
-    (report) =>
-      `seed=${report.seed} ${report.outcome}: ${report.detail}\n  faults: ${report.faults.join(', ') || 'none'}\n` +
-      `  plan: ${describePlan(report.plan)}\n  replay: npm run soak -- --uploads 1 --seed ${report.seed}`,
-  );
+  return seededBugLines(summary, (report) => describePlan(report.plan));
 }
 
 // ---------------------------------------------------------------------------------------------------------------
