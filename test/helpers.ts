@@ -5,7 +5,13 @@ import { Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { afterAll, beforeAll, expect } from 'vitest';
 import type { ChaosSummary } from './soak/chaos-runner.js';
-import { createGcsWriteStream, type GcsAppendStreamOptions, type GcsResumableWritable, type GcsWriteStreamOptions } from '../src/index.js';
+import {
+  createGcsWriteStream,
+  DEFAULT_PART_PREFIX,
+  type GcsAppendStreamOptions,
+  type GcsResumableWritable,
+  type GcsWriteStreamOptions,
+} from '../src/index.js';
 import { startLocalGcs, type LocalGcs } from '../src/testing/index.js';
 
 export const KiB = 1024;
@@ -154,6 +160,14 @@ export async function upload(
   } catch (error) {
     return { stream, error };
   }
+}
+
+/** Objects of `bucket` under the default part prefix: the temporary objects parallel uploads left there. */
+export function temporaryParts(server: LocalGcs, bucket: string = BUCKET): string[] {
+  return server
+    .listObjects(bucket)
+    .map((object) => object.name)
+    .filter((name) => name.startsWith(DEFAULT_PART_PREFIX));
 }
 
 /** Asserts (by throwing) that the stored object holds exactly the `size` bytes of test content. */

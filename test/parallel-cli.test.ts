@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startTsx } from './child.js';
-import { BUCKET, K256, sha256, uniqueName, useLocalGcs } from './helpers.js';
+import { BUCKET, K256, sha256, temporaryParts, uniqueName, useLocalGcs } from './helpers.js';
 
 const ctx = useLocalGcs();
 const ROOT = join(import.meta.dirname, '..');
@@ -15,13 +15,6 @@ const FILE = join(TMP, 'data.bin');
 writeFileSync(FILE, DATA);
 
 afterAll(() => rmSync(TMP, { recursive: true, force: true }));
-
-function temporaries(): string[] {
-  return ctx.server
-    .listObjects(BUCKET)
-    .map((object) => object.name)
-    .filter((name) => name.startsWith('gcs-stream-parts/'));
-}
 
 describe('gcs-stream cp --parallel', () => {
   it('uploads a file in parts of --part-size and composes them', async () => {
@@ -40,7 +33,7 @@ describe('gcs-stream cp --parallel', () => {
     const stored = ctx.server.getObject(BUCKET, name)!;
     expect(sha256(stored.data)).toBe(sha256(DATA));
     expect((stored.resource as unknown as { componentCount?: number }).componentCount).toBe(5);
-    expect(temporaries()).toEqual([]);
+    expect(temporaryParts(ctx.server)).toEqual([]);
   });
 
   it('uploads standard input in parts (the stdin default of --max-uncommitted does not apply)', async () => {

@@ -15,7 +15,7 @@ import {
   type ParallelCheckpoint,
   type UploadWarning,
 } from '../src/index.js';
-import { contentAt, K256, sha256, source, streamOptions, uniqueName, useLocalGcs } from './helpers.js';
+import { contentAt, K256, sha256, source, streamOptions, temporaryParts, uniqueName, useLocalGcs } from './helpers.js';
 
 const ctx = useLocalGcs();
 let buckets = 0;
@@ -29,13 +29,6 @@ function setup(
   const bucket = `phases-${process.pid}-${buckets}`;
   const name = uniqueName(label);
   return { bucket, name, options: streamOptions(ctx.server, name, { bucket, parallel: 3, partSize: K256, ...extra }) };
-}
-
-function temporaries(bucket: string): string[] {
-  return ctx.server
-    .listObjects(bucket)
-    .map((object) => object.name)
-    .filter((name) => name.startsWith('gcs-stream-parts/'));
 }
 
 function expectStored(bucket: string, name: string, size: number, origin = 0): void {
@@ -79,7 +72,7 @@ describe('parallel uploads: the compose phase', () => {
     expect(await outcome(stream, 3 * K256 + 1)).toBeUndefined();
     expectStored(bucket, name, 3 * K256 + 1);
     expect(retries.length).toBe(1);
-    expect(temporaries(bucket)).toEqual([]);
+    expect(temporaryParts(ctx.server, bucket)).toEqual([]);
   });
 
   it('a lost answer to the final compose with ifGenerationMatch 0 is recognised as this upload, not a 412', async () => {
@@ -87,7 +80,7 @@ describe('parallel uploads: the compose phase', () => {
     ctx.server.inject({ match: { kind: 'compose', object: name, bucket }, action: { type: 'drop-response' } });
     expect(await outcome(createGcsWriteStream(options), 3 * K256 + 1)).toBeUndefined();
     expectStored(bucket, name, 3 * K256 + 1);
-    expect(temporaries(bucket)).toEqual([]);
+    expect(temporaryParts(ctx.server, bucket)).toEqual([]);
   });
 
   it('a compose applied but answered 503, then refused for good on the retry: the object it made is this upload', async () => {
@@ -103,7 +96,7 @@ describe('parallel uploads: the compose phase', () => {
     expect(await outcome(stream, 3 * K256 + 1)).toBeUndefined();
     expectStored(bucket, name, 3 * K256 + 1);
     expect(stream.object?.generation).toBe(ctx.server.getObject(bucket, name)?.resource.generation);
-    expect(temporaries(bucket)).toEqual([]);
+    expect(temporaryParts(ctx.server, bucket)).toEqual([]);
   });
 
   it('a compose refused for good fails the stream with its typed error; the parts are deleted, no object exists', async () => {
@@ -113,7 +106,7 @@ describe('parallel uploads: the compose phase', () => {
     expect(error).toBeInstanceOf(PermissionDeniedError);
     expect((error as PermissionDeniedError).leftovers).toEqual([]);
     expect(ctx.server.getObject(bucket, name)).toBeUndefined();
-    expect(temporaries(bucket)).toEqual([]);
+    expect(temporaryParts(ctx.server, bucket)).toEqual([]);
   });
 
   it('a composed CRC32C that differs from the parts combined: ChecksumMismatchError, that generation deleted', async () => {
@@ -128,7 +121,7 @@ describe('parallel uploads: the compose phase', () => {
     expect(error).toBeInstanceOf(ChecksumMismatchError);
     expect((error as ChecksumMismatchError).failure).toMatchObject({ kind: 'stored', deleted: true });
     expect(ctx.server.getObject(bucket, name)).toBeUndefined();
-    expect(temporaries(bucket)).toEqual([]);
+    expect(temporaryParts(ctx.server, bucket)).toEqual([]);
   });
 
   it('an abort while intermediates are composed (tiers): no final compose, parts and intermediates deleted', async () => {
@@ -141,7 +134,7 @@ describe('parallel uploads: the compose phase', () => {
     expect(error).toBeInstanceOf(UploadAbortedError);
     expect((error as UploadAbortedError).leftovers).toEqual([]);
     expect(ctx.server.getObject(bucket, name)).toBeUndefined();
-    expect(temporaries(bucket)).toEqual([]);
+    expect(temporaryParts(ctx.server, bucket)).toEqual([]);
     // At least one intermediate was made and then deleted.
     expect(ctx.server.requests.some((r) => r.method === 'DELETE' && r.bucket === bucket && /\/t0-\d+$/.test(r.object ?? ''))).toBe(true);
   });
@@ -157,7 +150,7 @@ describe('parallel uploads: the compose phase', () => {
     stream.end(contentAt(0, size));
     expect(await failed).toBeInstanceOf(UploadAbortedError);
     expect(ctx.server.getObject(bucket, name)).toBeUndefined();
-    expect(temporaries(bucket)).toEqual([]);
+    expect(temporaryParts(ctx.server, bucket)).toEqual([]);
   });
 });
 
@@ -175,7 +168,7 @@ describe('parallel uploads: deleting the temporary objects', () => {
     expectStored(bucket, name, 3 * K256 + 1);
     const parts = checkpoints.at(-1)!.parts.map((p) => p.name);
     expect(stream.leftovers).toEqual([...parts].sort());
-    expect(temporaries(bucket)).toEqual([...parts].sort());
+    expect(temporaryParts(ctx.server, bucket)).toEqual([...parts].sort());
     expect(warnings).toHaveLength(1);
     expect(warnings[0]).toMatchObject({ code: 'ERR_GCS_UPLOAD_LEFTOVERS', leftovers: stream.leftovers });
     expect(warnings[0]!.cause).toBeInstanceOf(PermissionDeniedError);
@@ -191,8 +184,8 @@ describe('parallel uploads: deleting the temporary objects', () => {
     expect(await outcome(stream, 3 * K256 + 1)).toBeUndefined();
     ctx.server.clearFaults();
     expectStored(bucket, name, 3 * K256 + 1);
-    expect(temporaries(bucket)).toHaveLength(3);
-    expect(stream.leftovers).toEqual(temporaries(bucket));
+    expect(temporaryParts(ctx.server, bucket)).toHaveLength(3);
+    expect(stream.leftovers).toEqual(temporaryParts(ctx.server, bucket));
   });
 
   it('a failure whose cleanup cannot delete: the error lists every temporary object left', async () => {
@@ -202,8 +195,8 @@ describe('parallel uploads: deleting the temporary objects', () => {
     const error = await outcome(createGcsWriteStream(options), 3 * K256 + 1);
     ctx.server.clearFaults();
     expect(error).toBeInstanceOf(PermissionDeniedError);
-    expect((error as PermissionDeniedError).leftovers).toEqual(temporaries(bucket));
-    expect(temporaries(bucket)).toHaveLength(4);
+    expect((error as PermissionDeniedError).leftovers).toEqual(temporaryParts(ctx.server, bucket));
+    expect(temporaryParts(ctx.server, bucket)).toHaveLength(4);
     expect(ctx.server.getObject(bucket, name)).toBeUndefined();
   });
 
@@ -217,7 +210,7 @@ describe('parallel uploads: deleting the temporary objects', () => {
     await outcome(stream, 3 * K256 + 1);
     expectStored(bucket, name, 3 * K256 + 1);
     expect(stream.object?.generation).toBe(ctx.server.getObject(bucket, name)!.resource.generation);
-    expect(temporaries(bucket)).toEqual([]);
+    expect(temporaryParts(ctx.server, bucket)).toEqual([]);
   });
 });
 
@@ -250,7 +243,7 @@ describe('parallel uploads: checkpoint and resume', () => {
     const opens = ctx.server.requests.slice(before).filter((r) => r.kind === 'open' && r.bucket === bucket);
     // (The abandoned stream may open its own session for part 4 meanwhile: distinct names.)
     expect([...new Set(opens.map((r) => r.object!.split('/').at(-1)))].sort()).toEqual(['4', '5', '6']);
-    expect(temporaries(bucket)).toEqual([]);
+    expect(temporaryParts(ctx.server, bucket)).toEqual([]);
     first.stream.destroy();
   });
 
@@ -262,7 +255,7 @@ describe('parallel uploads: checkpoint and resume', () => {
     const resumed = createGcsWriteStream({ ...options, resume: first.checkpoint });
     await pipeline([contentAt(2 * K256, size - 2 * K256)], resumed);
     expectStored(bucket, name, size);
-    expect(temporaries(bucket)).toEqual([]);
+    expect(temporaryParts(ctx.server, bucket)).toEqual([]);
     first.stream.destroy();
   });
 
@@ -300,6 +293,6 @@ describe('parallel uploads: checkpoint and resume', () => {
     expect(error).toBeInstanceOf(SourceMismatchError);
     expect((error as SourceMismatchError).mismatch).toMatchObject({ kind: 'part-differs', index: 1 });
     expect(ctx.server.getObject(bucket, name)).toBeUndefined();
-    expect(temporaries(bucket)).toEqual([]);
+    expect(temporaryParts(ctx.server, bucket)).toEqual([]);
   });
 });

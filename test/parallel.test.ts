@@ -9,20 +9,12 @@ import {
   type GcsWriteStreamOptions,
   type ParallelCheckpoint,
 } from '../src/index.js';
-import { BUCKET, contentAt, K256, sha256, source, streamOptions, uniqueName, useLocalGcs } from './helpers.js';
+import { BUCKET, contentAt, K256, sha256, source, streamOptions, temporaryParts, uniqueName, useLocalGcs } from './helpers.js';
 
 const ctx = useLocalGcs();
 
 function parallelOptions(name: string, extra: Partial<GcsWriteStreamOptions> = {}): GcsWriteStreamOptions {
   return streamOptions(ctx.server, name, { parallel: 3, partSize: K256, ...extra });
-}
-
-/** Objects under the default part prefix: temporary objects left in the bucket. */
-function temporaries(): string[] {
-  return ctx.server
-    .listObjects(BUCKET)
-    .map((object) => object.name)
-    .filter((name) => name.startsWith('gcs-stream-parts/'));
 }
 
 describe('parallel uploads: sources of one part', () => {
@@ -45,7 +37,7 @@ describe('parallel uploads: sources of one part', () => {
       expect(stream.leftovers).toEqual([]);
       expect(checkpoints).toEqual([]);
     }
-    expect(temporaries()).toEqual([]);
+    expect(temporaryParts(ctx.server)).toEqual([]);
     expect(ctx.server.requests.some((r) => r.path.includes('/compose'))).toBe(false);
   });
 
@@ -53,7 +45,7 @@ describe('parallel uploads: sources of one part', () => {
     const name = uniqueName('small-sized');
     await pipeline(source(K256 - 7, 4096), createGcsWriteStream(parallelOptions(name, { size: K256 - 7 })));
     expect(sha256(ctx.server.getObject(BUCKET, name)!.data)).toBe(sha256(contentAt(0, K256 - 7)));
-    expect(temporaries()).toEqual([]);
+    expect(temporaryParts(ctx.server)).toEqual([]);
   });
 });
 
@@ -90,7 +82,7 @@ describe('parallel uploads: parts and compose', () => {
     expect(stream.object?.generation).toBe(stored.resource.generation);
     expect(stream.bytesCommitted).toBe(size);
     expect(stream.leftovers).toEqual([]);
-    expect(temporaries()).toEqual([]);
+    expect(temporaryParts(ctx.server)).toEqual([]);
     // Progress only grows, and counts the contiguous prefix of stored parts.
     expect(progress).toEqual([...progress].sort((a, b) => a - b));
     expect(progress.at(-1)).toBe(size);
@@ -108,7 +100,7 @@ describe('parallel uploads: parts and compose', () => {
     const before = ctx.server.requests.length;
     expect(await outcome(createGcsWriteStream(parallelOptions(name, { parallel: 4 })), size, 100_000)).toBeUndefined();
     expectStored(name, size);
-    expect(temporaries()).toEqual([]);
+    expect(temporaryParts(ctx.server)).toEqual([]);
     const composes = ctx.server.requests.slice(before).filter((r) => r.method === 'POST' && r.path.includes('/compose'));
     // 41 parts: one intermediate of 32 and one of 9, then the destination from those two.
     expect(composes.length).toBe(3);
@@ -130,7 +122,7 @@ describe('parallel uploads: parts and compose', () => {
     const size = 3 * K256 + 9;
     expect(await outcome(createGcsWriteStream(parallelOptions(name, { size })), size)).toBeUndefined();
     expectStored(name, size);
-    expect(temporaries()).toEqual([]);
+    expect(temporaryParts(ctx.server)).toEqual([]);
   });
 
   it('holds at most (parallel + 1) × partSize of pool memory, the writer waiting while the parts in flight are full', async () => {
@@ -158,7 +150,7 @@ describe('parallel uploads: preconditions on the final object', () => {
     expect((error as PreconditionFailedError).leftovers).toEqual([]);
     expect(ctx.server.getObject(BUCKET, name)!.resource.generation).toBe(existing.resource.generation);
     expect(ctx.server.getObject(BUCKET, name)!.data.toString()).toBe('keep me');
-    expect(temporaries()).toEqual([]);
+    expect(temporaryParts(ctx.server)).toEqual([]);
   });
 
   it('ifGenerationMatch of the live generation replaces it', async () => {
@@ -180,7 +172,7 @@ describe('parallel uploads: faults and aborts while parts upload', () => {
     expect(await outcome(stream, 4 * K256 + 5)).toBeUndefined();
     expectStored(name, 4 * K256 + 5);
     expect(retries.length).toBeGreaterThan(0);
-    expect(temporaries()).toEqual([]);
+    expect(temporaryParts(ctx.server)).toEqual([]);
   });
 
   it('a part that fails for good fails the stream with its typed error: no final object, no temporary object left', async () => {
@@ -190,7 +182,7 @@ describe('parallel uploads: faults and aborts while parts upload', () => {
     expect(error).toBeInstanceOf(PermissionDeniedError);
     expect((error as PermissionDeniedError).leftovers).toEqual([]);
     expect(ctx.server.getObject(BUCKET, name)).toBeUndefined();
-    expect(temporaries()).toEqual([]);
+    expect(temporaryParts(ctx.server)).toEqual([]);
   });
 
   it('an aborted signal while parts are in flight: UploadAbortedError, no final object, temporary objects deleted', async () => {
@@ -204,7 +196,7 @@ describe('parallel uploads: faults and aborts while parts upload', () => {
     expect(error).toBeInstanceOf(UploadAbortedError);
     expect((error as UploadAbortedError).leftovers).toEqual([]);
     expect(ctx.server.getObject(BUCKET, name)).toBeUndefined();
-    expect(temporaries()).toEqual([]);
+    expect(temporaryParts(ctx.server)).toEqual([]);
   });
 
   it('destroy() while the first part is held (before any temporary object): nothing is created', async () => {
@@ -215,7 +207,7 @@ describe('parallel uploads: faults and aborts while parts upload', () => {
     stream.destroy();
     await closed;
     expect(ctx.server.getObject(BUCKET, name)).toBeUndefined();
-    expect(temporaries()).toEqual([]);
+    expect(temporaryParts(ctx.server)).toEqual([]);
   });
 
   it('destroy(error) after parts were stored: the stream errors with UploadAbortedError and deletes them', async () => {
@@ -230,7 +222,7 @@ describe('parallel uploads: faults and aborts while parts upload', () => {
     expect(error).toBeInstanceOf(UploadAbortedError);
     expect((error as UploadAbortedError).leftovers).toEqual([]);
     expect(ctx.server.getObject(BUCKET, name)).toBeUndefined();
-    expect(temporaries()).toEqual([]);
+    expect(temporaryParts(ctx.server)).toEqual([]);
   });
 });
 
@@ -243,7 +235,7 @@ describe('parallel uploads: a pool smaller than a part', () => {
       const stream = createGcsWriteStream(parallelOptions(name, { parallel: 2, partSize: 8 * K256, memory }));
       expect(await outcome(stream, size)).toBeUndefined();
       expectStored(name, size);
-      expect(temporaries()).toEqual([]);
+      expect(temporaryParts(ctx.server)).toEqual([]);
       expect(memory.stats().bytesLent).toBe(0);
     }
   });
