@@ -3,6 +3,7 @@
  * large contiguous pieces by the chunk buffer, so the native call overhead does not depend on write sizes.
  */
 import type { Hash } from 'node:crypto';
+import { combineCrc32c } from './crc32c-combine.js';
 import { nodeRequire } from './node-require.js';
 import type { Validation } from './options.js';
 
@@ -62,6 +63,16 @@ export class ObjectHasher {
   update(bytes: Uint8Array): void {
     if (bytes.length === 0) return;
     if (this.#crc32c !== undefined) this.#crc32c = continueCrc32c(this.#crc32c, bytes);
+    this.#md5?.update(bytes);
+  }
+
+  /**
+   * Adds the next bytes of the object whose CRC32C (`crc`, of these bytes alone) is already known (the worker
+   * computed it): the running CRC32C is combined with it, only MD5, when on, reads the bytes.
+   */
+  updateWithCrc(bytes: Uint8Array, crc: number): void {
+    if (bytes.length === 0) return;
+    if (this.#crc32c !== undefined) this.#crc32c = combineCrc32c(this.#crc32c, crc, bytes.length);
     this.#md5?.update(bytes);
   }
 

@@ -35,13 +35,18 @@ const POWERS_OF_X: readonly number[] = (() => {
   return table;
 })();
 
+/** The last length asked for and its operator: a stream combines block after block of one length (256 KiB). */
+let lastShift = { bytes: 0, operator: ONE };
+
 /** x^(8 · bytes) mod P. */
 function shiftOperator(bytes: number): number {
+  if (lastShift.bytes === bytes) return lastShift.operator;
   let result = ONE;
   let k = 3; // 8 = 2^3: each byte is eight zero bits
   for (let n = bytes; n > 0; n = Math.floor(n / 2), k += 1) {
     if (n % 2 === 1) result = multiplyModP(POWERS_OF_X[k] ?? 0, result);
   }
+  lastShift = { bytes, operator: result };
   return result;
 }
 

@@ -15,6 +15,7 @@
  *
  * Free blocks are reused (newest first) and released to the garbage collector after `idleReleaseMs` unused.
  */
+import { CRC_TRAILER_BYTES } from './crc-worker.js';
 import { InvalidArgumentError } from './errors.js';
 
 /** Options of a {@link MemoryPool}. */
@@ -167,6 +168,16 @@ export class PoolAccount {
   }
 }
 
+/**
+ * A new block: a dedicated allocation (not a slice of Node's shared pool that could pin other memory), in shared
+ * memory with room for the CRC32C worker's answer past its end (crc-worker.ts), so that the worker can hash it in
+ * place; plain memory where there is no SharedArrayBuffer.
+ */
+function newBlock(): Buffer {
+  if (typeof SharedArrayBuffer !== 'function') return Buffer.allocUnsafeSlow(MemoryPool.BLOCK_SIZE);
+  return Buffer.from(new SharedArrayBuffer(MemoryPool.BLOCK_SIZE + CRC_TRAILER_BYTES), 0, MemoryPool.BLOCK_SIZE);
+}
+
 /** Blocks for replay windows, under a byte ceiling shared by every stream that uses the pool. */
 export class MemoryPool {
   /** Bytes per block: GCS's request alignment, so any run of full blocks is a valid request. */
@@ -287,8 +298,7 @@ export class MemoryPool {
   /** @internal A pool block for a lent slot: a free one (newest first) or a new one. */
   allocate(): Buffer {
     const reused = this.#free.pop();
-    // allocUnsafeSlow: a dedicated allocation, not a slice of Node's shared pool that could pin other memory.
-    const block = reused?.block ?? Buffer.allocUnsafeSlow(MemoryPool.BLOCK_SIZE);
+    const block = reused?.block ?? newBlock();
     this.#allocatedLent += 1;
     this.#notePeak();
     return block;
