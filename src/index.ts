@@ -7,6 +7,7 @@ export {
   GcsResumableWritable,
   type GcsResumableWritableEvents,
   type StreamMemoryStats,
+  type StreamChecksumStats,
 } from './resumable/writable.js';
 export {
   createGcsAppendStream,

@@ -11,6 +11,7 @@ import { optionsFromFile, optionsFromStorage, type StorageFileLike, type Storage
 import type { Preconditions } from './preconditions.js';
 import { DEFAULT_RETRY, type RetryOptions, type RetrySettings } from './retry.js';
 import { MemoryPool } from './memory-pool.js';
+import { availableParallelism } from 'node:os';
 import { CHUNK_ALIGNMENT, validateBucketName, validateChunkSize, validateObjectName } from './validate.js';
 
 /** Default request size: GCS's own advice for throughput. */
@@ -143,6 +144,15 @@ export interface GcsWriteStreamOptions extends Preconditions {
    */
   retainWrites?: boolean;
   /**
+   * Compute the CRC32C of each filled 256 KiB block on a worker thread (one per process, shared by every stream,
+   * started when the first block fills) while this thread goes on copying writes and sending requests. A block
+   * whose checksum is needed before the worker answered (a commit, the final request), kept writes
+   * (`retainWrites`) and a partly filled last block are hashed on this thread; MD5, when validated, always is. The
+   * object's checksum is the same either way. Default: true when the machine has at least two cores
+   * (`os.availableParallelism()`), false on one (a worker would only take turns with this thread).
+   */
+  checksumWorker?: boolean;
+  /**
    * The pool the window's blocks come from: a {@link MemoryPool} shared by every stream given it, with one byte
    * ceiling. Default: the process's pool, `MemoryPool.default` (512 MiB).
    */
@@ -194,6 +204,7 @@ const WRITE_STREAM_OPTIONS = {
   adaptiveRequests: true,
   maxUncommittedMs: true,
   retainWrites: true,
+  checksumWorker: true,
   memory: true,
   contentType: true,
   metadata: true,
@@ -234,6 +245,7 @@ export interface NormalizedOptions {
   readonly maxUncommittedMs: number;
   readonly adaptiveRequests: boolean;
   readonly retainWrites: boolean;
+  readonly checksumWorker: boolean;
   readonly resource: Readonly<ObjectMetadata>;
   readonly apiEndpoint: string;
   /** True when the endpoint is not Google's: no credentials are needed by default. */
@@ -412,6 +424,9 @@ export function normalizeOptions(given: GcsWriteStreamOptions, env: NodeJS.Proce
   if (options.retainWrites !== undefined && typeof options.retainWrites !== 'boolean') {
     throw new InvalidArgumentError(`retainWrites must be a boolean, got ${typeof options.retainWrites}`);
   }
+  if (options.checksumWorker !== undefined && typeof options.checksumWorker !== 'boolean') {
+    throw new InvalidArgumentError(`checksumWorker must be a boolean, got ${typeof options.checksumWorker}`);
+  }
   if (options.adaptiveRequests !== undefined && typeof options.adaptiveRequests !== 'boolean') {
     throw new InvalidArgumentError('adaptiveRequests must be a boolean');
   }
@@ -518,6 +533,7 @@ export function normalizeOptions(given: GcsWriteStreamOptions, env: NodeJS.Proce
     maxUncommittedMs: normalizeMaxUncommitted(options.maxUncommittedMs),
     adaptiveRequests: options.adaptiveRequests ?? true,
     retainWrites: options.retainWrites ?? false,
+    checksumWorker: options.checksumWorker ?? availableParallelism() >= 2,
     resource: Object.freeze(resource),
     apiEndpoint,
     isEmulator,

@@ -24,6 +24,8 @@ export interface WriteWindow {
   readonly targetBytes: number;
   /** Whether the writer waits for room. */
   readonly full: boolean;
+  /** Bytes whose CRC32C the process's worker computed (see the `checksumWorker` option). */
+  readonly bytesHashedOnWorker: number;
 }
 
 /** One upload, from the first byte to the verified object. */

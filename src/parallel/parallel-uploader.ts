@@ -88,6 +88,8 @@ export class ParallelUploader implements UploadStrategy, WriteWindow {
   #announced = false;
   /** The destination's own upload, when the source fits in one part. */
   #small: Uploader | undefined;
+  /** Bytes the CRC32C worker hashed for parts no longer in #parts. */
+  #hashedBySettled = 0;
   /** CRC32C of the source's bytes so far within the resumed part it passes through. */
   #skipCrc = 0;
   #result: Promise<ObjectResource> | undefined;
@@ -158,6 +160,12 @@ export class ParallelUploader implements UploadStrategy, WriteWindow {
     let held = this.#small?.window.bytesHeld ?? 0;
     for (const part of this.#parts.values()) held += part.window.bytesHeld;
     return held;
+  }
+
+  get bytesHashedOnWorker(): number {
+    let hashed = this.#hashedBySettled + (this.#small?.window.bytesHashedOnWorker ?? 0);
+    for (const part of this.#parts.values()) hashed += part.window.bytesHashedOnWorker;
+    return hashed;
   }
 
   get targetBytes(): number {
@@ -325,7 +333,7 @@ export class ParallelUploader implements UploadStrategy, WriteWindow {
 
   #settled(part: PartUpload): void {
     if (part.closed) this.#inFlight -= 1;
-    this.#parts.delete(part.index);
+    if (this.#parts.delete(part.index)) this.#hashedBySettled += part.window.bytesHashedOnWorker;
     if (this.#current === part) this.#current = undefined;
   }
 

@@ -76,7 +76,13 @@ export class PartUpload {
     this.hasher = new ObjectHasher('crc32c');
     this.options = partOptions(base, name, declaredSize, false);
     this.window = new BlockWindow(
-      { requestBytes: this.options.chunkSize, capBytes: base.partSize, exact: true, retainWrites: base.retainWrites },
+      {
+        requestBytes: this.options.chunkSize,
+        capBytes: base.partSize,
+        exact: true,
+        retainWrites: base.retainWrites,
+        checksumWorker: base.checksumWorker,
+      },
       base.memory.open(),
       0,
       this.hasher,

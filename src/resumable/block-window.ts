@@ -68,6 +68,8 @@ export interface WindowLimits {
   exact: boolean;
   /** Keep the writer's buffers by reference instead of copying them (the `retainWrites` option; see `#retains`). */
   retainWrites?: boolean;
+  /** Hash filled blocks on the process's CRC32C worker (the `checksumWorker` option; see window-hashing.ts). */
+  checksumWorker?: boolean;
 }
 
 /** How many block fill times `recentFillMs` looks back over (one default chunk). */
@@ -121,7 +123,7 @@ export class BlockWindow {
     this.#account = account;
     this.#accepted = startOffset;
     this.#committed = startOffset;
-    this.#hashing = new WindowHashing(hasher, startOffset);
+    this.#hashing = new WindowHashing(hasher, startOffset, limits.checksumWorker === true);
     this.#declaredSize = declaredSize;
     this.#growToBytes = Math.min(limits.capBytes, 2 * limits.requestBytes);
     if (limits.exact) this.#targetBlocks = Math.max(1, Math.floor(limits.capBytes / BLOCK));
@@ -270,6 +272,8 @@ export class BlockWindow {
         const now = this.#sourceNow();
         if (this.#lastFilledAt !== undefined && this.#fills.push(now - this.#lastFilledAt) > RECENT_FILLS) this.#fills.shift();
         this.#lastFilledAt = now;
+        // All copied (so all in its pool buffer): the CRC32C worker, if any, can hash it from now on.
+        if (last.referenced === 0) this.#hashing.offload(last, last.slot.buffer());
         // A full block may be sendable now (at its target the window takes no further byte, see nextSpan), or it
         // starts the clock of the bound on uncommitted data.
         this.#notifyReader();
@@ -480,6 +484,11 @@ export class BlockWindow {
     return new Promise((resolve) => {
       this.#wakeWriter = resolve;
     });
+  }
+
+  /** Bytes whose CRC32C the worker computed. */
+  get bytesHashedOnWorker(): number {
+    return this.#hashing.bytesOnWorker;
   }
 
   /** Hashes up to `maxBytes` of the held bytes not hashed yet; returns whether any remain. */

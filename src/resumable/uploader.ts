@@ -79,6 +79,7 @@ export class Uploader {
           capBytes: options.chunkSize * options.bufferChunks,
           exact: !options.adaptiveRequests,
           retainWrites: options.retainWrites,
+          checksumWorker: options.checksumWorker,
         },
         options.memory.open(),
         options.sourceOffset,

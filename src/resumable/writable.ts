@@ -29,6 +29,14 @@ export interface StreamMemoryStats {
   pool: MemoryPoolStats;
 }
 
+/** Where the stream's CRC32C is computed (see the `checksumWorker` option). */
+export interface StreamChecksumStats {
+  /** Whether filled blocks go to the process's CRC32C worker. */
+  worker: boolean;
+  /** Bytes whose CRC32C the worker computed; the rest of `bytesAccepted` was hashed on the stream's thread. */
+  bytesHashedOnWorker: number;
+}
+
 /** Events beyond those of `stream.Writable`. */
 export interface GcsResumableWritableEvents {
   /** The session is open; the URI can resume it (treat it as a secret). */
@@ -178,6 +186,11 @@ export class GcsResumableWritable extends Writable {
   get memory(): StreamMemoryStats {
     const window = this.#uploader.window;
     return { bytesHeld: window.bytesHeld, targetBytes: window.targetBytes, writerWaiting: window.full, pool: this.#options.memory.stats() };
+  }
+
+  /** Where the stream's CRC32C is computed, for metrics (see the `checksumWorker` option). */
+  get checksum(): StreamChecksumStats {
+    return { worker: this.#options.checksumWorker, bytesHashedOnWorker: this.#uploader.window.bytesHashedOnWorker };
   }
 
   override _construct(callback: (error?: Error | null) => void): void {

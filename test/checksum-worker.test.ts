@@ -1,0 +1,105 @@
+/**
+ * `checksumWorker` (issue 25): the CRC32C of filled blocks computed on a worker thread, through the public API
+ * against the local server. The stored object must carry the checksum of every byte written (the server and the
+ * stream both check it), every checkpoint the CRC32C of its committed prefix, with the worker and without it (the
+ * path of a one-core machine), with MD5 beside it, through the faults that make the window resend or move its
+ * bytes, and for parallel parts.
+ */
+import { availableParallelism } from 'node:os';
+import { pipeline } from 'node:stream/promises';
+import { crc32c } from '@node-rs/crc32';
+import { describe, expect, it } from 'vitest';
+import { createGcsWriteStream, InvalidArgumentError, type UploadCheckpoint } from '../src/index.js';
+import { contentAt, expectedDigest, K256, KiB, MiB, source, storedDigest, streamOptions, uniqueName, useLocalGcs } from './helpers.js';
+
+const ctx = useLocalGcs();
+
+/** Uploads `size` bytes of the test content; returns the stream and every checkpoint it reported. */
+async function uploadWith(name: string, size: number, extra: Parameters<typeof streamOptions>[2] = {}) {
+  const stream = createGcsWriteStream(streamOptions(ctx.server, name, extra));
+  const checkpoints: UploadCheckpoint[] = [];
+  stream.on('checkpoint', (checkpoint) => {
+    checkpoints.push(checkpoint as UploadCheckpoint);
+  });
+  await pipeline(source(size, 64 * KiB), stream);
+  return { stream, checkpoints };
+}
+
+/** Every checkpoint's CRC32C is the CRC32C of the content below its committed offset. */
+function expectCheckpointCrcs(checkpoints: readonly UploadCheckpoint[]): void {
+  const committed = checkpoints.filter((checkpoint) => checkpoint.bytesCommitted > 0);
+  expect(committed.length).toBeGreaterThan(0);
+  for (const checkpoint of committed) {
+    expect(checkpoint.crc32c).toBe(crc32c(contentAt(0, checkpoint.bytesCommitted)) >>> 0);
+  }
+}
+
+describe('checksumWorker', () => {
+  it('refuses a value that is not a boolean before anything is sent', () => {
+    expect(() => createGcsWriteStream(streamOptions(ctx.server, 'x', { checksumWorker: 1 as unknown as boolean }))).toThrow(
+      InvalidArgumentError,
+    );
+  });
+
+  it('is on by default where the machine has two cores or more', () => {
+    const stream = createGcsWriteStream(streamOptions(ctx.server, uniqueName('default')));
+    expect(stream.checksum).toEqual({ worker: availableParallelism() >= 2, bytesHashedOnWorker: 0 });
+    stream.destroy();
+  });
+
+  it('with it, filled blocks are hashed on the worker and the object and every checkpoint carry the right CRC32C', async () => {
+    const name = uniqueName('worker');
+    const size = 12 * MiB + 777;
+    const { stream, checkpoints } = await uploadWith(name, size, { checksumWorker: true, chunkSize: MiB });
+    expect(storedDigest(ctx.server, name)).toBe(expectedDigest(size));
+    expectCheckpointCrcs(checkpoints);
+    // Most blocks were answered by the worker before their checksum was needed; none can be counted twice.
+    expect(stream.checksum.worker).toBe(true);
+    expect(stream.checksum.bytesHashedOnWorker).toBeGreaterThan(0);
+    expect(stream.checksum.bytesHashedOnWorker).toBeLessThanOrEqual(size - (size % K256));
+    expect(stream.checksum.bytesHashedOnWorker % K256).toBe(0);
+  });
+
+  it('without it (the one-core path), every byte is hashed on the stream thread, with the same result', async () => {
+    const name = uniqueName('no-worker');
+    const size = 6 * MiB + 5;
+    const { stream, checkpoints } = await uploadWith(name, size, { checksumWorker: false, chunkSize: MiB });
+    expect(storedDigest(ctx.server, name)).toBe(expectedDigest(size));
+    expectCheckpointCrcs(checkpoints);
+    expect(stream.checksum).toEqual({ worker: false, bytesHashedOnWorker: 0 });
+  });
+
+  it("MD5 is still computed from the bytes when the worker gives the CRC32C ('both')", async () => {
+    const name = uniqueName('worker-md5');
+    const size = 4 * MiB + 1234;
+    const { stream } = await uploadWith(name, size, { checksumWorker: true, validation: 'both', chunkSize: MiB });
+    // The server compares the final request's crc32c and md5 with what it stored; the stream compares the object's.
+    expect(storedDigest(ctx.server, name)).toBe(expectedDigest(size));
+    expect(stream.checksum.bytesHashedOnWorker).toBeGreaterThan(0);
+  });
+
+  it.each([
+    ['a connection reset mid-request', { type: 'reset' as const, afterBytes: 300 * KiB }],
+    [
+      'an unaligned partial commit (the window moves its bytes, and the worker answers no longer hold)',
+      { type: 'partial' as const, bytes: 700_001 },
+    ],
+    ['a 503 before anything is persisted', { type: 'status' as const, status: 503 }],
+  ])('the object and checkpoints are right after %s', async (_label, action) => {
+    const name = uniqueName('worker-fault');
+    ctx.server.inject({ match: { kind: 'chunk', object: name, nth: 1 }, action });
+    const size = 5 * MiB + 4321;
+    const { checkpoints } = await uploadWith(name, size, { checksumWorker: true, chunkSize: MiB });
+    expect(storedDigest(ctx.server, name)).toBe(expectedDigest(size));
+    expectCheckpointCrcs(checkpoints);
+  });
+
+  it('parallel parts are hashed on the worker too, and the composed object carries the CRC32C of every byte', async () => {
+    const name = uniqueName('worker-parallel');
+    const size = 9 * K256 + 999;
+    const stream = createGcsWriteStream(streamOptions(ctx.server, name, { checksumWorker: true, parallel: 3, partSize: 2 * K256 }));
+    await pipeline(source(size, 40 * KiB), stream);
+    expect(storedDigest(ctx.server, name)).toBe(expectedDigest(size));
+    expect(stream.checksum.bytesHashedOnWorker).toBeGreaterThan(0);
+  });
+});
