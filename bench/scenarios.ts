@@ -16,6 +16,8 @@ export const INCUMBENT = 'google-cloud-storage';
 export const OURS_RETAIN = 'gcs-resumable-stream-retain';
 /** This library with parallel composite uploads (`parallel`, `partSize`): scenarios 10 and 11 only. */
 export const OURS_PARALLEL = 'gcs-resumable-stream-parallel';
+/** This library with `checksumWorker: true` (issue 25): runs only where named with `--contenders`. */
+export const OURS_WORKER = 'gcs-resumable-stream-worker';
 
 /** Parallel composite uploads, for contenders that do them (ours: `createGcsWriteStream({ parallel, partSize })`). */
 export interface ParallelParts {

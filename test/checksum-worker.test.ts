@@ -6,13 +6,17 @@
  * bytes, and for parallel parts.
  */
 import { availableParallelism } from 'node:os';
-import { pipeline } from 'node:stream/promises';
+import type { Writable } from 'node:stream';
+import { finished, pipeline } from 'node:stream/promises';
 import { crc32c } from '@node-rs/crc32';
 import { describe, expect, it } from 'vitest';
+import { CrcWorker } from '../src/core/crc-worker.js';
 import { createGcsWriteStream, InvalidArgumentError, type UploadCheckpoint } from '../src/index.js';
 import { contentAt, expectedDigest, K256, KiB, MiB, source, storedDigest, streamOptions, uniqueName, useLocalGcs } from './helpers.js';
 
 const ctx = useLocalGcs();
+/** The worker runs only with two cores or more: on one, `checksumWorker: true` hashes everything here. */
+const WORKER = availableParallelism() >= 2;
 
 /** Uploads `size` bytes of the test content; returns the stream and every checkpoint it reported. */
 async function uploadWith(name: string, size: number, extra: Parameters<typeof streamOptions>[2] = {}) {
@@ -23,6 +27,24 @@ async function uploadWith(name: string, size: number, extra: Parameters<typeof s
   });
   await pipeline(source(size, 64 * KiB), stream);
   return { stream, checkpoints };
+}
+
+/**
+ * Writes `size` bytes of the test content in `writeSize` writes, each awaited; wherever a write ends `pauseAt` bytes
+ * into a `period` (a chunk, a part), first waits until the worker has answered every block handed to it, so that
+ * the blocks filled so far are answered before the request that needs their checksum can go (without the pause,
+ * a machine under load could hash every block on the stream thread first, which is right too, but tests nothing).
+ */
+async function writePaced(stream: Writable, size: number, writeSize: number, period: number, pauseAt: number): Promise<void> {
+  for (let pos = 0; pos < size;) {
+    const n = Math.min(writeSize, size - pos, pauseAt - (pos % period) > 0 ? pauseAt - (pos % period) : writeSize);
+    const chunk = contentAt(pos, n);
+    await new Promise<void>((resolve, reject) => stream.write(chunk, (error) => (error ? reject(error) : resolve())));
+    pos += n;
+    if (pos % period === pauseAt) await CrcWorker.shared()?.whenIdle();
+  }
+  stream.end();
+  await finished(stream);
 }
 
 /** Every checkpoint's CRC32C is the CRC32C of the content below its committed offset. */
@@ -41,22 +63,32 @@ describe('checksumWorker', () => {
     );
   });
 
-  it('is on by default where the machine has two cores or more', () => {
-    const stream = createGcsWriteStream(streamOptions(ctx.server, uniqueName('default')));
-    expect(stream.checksum).toEqual({ worker: availableParallelism() >= 2, bytesHashedOnWorker: 0 });
-    stream.destroy();
+  it('is off unless asked for, and ignored on a machine with one core', async () => {
+    const name = uniqueName('default');
+    const { stream } = await uploadWith(name, 3 * MiB + 5, { chunkSize: MiB });
+    expect(storedDigest(ctx.server, name)).toBe(expectedDigest(3 * MiB + 5));
+    expect(stream.checksum).toEqual({ worker: false, bytesHashedOnWorker: 0 });
+    const asked = createGcsWriteStream(streamOptions(ctx.server, uniqueName('asked'), { checksumWorker: true }));
+    expect(asked.checksum.worker).toBe(WORKER);
+    asked.destroy();
   });
 
   it('with it, filled blocks are hashed on the worker and the object and every checkpoint carry the right CRC32C', async () => {
     const name = uniqueName('worker');
     const size = 12 * MiB + 777;
-    const { stream, checkpoints } = await uploadWith(name, size, { checksumWorker: true, chunkSize: MiB });
+    const stream = createGcsWriteStream(streamOptions(ctx.server, name, { checksumWorker: true, chunkSize: MiB }));
+    const checkpoints: UploadCheckpoint[] = [];
+    stream.on('checkpoint', (checkpoint) => {
+      checkpoints.push(checkpoint as UploadCheckpoint);
+    });
+    // Three blocks of every 1 MiB chunk are answered before the chunk can fill and go.
+    await writePaced(stream, size, 64 * KiB, MiB, 3 * K256 + 1);
     expect(storedDigest(ctx.server, name)).toBe(expectedDigest(size));
     expectCheckpointCrcs(checkpoints);
-    // Most blocks were answered by the worker before their checksum was needed; none can be counted twice.
-    expect(stream.checksum.worker).toBe(true);
-    expect(stream.checksum.bytesHashedOnWorker).toBeGreaterThan(0);
-    expect(stream.checksum.bytesHashedOnWorker).toBeLessThanOrEqual(size - (size % K256));
+    // None can be counted twice.
+    expect(stream.checksum.worker).toBe(WORKER);
+    expect(stream.checksum.bytesHashedOnWorker).toBeGreaterThanOrEqual(WORKER ? 12 * 3 * K256 : 0);
+    expect(stream.checksum.bytesHashedOnWorker).toBeLessThanOrEqual(WORKER ? size - (size % K256) : 0);
     expect(stream.checksum.bytesHashedOnWorker % K256).toBe(0);
   });
 
@@ -72,10 +104,11 @@ describe('checksumWorker', () => {
   it("MD5 is still computed from the bytes when the worker gives the CRC32C ('both')", async () => {
     const name = uniqueName('worker-md5');
     const size = 4 * MiB + 1234;
-    const { stream } = await uploadWith(name, size, { checksumWorker: true, validation: 'both', chunkSize: MiB });
+    const stream = createGcsWriteStream(streamOptions(ctx.server, name, { checksumWorker: true, validation: 'both', chunkSize: MiB }));
+    await writePaced(stream, size, 64 * KiB, MiB, 3 * K256 + 1);
     // The server compares the final request's crc32c and md5 with what it stored; the stream compares the object's.
     expect(storedDigest(ctx.server, name)).toBe(expectedDigest(size));
-    expect(stream.checksum.bytesHashedOnWorker).toBeGreaterThan(0);
+    expect(stream.checksum.bytesHashedOnWorker).toBeGreaterThanOrEqual(WORKER ? 4 * 3 * K256 : 0);
   });
 
   it.each([
@@ -98,8 +131,9 @@ describe('checksumWorker', () => {
     const name = uniqueName('worker-parallel');
     const size = 9 * K256 + 999;
     const stream = createGcsWriteStream(streamOptions(ctx.server, name, { checksumWorker: true, parallel: 3, partSize: 2 * K256 }));
-    await pipeline(source(size, 40 * KiB), stream);
+    // The first block of every part is answered before the part fills and goes.
+    await writePaced(stream, size, 40 * KiB, 2 * K256, K256 + 1);
     expect(storedDigest(ctx.server, name)).toBe(expectedDigest(size));
-    expect(stream.checksum.bytesHashedOnWorker).toBeGreaterThan(0);
+    expect(stream.checksum.bytesHashedOnWorker).toBeGreaterThanOrEqual(WORKER ? 4 * K256 : 0);
   });
 });

@@ -3,8 +3,8 @@
  * also hash them. One worker per process, shared by every stream, started at the first block and never keeping the
  * process alive.
  *
- * Pool blocks live in shared memory (memory-pool.ts allocates each in a SharedArrayBuffer with an 8-byte trailer
- * past its 256 KiB): the worker hashes a block where it is, with nothing copied, and writes its answer into the
+ * Once a stream asks for the worker, pool blocks live in shared memory (memory-pool.ts allocates each new one in a
+ * SharedArrayBuffer with an 8-byte trailer past its 256 KiB): the worker hashes a block where it is, with nothing copied, and writes its answer into the
  * trailer: the CRC32C, then (atomically) the job's sequence number. The main thread reads the answer without a
  * message back: a ticket is done when the trailer holds its number. A block whose bytes change (reused, realigned)
  * gets a new number, so a late answer for its old bytes never matches.
@@ -17,6 +17,22 @@ import { nodeRequire } from './node-require.js';
 
 /** Bytes past a shared block where the worker writes its answer: [sequence number, CRC32C] as two int32. */
 export const CRC_TRAILER_BYTES = 8;
+
+let blocksShared = false;
+
+/**
+ * Whether new pool blocks go in shared memory: only once a stream has asked for the worker (`useSharedBlocks`), so
+ * that a process that never uses it allocates its blocks as before. Blocks allocated earlier are hashed on the
+ * main thread (`submit` refuses them).
+ */
+export function sharedBlocksWanted(): boolean {
+  return blocksShared;
+}
+
+/** From now on, pool blocks are allocated in shared memory, where the worker can hash them. */
+export function useSharedBlocks(): void {
+  blocksShared = true;
+}
 
 /** One block handed to the worker: done when its trailer holds `seq`. */
 export interface CrcTicket {
@@ -32,6 +48,7 @@ const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const { crc32c } = require(workerData.crc32cPath);
 parentPort.on('message', (jobs) => {
+  if (!Array.isArray(jobs)) return parentPort.postMessage(jobs);
   for (let i = 0; i < jobs.length; i += 3) {
     const shared = jobs[i], length = jobs[i + 1], seq = jobs[i + 2];
     const trailer = new Int32Array(shared, length, 2);
@@ -48,6 +65,7 @@ export class CrcWorker {
   #batch: unknown[] = [];
   #alive = true;
   #seq = 0;
+  #pings = 0;
 
   /** The process's worker, started on first use; undefined when none can run (no shared memory, no threads). */
   static shared(): CrcWorker | undefined {
@@ -87,6 +105,31 @@ export class CrcWorker {
     const ticket = { trailer: new Int32Array(memory, block.length, 2), seq: this.#seq };
     if (this.#batch.push(memory, block.length, ticket.seq) === 3) setImmediate(() => this.#post());
     return ticket;
+  }
+
+  /**
+   * Resolves once the worker has answered every block handed to it so far (tests: a block the worker has answered
+   * is combined, not hashed again); at once if the worker is gone.
+   */
+  async whenIdle(): Promise<void> {
+    this.#post();
+    if (!this.#alive) return;
+    const worker = this.#worker;
+    const id = ++this.#pings;
+    await new Promise<void>((resolve) => {
+      const answered = (message: unknown): void => {
+        if (message === id) done();
+      };
+      const done = (): void => {
+        worker.off('message', answered).off('exit', done);
+        worker.unref();
+        resolve();
+      };
+      worker.ref();
+      worker.on('message', answered).on('exit', done);
+      // Messages are handled in order: the answer to this one comes after every job posted before it.
+      worker.postMessage(id);
+    });
   }
 
   #post(): void {

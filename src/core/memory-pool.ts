@@ -15,7 +15,7 @@
  *
  * Free blocks are reused (newest first) and released to the garbage collector after `idleReleaseMs` unused.
  */
-import { CRC_TRAILER_BYTES } from './crc-worker.js';
+import { CRC_TRAILER_BYTES, sharedBlocksWanted } from './crc-worker.js';
 import { InvalidArgumentError } from './errors.js';
 
 /** Options of a {@link MemoryPool}. */
@@ -169,12 +169,12 @@ export class PoolAccount {
 }
 
 /**
- * A new block: a dedicated allocation (not a slice of Node's shared pool that could pin other memory), in shared
- * memory with room for the CRC32C worker's answer past its end (crc-worker.ts), so that the worker can hash it in
- * place; plain memory where there is no SharedArrayBuffer.
+ * A new block: a dedicated allocation (not a slice of Node's shared pool that could pin other memory). Once a stream
+ * uses the CRC32C worker, in shared memory with room for the worker's answer past its end (crc-worker.ts), so that
+ * the worker can hash it in place.
  */
 function newBlock(): Buffer {
-  if (typeof SharedArrayBuffer !== 'function') return Buffer.allocUnsafeSlow(MemoryPool.BLOCK_SIZE);
+  if (!sharedBlocksWanted()) return Buffer.allocUnsafeSlow(MemoryPool.BLOCK_SIZE);
   return Buffer.from(new SharedArrayBuffer(MemoryPool.BLOCK_SIZE + CRC_TRAILER_BYTES), 0, MemoryPool.BLOCK_SIZE);
 }
 
@@ -295,10 +295,13 @@ export class MemoryPool {
     this.#serveWaiting();
   }
 
-  /** @internal A pool block for a lent slot: a free one (newest first) or a new one. */
+  /**
+   * @internal A pool block for a lent slot: a free one (newest first) or a new one. Once the CRC32C worker is in use,
+   * a free block from before, not in shared memory, is let go for a new one the worker can hash.
+   */
   allocate(): Buffer {
-    const reused = this.#free.pop();
-    const block = reused?.block ?? newBlock();
+    const reused = this.#free.pop()?.block;
+    const block = reused !== undefined && (!sharedBlocksWanted() || reused.buffer instanceof SharedArrayBuffer) ? reused : newBlock();
     this.#allocatedLent += 1;
     this.#notePeak();
     return block;

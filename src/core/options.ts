@@ -148,8 +148,11 @@ export interface GcsWriteStreamOptions extends Preconditions {
    * started when the first block fills) while this thread goes on copying writes and sending requests. A block
    * whose checksum is needed before the worker answered (a commit, the final request), kept writes
    * (`retainWrites`) and a partly filled last block are hashed on this thread; MD5, when validated, always is. The
-   * object's checksum is the same either way. Default: true when the machine has at least two cores
-   * (`os.availableParallelism()`), false on one (a worker would only take turns with this thread).
+   * object's checksum is the same either way. It moves CPU time, it does not save it: turn it on where this thread
+   * is what the upload waits for and a core is idle. Where every core is busy (a 2-core machine that also runs
+   * other work) the worker takes turns with them and the upload is slower (bench/RESULTS-checksum-worker.md).
+   * Ignored on a machine with one core (`os.availableParallelism()`): there it could only slow the stream down.
+   * Default false.
    */
   checksumWorker?: boolean;
   /**
@@ -533,7 +536,7 @@ export function normalizeOptions(given: GcsWriteStreamOptions, env: NodeJS.Proce
     maxUncommittedMs: normalizeMaxUncommitted(options.maxUncommittedMs),
     adaptiveRequests: options.adaptiveRequests ?? true,
     retainWrites: options.retainWrites ?? false,
-    checksumWorker: options.checksumWorker ?? availableParallelism() >= 2,
+    checksumWorker: options.checksumWorker === true && availableParallelism() >= 2,
     resource: Object.freeze(resource),
     apiEndpoint,
     isEmulator,

@@ -10,7 +10,7 @@
  * for when it is not (the background steps).
  */
 import { continueCrc32c } from '../core/checksum.js';
-import { CrcWorker, ticketCrc, type CrcTicket } from '../core/crc-worker.js';
+import { CrcWorker, ticketCrc, useSharedBlocks, type CrcTicket } from '../core/crc-worker.js';
 import { viewsOf, type BlockPart } from './block-parts.js';
 
 /** What the window feeds every accepted byte to, in order (an ObjectHasher). */
@@ -36,6 +36,9 @@ export interface HashedBlock {
   ticket?: CrcTicket | undefined;
 }
 
+/** A pool block's bytes: a block the writer has not filled yet holds fewer. */
+const BLOCK_BYTES = 256 * 1024;
+
 /** Bytes hashed per turn of the event loop in the background: about 0.25 ms of native CRC32C. */
 const STEP_BYTES = 1024 * 1024;
 
@@ -56,7 +59,8 @@ export class WindowHashing {
   constructor(hasher: FillHasher | undefined, startOffset: number, useWorker = false) {
     this.#hasher = hasher;
     this.#hashedUpTo = startOffset;
-    this.#useWorker = useWorker && hasher !== undefined;
+    this.#useWorker = useWorker && hasher !== undefined && typeof SharedArrayBuffer === 'function';
+    if (this.#useWorker) useSharedBlocks();
   }
 
   /** Bytes whose CRC32C the worker computed. */
@@ -91,8 +95,8 @@ export class WindowHashing {
 
   /**
    * Feeds up to `limit` bytes not yet hashed (all by default); returns whether any held bytes remain unhashed. With
-   * `waitForWorker`, stops at a block the worker has not answered for yet (and returns false: its answer, not more
-   * steps, is what hashing waits for).
+   * `waitForWorker`, stops at a block the worker has not answered for yet, or one still filling that it will be
+   * given (and returns false: its answer, not more steps, is what hashing waits for).
    */
   hash(blocks: readonly HashedBlock[], limit = Infinity, waitForWorker = false): boolean {
     const hasher = this.#hasher;
@@ -116,6 +120,8 @@ export class WindowHashing {
           continue;
         }
       }
+      // A block still filling goes to the worker once full: the background leaves it alone.
+      if (waitForWorker && this.#useWorker && from === 0 && block.ticket === undefined && block.filled < BLOCK_BYTES) return false;
       const to = Math.min(block.filled, from + budget);
       for (const view of viewsOf(block.parts, from, to)) hasher.update(view);
       budget -= to - from;
