@@ -18,14 +18,22 @@ const ctx = useLocalGcs();
 /** The worker runs only with two cores or more: on one, `checksumWorker: true` hashes everything here. */
 const WORKER = availableParallelism() >= 2;
 
-/** Uploads `size` bytes of the test content; returns the stream and every checkpoint it reported. */
-async function uploadWith(name: string, size: number, extra: Parameters<typeof streamOptions>[2] = {}) {
+/**
+ * Uploads `size` bytes of the test content, in 64 KiB writes unless `write` writes them; returns the stream and every
+ * checkpoint it reported.
+ */
+async function uploadWith(
+  name: string,
+  size: number,
+  extra: Parameters<typeof streamOptions>[2] = {},
+  write: (stream: Writable) => Promise<void> = (stream) => pipeline(source(size, 64 * KiB), stream),
+) {
   const stream = createGcsWriteStream(streamOptions(ctx.server, name, extra));
   const checkpoints: UploadCheckpoint[] = [];
   stream.on('checkpoint', (checkpoint) => {
     checkpoints.push(checkpoint as UploadCheckpoint);
   });
-  await pipeline(source(size, 64 * KiB), stream);
+  await write(stream);
   return { stream, checkpoints };
 }
 
@@ -37,7 +45,8 @@ async function uploadWith(name: string, size: number, extra: Parameters<typeof s
  */
 async function writePaced(stream: Writable, size: number, writeSize: number, period: number, pauseAt: number): Promise<void> {
   for (let pos = 0; pos < size;) {
-    const n = Math.min(writeSize, size - pos, pauseAt - (pos % period) > 0 ? pauseAt - (pos % period) : writeSize);
+    const untilPause = pos % period < pauseAt ? pauseAt - (pos % period) : Infinity;
+    const n = Math.min(writeSize, size - pos, untilPause);
     const chunk = contentAt(pos, n);
     await new Promise<void>((resolve, reject) => stream.write(chunk, (error) => (error ? reject(error) : resolve())));
     pos += n;
@@ -76,13 +85,10 @@ describe('checksumWorker', () => {
   it('with it, filled blocks are hashed on the worker and the object and every checkpoint carry the right CRC32C', async () => {
     const name = uniqueName('worker');
     const size = 12 * MiB + 777;
-    const stream = createGcsWriteStream(streamOptions(ctx.server, name, { checksumWorker: true, chunkSize: MiB }));
-    const checkpoints: UploadCheckpoint[] = [];
-    stream.on('checkpoint', (checkpoint) => {
-      checkpoints.push(checkpoint as UploadCheckpoint);
-    });
     // Three blocks of every 1 MiB chunk are answered before the chunk can fill and go.
-    await writePaced(stream, size, 64 * KiB, MiB, 3 * K256 + 1);
+    const { stream, checkpoints } = await uploadWith(name, size, { checksumWorker: true, chunkSize: MiB }, (writable) =>
+      writePaced(writable, size, 64 * KiB, MiB, 3 * K256 + 1),
+    );
     expect(storedDigest(ctx.server, name)).toBe(expectedDigest(size));
     expectCheckpointCrcs(checkpoints);
     // None can be counted twice.
@@ -104,8 +110,9 @@ describe('checksumWorker', () => {
   it("MD5 is still computed from the bytes when the worker gives the CRC32C ('both')", async () => {
     const name = uniqueName('worker-md5');
     const size = 4 * MiB + 1234;
-    const stream = createGcsWriteStream(streamOptions(ctx.server, name, { checksumWorker: true, validation: 'both', chunkSize: MiB }));
-    await writePaced(stream, size, 64 * KiB, MiB, 3 * K256 + 1);
+    const { stream } = await uploadWith(name, size, { checksumWorker: true, validation: 'both', chunkSize: MiB }, (writable) =>
+      writePaced(writable, size, 64 * KiB, MiB, 3 * K256 + 1),
+    );
     // The server compares the final request's crc32c and md5 with what it stored; the stream compares the object's.
     expect(storedDigest(ctx.server, name)).toBe(expectedDigest(size));
     expect(stream.checksum.bytesHashedOnWorker).toBeGreaterThanOrEqual(WORKER ? 4 * 3 * K256 : 0);
@@ -130,9 +137,10 @@ describe('checksumWorker', () => {
   it('parallel parts are hashed on the worker too, and the composed object carries the CRC32C of every byte', async () => {
     const name = uniqueName('worker-parallel');
     const size = 9 * K256 + 999;
-    const stream = createGcsWriteStream(streamOptions(ctx.server, name, { checksumWorker: true, parallel: 3, partSize: 2 * K256 }));
     // The first block of every part is answered before the part fills and goes.
-    await writePaced(stream, size, 40 * KiB, 2 * K256, K256 + 1);
+    const { stream } = await uploadWith(name, size, { checksumWorker: true, parallel: 3, partSize: 2 * K256 }, (writable) =>
+      writePaced(writable, size, 40 * KiB, 2 * K256, K256 + 1),
+    );
     expect(storedDigest(ctx.server, name)).toBe(expectedDigest(size));
     expect(stream.checksum.bytesHashedOnWorker).toBeGreaterThanOrEqual(WORKER ? 4 * K256 : 0);
   });

@@ -4,8 +4,8 @@
  * process alive.
  *
  * Once a stream asks for the worker, pool blocks live in shared memory (memory-pool.ts allocates each new one in a
- * SharedArrayBuffer with an 8-byte trailer past its 256 KiB): the worker hashes a block where it is, with nothing copied, and writes its answer into the
- * trailer: the CRC32C, then (atomically) the job's sequence number. The main thread reads the answer without a
+ * SharedArrayBuffer with an 8-byte trailer past its 256 KiB): the worker hashes a block where it is, with nothing
+ * copied, and writes its answer into the trailer: the CRC32C, then (atomically) the job's sequence number. The main thread reads the answer without a
  * message back: a ticket is done when the trailer holds its number. A block whose bytes change (reused, realigned)
  * gets a new number, so a late answer for its old bytes never matches.
  *
@@ -66,6 +66,8 @@ export class CrcWorker {
   #alive = true;
   #seq = 0;
   #pings = 0;
+  /** `whenIdle` calls not answered yet. */
+  #waiting = 0;
 
   /** The process's worker, started on first use; undefined when none can run (no shared memory, no threads). */
   static shared(): CrcWorker | undefined {
@@ -122,10 +124,11 @@ export class CrcWorker {
       };
       const done = (): void => {
         worker.off('message', answered).off('exit', done);
-        worker.unref();
+        // The worker keeps the process alive only while someone waits for it.
+        if (--this.#waiting === 0) worker.unref();
         resolve();
       };
-      worker.ref();
+      if (this.#waiting++ === 0) worker.ref();
       worker.on('message', answered).on('exit', done);
       // Messages are handled in order: the answer to this one comes after every job posted before it.
       worker.postMessage(id);

@@ -11,6 +11,7 @@
  */
 import { continueCrc32c } from '../core/checksum.js';
 import { CrcWorker, ticketCrc, useSharedBlocks, type CrcTicket } from '../core/crc-worker.js';
+import { MemoryPool } from '../core/memory-pool.js';
 import { viewsOf, type BlockPart } from './block-parts.js';
 
 /** What the window feeds every accepted byte to, in order (an ObjectHasher). */
@@ -35,9 +36,6 @@ export interface HashedBlock {
   /** The worker's job for the block's bytes, if it was handed one (see `offload`). */
   ticket?: CrcTicket | undefined;
 }
-
-/** A pool block's bytes: a block the writer has not filled yet holds fewer. */
-const BLOCK_BYTES = 256 * 1024;
 
 /** Bytes hashed per turn of the event loop in the background: about 0.25 ms of native CRC32C. */
 const STEP_BYTES = 1024 * 1024;
@@ -121,7 +119,8 @@ export class WindowHashing {
         }
       }
       // A block still filling goes to the worker once full: the background leaves it alone.
-      if (waitForWorker && this.#useWorker && from === 0 && block.ticket === undefined && block.filled < BLOCK_BYTES) return false;
+      if (waitForWorker && this.#useWorker && from === 0 && block.ticket === undefined && block.filled < MemoryPool.BLOCK_SIZE)
+        return false;
       const to = Math.min(block.filled, from + budget);
       for (const view of viewsOf(block.parts, from, to)) hasher.update(view);
       budget -= to - from;
