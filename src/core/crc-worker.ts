@@ -5,9 +5,9 @@
  *
  * Once a stream asks for the worker, pool blocks live in shared memory (memory-pool.ts allocates each new one in a
  * SharedArrayBuffer with an 8-byte trailer past its 256 KiB): the worker hashes a block where it is, with nothing
- * copied, and writes its answer into the trailer: the CRC32C, then (atomically) the job's sequence number. The main thread reads the answer without a
- * message back: a ticket is done when the trailer holds its number. A block whose bytes change (reused, realigned)
- * gets a new number, so a late answer for its old bytes never matches.
+ * copied, and writes its answer into the trailer: the CRC32C, then (atomically) the job's sequence number. The main
+ * thread reads the answer without a message back: a ticket is done when the trailer holds its number. A block whose
+ * bytes change (reused, realigned) gets a new number, so a late answer for its old bytes never matches.
  *
  * The worker only ever saves work: whoever needs a CRC32C before the answer is there (a commit, the final request)
  * hashes the bytes on its own thread, and if the worker cannot start or dies, every block is hashed there.
